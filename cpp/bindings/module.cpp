@@ -1,0 +1,352 @@
+// vidlake._core: the one Python binding. Thin by design: argument conversion,
+// buffer protocol, GIL release around all decoding and waiting, exception
+// translation. The contract is written down in docs/DESIGN.md.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include <libavutil/log.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include "byte_source.h"
+#include "errors.h"
+#include "ffmpeg_util.h"
+#include "frame_converter.h"
+#include "index_builder.h"
+#include "packet_index.h"
+#include "read_plan.h"
+#include "video_decoder.h"
+
+namespace py = pybind11;
+using namespace vidlake;
+
+namespace {
+
+std::string describe(const py::handle& obj) {
+  if (py::hasattr(obj, "name")) {
+    py::object n = obj.attr("name");
+    if (!n.is_none()) return py::str(n);
+  }
+  return "<" + std::string(py::str(py::type::handle_of(obj).attr("__name__"))) + " source>";
+}
+
+// A path, a bytes-like object, or a RangeSource (size + fetch(ranges)).
+std::shared_ptr<ByteSource> make_source(const py::object& source, const std::string& name_hint) {
+  py::module_ os = py::module_::import("os");
+  if (py::isinstance<py::str>(source) || py::isinstance(source, os.attr("PathLike"))) {
+    std::string path = py::str(os.attr("fspath")(source));
+    return std::make_shared<FileSource>(path);
+  }
+  if (py::hasattr(source, "fetch") && py::hasattr(source, "size")) {
+    int64_t size = source.attr("size").cast<int64_t>();
+    std::string name = name_hint.empty() ? describe(source) : name_hint;
+    // The Python object stays alive as long as the source; its fetch is called
+    // with the GIL taken, once per read window (never per packet).
+    auto holder = std::shared_ptr<py::object>(new py::object(source), [](py::object* p) {
+      py::gil_scoped_acquire gil;
+      delete p;
+    });
+    CallbackSource::FetchFn fetch = [holder](const std::vector<ByteRange>& ranges) {
+      py::gil_scoped_acquire gil;
+      py::list arg;
+      for (const ByteRange& r : ranges) arg.append(py::make_tuple(r.start, r.end));
+      py::object result = holder->attr("fetch")(arg);
+      std::vector<std::string> out;
+      for (py::handle item : result) {
+        py::buffer_info info = py::reinterpret_borrow<py::buffer>(item).request();
+        out.emplace_back(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
+      }
+      return out;
+    };
+    return std::make_shared<CallbackSource>(std::move(fetch), size, name);
+  }
+  if (PyObject_CheckBuffer(source.ptr())) {
+    py::buffer buf = py::reinterpret_borrow<py::buffer>(source);
+    py::buffer_info info = buf.request();
+    if (info.ndim > 1 && !(info.strides.back() == info.itemsize)) {
+      throw ArgumentError("video bytes must be a contiguous buffer");
+    }
+    auto owner = std::shared_ptr<const void>(new py::object(source), [](const void* p) {
+      py::gil_scoped_acquire gil;
+      delete static_cast<const py::object*>(p);
+    });
+    std::string name = name_hint.empty() ? "<bytes>" : name_hint;
+    return std::make_shared<MemorySource>(static_cast<const uint8_t*>(info.ptr), info.size * info.itemsize,
+                                          std::move(owner), name);
+  }
+  throw py::type_error("source must be a path, a bytes-like object, or an object with .size and .fetch(ranges)");
+}
+
+double fps_of(const StreamInfo& s) {
+  if (s.avg_fps_num > 0 && s.avg_fps_den > 0) return static_cast<double>(s.avg_fps_num) / s.avg_fps_den;
+  if (s.r_fps_num > 0 && s.r_fps_den > 0) return static_cast<double>(s.r_fps_num) / s.r_fps_den;
+  return 0.0;
+}
+
+py::dict metadata_of(const PacketIndex& idx) {
+  const StreamInfo& s = idx.info;
+  py::dict d;
+  d["codec"] = avcodec_get_name(static_cast<AVCodecID>(s.codec_id));
+  d["width"] = s.width;
+  d["height"] = s.height;
+  const char* pf = av_get_pix_fmt_name(static_cast<AVPixelFormat>(s.pix_fmt));
+  d["pix_fmt"] = pf ? py::str(pf) : py::str("unknown");
+  d["num_frames"] = idx.num_frames();
+  d["num_packets"] = idx.packets.size();
+  d["fps"] = fps_of(s);
+  d["average_fps"] = s.avg_fps_den > 0 && s.avg_fps_num > 0 ? static_cast<double>(s.avg_fps_num) / s.avg_fps_den : 0.0;
+  d["real_fps"] = s.r_fps_den > 0 && s.r_fps_num > 0 ? static_cast<double>(s.r_fps_num) / s.r_fps_den : 0.0;
+  d["time_base"] = static_cast<double>(s.tb_num) / s.tb_den;
+  d["time_base_num"] = s.tb_num;
+  d["time_base_den"] = s.tb_den;
+  // Duration: from the first frame's pts to the end of the last frame.
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  for (int64_t p : idx.frame_pts) {
+    first = std::min(first, p);
+    last = std::max(last, p);
+  }
+  int64_t last_dur = idx.packets[static_cast<size_t>(idx.frame_packet.back())].duration;
+  if (last_dur <= 0 && idx.num_frames() > 1) last_dur = (last - first) / (idx.num_frames() - 1);
+  int64_t duration_ts = s.duration != INT64_MIN ? s.duration : (last - first) + std::max<int64_t>(0, last_dur);
+  d["duration_ts"] = duration_ts;
+  d["duration"] = idx.seconds(duration_ts);
+  d["start_time"] = s.start_time != INT64_MIN ? idx.seconds(s.start_time) : idx.seconds(first);
+  d["rotation"] = s.rotation;
+  d["sample_aspect_ratio"] = py::make_tuple(s.sar_num, s.sar_den);
+  d["color_range"] = av_color_range_name(static_cast<AVColorRange>(s.color_range)) ?: "unknown";
+  d["color_space"] = av_color_space_name(static_cast<AVColorSpace>(s.color_space)) ?: "unknown";
+  d["color_primaries"] = av_color_primaries_name(static_cast<AVColorPrimaries>(s.color_primaries)) ?: "unknown";
+  d["color_transfer"] = av_color_transfer_name(static_cast<AVColorTransferCharacteristic>(s.color_trc)) ?: "unknown";
+  d["profile"] = s.profile;
+  d["level"] = s.level;
+  d["bits_per_raw_sample"] = s.bits_per_raw_sample;
+  d["has_b_frames"] = s.video_delay;
+  d["container"] = s.container;
+  d["stream_index"] = s.stream_index;
+  d["num_streams"] = s.num_streams;
+  d["size_bytes"] = s.source_size;
+  d["contiguous_packets"] = idx.contiguous;
+  d["pts_from_container"] = idx.pts_from_container;
+  d["keyframes"] = idx.keyframe_frames().size();
+  return d;
+}
+
+using IndexPtr = std::shared_ptr<PacketIndex>;
+
+std::vector<int32_t> checked_frames(const PacketIndex& idx, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& a,
+                                    const std::string& name) {
+  const int64_t n = idx.num_frames();
+  auto r = a.unchecked<1>();
+  std::vector<int32_t> out(static_cast<size_t>(r.shape(0)));
+  for (py::ssize_t i = 0; i < r.shape(0); ++i) {
+    int64_t f = r(i);
+    if (f < 0) f += n;
+    if (f < 0 || f >= n) {
+      throw FrameIndexError("frame " + std::to_string(r(i)) + " is out of range for " + name + " (" +
+                            std::to_string(n) + " frames)");
+    }
+    out[static_cast<size_t>(i)] = static_cast<int32_t>(f);
+  }
+  return out;
+}
+
+class Decoder {
+ public:
+  Decoder(const py::object& source, IndexPtr index, int threads, bool skip_nonref, const std::string& name)
+      : index_(std::move(index)) {
+    std::shared_ptr<ByteSource> src = make_source(source, name);
+    DecoderOptions opt;
+    opt.threads = threads;
+    opt.skip_nonref = skip_nonref;
+    py::gil_scoped_release nogil;
+    decoder_ = std::make_unique<VideoDecoder>(src, index_, opt);
+  }
+
+  OutputLayout layout(int height, int width, bool gray, bool rotate) const {
+    OutputLayout l;
+    l.gray = gray;
+    l.quarter_turns = rotate ? quarter_turns_for_rotation(index_->info.rotation) : 0;
+    const bool sideways = l.quarter_turns % 2 == 1;
+    l.height = height > 0 ? height : (sideways ? index_->info.width : index_->info.height);
+    l.width = width > 0 ? width : (sideways ? index_->info.height : index_->info.width);
+    if (l.height <= 0 || l.width <= 0) throw ArgumentError(decoder_->name() + ": unknown frame size");
+    return l;
+  }
+
+  py::array get_frames(const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& indices,
+                       py::object out, int height, int width, bool gray, bool rotate) {
+    if (indices.ndim() != 1) throw ArgumentError("indices must be one-dimensional");
+    if ((height > 0) != (width > 0)) throw ArgumentError("size needs both height and width");
+    std::vector<int32_t> frames = checked_frames(*index_, indices, decoder_->name());
+    OutputLayout l = layout(height, width, gray, rotate);
+    const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(frames.size()), l.height, l.width, l.channels()};
+    py::array_t<uint8_t> result;
+    if (out.is_none()) {
+      result = py::array_t<uint8_t>(shape);
+    } else {
+      if (!py::isinstance<py::array_t<uint8_t>>(out) || py::array(out).dtype().kind() != 'u' ||
+          py::array(out).itemsize() != 1) {
+        throw ArgumentError("out must be a numpy uint8 array");
+      }
+      result = py::reinterpret_borrow<py::array_t<uint8_t>>(out);
+      if (!(result.flags() & py::array::c_style)) throw ArgumentError("out must be C-contiguous");
+      if (!result.writeable()) throw ArgumentError("out must be writeable");
+      std::vector<py::ssize_t> got(result.shape(), result.shape() + result.ndim());
+      if (got != shape) {
+        std::string want = "(";
+        for (size_t i = 0; i < shape.size(); ++i) want += std::to_string(shape[i]) + (i + 1 < shape.size() ? ", " : ")");
+        std::string have = "(";
+        for (size_t i = 0; i < got.size(); ++i) have += std::to_string(got[i]) + (i + 1 < got.size() ? ", " : "");
+        throw ArgumentError("out has shape " + have + ") but this read needs " + want);
+      }
+    }
+    uint8_t* data = result.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      decoder_->get_frames(frames, l, data);
+    }
+    return std::move(result);
+  }
+
+  py::dict stats() const {
+    py::dict d;
+    for (const auto& kv : decoder_->stats().as_map()) d[py::str(kv.first)] = kv.second;
+    return d;
+  }
+  void reset_stats() { decoder_->reset_stats(); }
+  IndexPtr index() const { return index_; }
+
+ private:
+  IndexPtr index_;
+  std::unique_ptr<VideoDecoder> decoder_;
+};
+
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "vidlake's C++ core: packet index, read planner, decoder (see docs/DESIGN.md)";
+  av_log_set_level(AV_LOG_ERROR);
+
+  py::module_ errors = py::module_::import("vidlake.errors");
+  static py::object decode_error = errors.attr("VideoDecodeError");
+  static py::object unsupported_error = errors.attr("UnsupportedFormatError");
+  static py::object index_format_error = errors.attr("IndexFormatError");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const UnsupportedError& e) {
+      PyErr_SetString(unsupported_error.ptr(), e.what());
+    } catch (const DecodeError& e) {
+      PyErr_SetString(decode_error.ptr(), e.what());
+    } catch (const IndexFormatError& e) {
+      PyErr_SetString(index_format_error.ptr(), e.what());
+    } catch (const FrameIndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ArgumentError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.attr("INDEX_FORMAT_VERSION") = py::make_tuple(kIndexFormatMajor, kIndexFormatMinor);
+  m.attr("FFMPEG_VERSIONS") = py::dict(py::arg("libavcodec") = av_version_info(),
+                                       py::arg("libavcodec_int") = avcodec_version(),
+                                       py::arg("libavformat_int") = avformat_version(),
+                                       py::arg("libswscale_int") = swscale_version());
+
+  py::class_<PacketIndex, IndexPtr>(m, "Index", "A video stream's packet index (see docs/DESIGN.md)")
+      .def_static(
+          "build",
+          [](const py::object& source, int stream, const std::string& name) {
+            std::shared_ptr<ByteSource> src = make_source(source, name);
+            py::gil_scoped_release nogil;
+            return std::make_shared<PacketIndex>(build_index(*src, stream));
+          },
+          py::arg("source"), py::arg("stream") = -1, py::arg("name") = "")
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& b) { return std::make_shared<PacketIndex>(PacketIndex::deserialize(b)); },
+          py::arg("data"))
+      .def("to_bytes", [](const PacketIndex& i) { return py::bytes(i.serialize()); })
+      .def_property_readonly("num_frames", &PacketIndex::num_frames)
+      .def("__len__", &PacketIndex::num_frames)
+      .def_property_readonly("stream_index", [](const PacketIndex& i) { return i.info.stream_index; })
+      .def_property_readonly("source_size", [](const PacketIndex& i) { return i.info.source_size; })
+      .def_property_readonly("contiguous", [](const PacketIndex& i) { return i.contiguous; })
+      .def_property_readonly("pts", [](const PacketIndex& i) { return to_numpy(i.frame_pts); })
+      .def_property_readonly("timestamps",
+                             [](const PacketIndex& i) {
+                               std::vector<double> t;
+                               t.reserve(i.frame_pts.size());
+                               for (int64_t p : i.frame_pts) t.push_back(i.seconds(p));
+                               return to_numpy(t);
+                             })
+      .def_property_readonly("keyframe_indices",
+                             [](const PacketIndex& i) {
+                               std::vector<int64_t> k;
+                               for (int32_t f : i.keyframe_frames()) k.push_back(f);
+                               return to_numpy(k);
+                             })
+      .def_property_readonly("metadata", &metadata_of)
+      .def(
+          "byte_ranges",
+          [](const PacketIndex& i, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& frames) {
+            std::vector<int32_t> f = checked_frames(i, frames, "this video");
+            std::sort(f.begin(), f.end());
+            f.erase(std::unique(f.begin(), f.end()), f.end());
+            std::vector<ByteRange> all;
+            if (i.contiguous) {
+              for (const Span& s : plan_spans(i, f)) {
+                auto r = packet_byte_ranges(i, s.start, s.end, 0);
+                all.insert(all.end(), r.begin(), r.end());
+              }
+              all = merge_ranges(std::move(all), 0);
+            } else {
+              all.push_back(ByteRange{0, i.info.source_size});
+            }
+            std::vector<std::pair<int64_t, int64_t>> out;
+            for (const ByteRange& r : all) out.emplace_back(r.start, r.end);
+            return out;
+          },
+          py::arg("frames"))
+      .def("__repr__", [](const PacketIndex& i) {
+        return "<vidlake._core.Index " + std::to_string(i.num_frames()) + " frames, " +
+               std::to_string(i.packets.size()) + " packets, " +
+               avcodec_get_name(static_cast<AVCodecID>(i.info.codec_id)) + " " + std::to_string(i.info.width) + "x" +
+               std::to_string(i.info.height) + ">";
+      });
+
+  py::class_<Decoder>(m, "Decoder", "Decodes frames of one indexed video; safe to share between threads")
+      .def(py::init<const py::object&, IndexPtr, int, bool, const std::string&>(), py::arg("source"),
+           py::arg("index"), py::arg("threads") = 0, py::arg("skip_nonref") = false, py::arg("name") = "")
+      .def("get_frames", &Decoder::get_frames, py::arg("indices"), py::arg("out") = py::none(),
+           py::arg("height") = 0, py::arg("width") = 0, py::arg("gray") = false, py::arg("rotate") = false)
+      .def_property_readonly("stats", &Decoder::stats)
+      .def("reset_stats", &Decoder::reset_stats)
+      .def_property_readonly("index", &Decoder::index);
+
+  m.def(
+      "decode_limit",
+      [](const py::object& source, const std::vector<int64_t>& frames, int threads) {
+        std::shared_ptr<ByteSource> src = make_source(source, "");
+        py::gil_scoped_release nogil;
+        PacketIndex idx = build_index(*src, -1);
+        std::vector<int32_t> f;
+        for (int64_t x : frames) f.push_back(static_cast<int32_t>(x < 0 ? x + idx.num_frames() : x));
+        return decode_limit(*src, idx, f, threads);
+      },
+      py::arg("source"), py::arg("frames"), py::arg("threads") = 1,
+      "Seconds libavcodec alone needs to decode the packets a read of `frames` needs (benchmark limit)");
+}

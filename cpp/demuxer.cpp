@@ -1,0 +1,124 @@
+#include "demuxer.h"
+
+#include <cstring>
+
+#include "errors.h"
+
+namespace vidlake {
+
+namespace {
+constexpr int kIoBufferSize = 256 * 1024;
+constexpr int64_t kRecentLimit = 16 * 1024 * 1024;
+}  // namespace
+
+int SourceDemuxer::read_callback(void* opaque, uint8_t* buf, int size) {
+  auto* self = static_cast<SourceDemuxer*>(opaque);
+  int64_t n = self->source_.read_at(self->position_, buf, size);
+  if (n <= 0) return AVERROR_EOF;
+  if (self->keep_recent_) {
+    self->recent_.emplace_back(self->position_, std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(n)));
+    self->recent_bytes_ += n;
+    while (self->recent_bytes_ > kRecentLimit && self->recent_.size() > 1) {
+      self->recent_bytes_ -= static_cast<int64_t>(self->recent_.front().second.size());
+      self->recent_.pop_front();
+    }
+  }
+  self->position_ += n;
+  return static_cast<int>(n);
+}
+
+int64_t SourceDemuxer::seek_callback(void* opaque, int64_t offset, int whence) {
+  auto* self = static_cast<SourceDemuxer*>(opaque);
+  const int64_t size = self->source_.size();
+  switch (whence & ~AVSEEK_FORCE) {
+    case AVSEEK_SIZE:
+      return size;
+    case SEEK_SET:
+      self->position_ = offset;
+      break;
+    case SEEK_CUR:
+      self->position_ += offset;
+      break;
+    case SEEK_END:
+      self->position_ = size + offset;
+      break;
+    default:
+      return AVERROR(EINVAL);
+  }
+  if (self->position_ < 0) self->position_ = 0;
+  return self->position_;
+}
+
+SourceDemuxer::SourceDemuxer(ByteSource& source, bool keep_recent) : source_(source), keep_recent_(keep_recent) {
+  auto* buffer = static_cast<uint8_t*>(av_malloc(kIoBufferSize));
+  if (buffer == nullptr) throw DecodeError(source.name() + ": out of memory");
+  io_.reset(avio_alloc_context(buffer, kIoBufferSize, 0, this, &read_callback, nullptr, &seek_callback));
+  if (!io_) {
+    av_free(buffer);
+    throw DecodeError(source.name() + ": out of memory");
+  }
+  AVFormatContext* ctx = avformat_alloc_context();
+  if (ctx == nullptr) throw DecodeError(source.name() + ": out of memory");
+  ctx->pb = io_.get();
+  ctx->flags |= AVFMT_FLAG_CUSTOM_IO;
+  int ret = avformat_open_input(&ctx, source.name().c_str(), nullptr, nullptr);
+  if (ret < 0) {  // avformat_open_input freed ctx
+    throw_ffmpeg_error(ret, source.name(), "cannot open as a video");
+  }
+  format_.reset(ctx);
+  ret = avformat_find_stream_info(ctx, nullptr);
+  if (ret < 0) throw_ffmpeg_error(ret, source.name(), "cannot read stream information");
+}
+
+int SourceDemuxer::read(AVPacket* packet) { return av_read_frame(format_.get(), packet); }
+
+bool SourceDemuxer::seek_to_byte(int64_t pos, int stream_index) {
+  if (format_->iformat->flags & AVFMT_NO_BYTE_SEEK) return false;
+  return av_seek_frame(format_.get(), stream_index, pos, AVSEEK_FLAG_BYTE) >= 0;
+}
+
+bool SourceDemuxer::recent_match(int64_t offset, const uint8_t* data, int64_t size) const {
+  // The payload may span several recent blocks; compare piece by piece.
+  int64_t done = 0;
+  while (done < size) {
+    const int64_t at = offset + done;
+    bool found = false;
+    for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+      const int64_t start = it->first;
+      const int64_t end = start + static_cast<int64_t>(it->second.size());
+      if (at >= start && at < end) {
+        const int64_t n = std::min(end - at, size - done);
+        if (std::memcmp(it->second.data() + (at - start), data + done, static_cast<size_t>(n)) != 0) return false;
+        done += n;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+int64_t SourceDemuxer::locate(int64_t hint, const uint8_t* data, int64_t size, int64_t window) {
+  if (hint < 0 || size <= 0) return -1;
+  if (const auto* mem = dynamic_cast<const MemorySource*>(&source_)) {
+    for (int64_t off = hint; off <= hint + window && off + size <= mem->size(); ++off) {
+      if (mem->data()[off] == data[0] && std::memcmp(mem->data() + off, data, static_cast<size_t>(size)) == 0) {
+        return off;
+      }
+    }
+    return -1;
+  }
+  for (int64_t off = hint; off <= hint + window; ++off) {
+    if (recent_match(off, data, std::min<int64_t>(size, 16)) && recent_match(off, data, size)) return off;
+  }
+  // Not in the recent reads: read the window back from the source.
+  std::string buf(static_cast<size_t>(size + window), '\0');
+  int64_t got = source_.read_at(hint, reinterpret_cast<uint8_t*>(&buf[0]), size + window);
+  for (int64_t off = 0; off + size <= got; ++off) {
+    if (std::memcmp(buf.data() + off, data, static_cast<size_t>(size)) == 0) return hint + off;
+  }
+  return -1;
+}
+
+}  // namespace vidlake

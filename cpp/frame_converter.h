@@ -1,0 +1,37 @@
+// Colour conversion and resize of decoded frames straight into output rows,
+// with the exact swscale set-up PyAV's to_ndarray uses (SWS_BILINEAR, the
+// frame's own colourspace and range), so results are bit-identical to it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ffmpeg_util.h"
+
+namespace vidlake {
+
+struct OutputLayout {
+  int height = 0;   // rows of the output image (after rotation)
+  int width = 0;
+  bool gray = false;
+  int quarter_turns = 0;  // clockwise 90-degree turns applied after conversion (0..3)
+  int channels() const { return gray ? 1 : 3; }
+  int64_t frame_bytes() const { return static_cast<int64_t>(height) * width * channels(); }
+};
+
+class FrameConverter {
+ public:
+  // Converts `frame` into `dst` (frame_bytes() bytes, rows of width*channels).
+  void convert(const AVFrame* frame, const OutputLayout& layout, uint8_t* dst);
+
+ private:
+  SwsContext* context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt);
+  SwsContextPtr sws_;
+  std::vector<uint8_t> scratch_;  // stride-padded rows (see Note [Output stride])
+};
+
+// Clockwise quarter turns that display a frame upright, from a display-matrix
+// rotation in degrees (counter-clockwise, as FFmpeg reports it).
+int quarter_turns_for_rotation(double degrees);
+
+}  // namespace vidlake

@@ -1,0 +1,222 @@
+#include "index_builder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <set>
+
+extern "C" {
+#include <libavutil/display.h>
+}
+
+#include "demuxer.h"
+#include "errors.h"
+#include "ffmpeg_util.h"
+#include "frame_filter.h"
+#include "video_decoder.h"
+
+namespace vidlake {
+
+namespace {
+
+// How far past the demuxer's pos a payload may start (container framing:
+// AVI chunk header 8, IVF frame header 12, FLV tag 16, Matroska block ~12).
+constexpr int64_t kPayloadWindow = 64;
+
+double display_rotation(const AVStream* st) {
+  const uint8_t* matrix = nullptr;
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
+  const AVPacketSideData* sd = av_packet_side_data_get(st->codecpar->coded_side_data,
+                                                       st->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
+  if (sd != nullptr && sd->size >= 9 * 4) matrix = sd->data;
+#else
+  size_t size = 0;
+  matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (size < 9 * 4) matrix = nullptr;
+#endif
+  if (matrix == nullptr) return 0.0;
+  double r = av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  return std::isnan(r) ? 0.0 : r;
+}
+
+StreamInfo stream_info(const AVFormatContext* fmt, const AVStream* st, int64_t source_size) {
+  const AVCodecParameters* par = st->codecpar;
+  StreamInfo s;
+  s.stream_index = st->index;
+  s.codec_id = par->codec_id;
+  s.codec_tag = par->codec_tag;
+  if (par->extradata != nullptr && par->extradata_size > 0) {
+    s.extradata.assign(reinterpret_cast<const char*>(par->extradata), static_cast<size_t>(par->extradata_size));
+  }
+  s.width = par->width;
+  s.height = par->height;
+  s.pix_fmt = par->format;
+  s.profile = par->profile;
+  s.level = par->level;
+  s.bits_per_coded_sample = par->bits_per_coded_sample;
+  s.bits_per_raw_sample = par->bits_per_raw_sample;
+  s.color_range = par->color_range;
+  s.color_space = par->color_space;
+  s.color_primaries = par->color_primaries;
+  s.color_trc = par->color_trc;
+  s.chroma_location = par->chroma_location;
+  s.field_order = par->field_order;
+  s.video_delay = par->video_delay;
+  s.sar_num = par->sample_aspect_ratio.num;
+  s.sar_den = par->sample_aspect_ratio.den;
+  s.tb_num = st->time_base.num;
+  s.tb_den = st->time_base.den;
+  s.avg_fps_num = st->avg_frame_rate.num;
+  s.avg_fps_den = st->avg_frame_rate.den;
+  s.r_fps_num = st->r_frame_rate.num;
+  s.r_fps_den = st->r_frame_rate.den;
+  s.rotation = display_rotation(st);
+  s.start_time = st->start_time == AV_NOPTS_VALUE ? INT64_MIN : st->start_time;
+  s.duration = st->duration == AV_NOPTS_VALUE ? INT64_MIN : st->duration;
+  s.container = fmt->iformat->name;
+  s.source_size = source_size;
+  s.num_streams = static_cast<int32_t>(fmt->nb_streams);
+  return s;
+}
+
+bool is_still_image_format(const char* name) {
+  const std::string n = name;
+  return n == "image2" || (n.size() > 5 && n.compare(n.size() - 5, 5, "_pipe") == 0);
+}
+
+// Frame duration in time_base units, for containers without presentation timestamps.
+int64_t nominal_frame_duration(const PacketIndex& idx) {
+  std::vector<int64_t> durations;
+  for (const PacketRecord& p : idx.packets) {
+    if (p.duration > 0) durations.push_back(p.duration);
+  }
+  if (!durations.empty()) {
+    std::nth_element(durations.begin(), durations.begin() + static_cast<long>(durations.size() / 2), durations.end());
+    return durations[durations.size() / 2];
+  }
+  const StreamInfo& s = idx.info;
+  int num = s.avg_fps_num > 0 ? s.avg_fps_num : s.r_fps_num;
+  int den = s.avg_fps_num > 0 ? s.avg_fps_den : s.r_fps_den;
+  if (num > 0 && den > 0) {
+    // 1 / fps seconds in time_base units
+    return std::max<int64_t>(1, av_rescale_q(1, AVRational{den, num}, AVRational{s.tb_num, s.tb_den}));
+  }
+  return 1;
+}
+
+}  // namespace
+
+PacketIndex build_index(ByteSource& source, int stream) {
+  if (source.size() == 0) throw DecodeError(source.name() + ": empty file (0 bytes), not a video");
+  SourceDemuxer demuxer(source, /*keep_recent=*/true);
+  AVFormatContext* fmt = demuxer.context();
+  if (is_still_image_format(fmt->iformat->name)) {
+    throw UnsupportedError(source.name() + ": is a still image (" + fmt->iformat->name + "), not a video");
+  }
+  int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, stream, -1, nullptr, 0);
+  if (stream >= 0 && (stream >= static_cast<int>(fmt->nb_streams) ||
+                      fmt->streams[stream]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO)) {
+    throw UnsupportedError(source.name() + ": stream " + std::to_string(stream) + " is not a video stream");
+  }
+  if (best < 0) throw UnsupportedError(source.name() + ": has no video stream");
+  if (stream >= 0) best = stream;
+  AVStream* st = fmt->streams[best];
+  if (st->codecpar->codec_id == AV_CODEC_ID_NONE) {
+    throw UnsupportedError(source.name() + ": video stream uses a codec this FFmpeg does not know");
+  }
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    if (static_cast<int>(i) != best) fmt->streams[i]->discard = AVDISCARD_ALL;
+  }
+
+  PacketIndex idx;
+  idx.info = stream_info(fmt, st, source.size());
+  FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
+  PacketPtr pkt = make_packet();
+  std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
+  int ret;
+  while ((ret = demuxer.read(pkt.get())) >= 0) {
+    if (pkt->stream_index != best) {
+      av_packet_unref(pkt.get());
+      continue;
+    }
+    PacketRecord rec;
+    rec.pts = pkt->pts;
+    rec.dts = pkt->dts;
+    rec.duration = pkt->duration;
+    rec.size = pkt->size;
+    rec.flags = static_cast<uint32_t>(pkt->flags) & 0x7fu;
+    const bool discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
+    if (!discard && filter.is_frame(pkt->data, pkt->size)) rec.flags |= kPacketIsFrame;
+    const bool nal_codec = st->codecpar->codec_id == AV_CODEC_ID_H264 || st->codecpar->codec_id == AV_CODEC_ID_HEVC;
+    if ((pkt->flags & AV_PKT_FLAG_CORRUPT) || (nal_codec && !discard && pkt->size > 0 && !rec.is_frame())) {
+      idx.damaged = true;
+    }
+    // Side data that changes the decoder's configuration only the demuxer can replay.
+    size_t sd_size = 0;
+    if (av_packet_get_side_data(pkt.get(), AV_PKT_DATA_NEW_EXTRADATA, &sd_size) != nullptr) idx.contiguous = false;
+    rec.offset = pkt->pos;
+    demuxer_pos.push_back(pkt->pos);
+    if (idx.contiguous && pkt->size > 0) {
+      int64_t found = demuxer.locate(pkt->pos, pkt->data, pkt->size, kPayloadWindow);
+      if (found < 0) {
+        idx.contiguous = false;
+      } else {
+        rec.offset = found;
+      }
+    }
+    if (rec.offset < 0) idx.contiguous = false;
+    idx.packets.push_back(rec);
+    av_packet_unref(pkt.get());
+  }
+  if (ret != AVERROR_EOF && idx.packets.empty()) throw_ffmpeg_error(ret, source.name(), "cannot read packets");
+  if (idx.packets.empty()) throw DecodeError(source.name() + ": the video stream has no packets");
+  if (!idx.contiguous) {
+    // Packets are replayed through the demuxer: offsets are its own positions (-1: unknown).
+    for (size_t p = 0; p < idx.packets.size(); ++p) idx.packets[p].offset = demuxer_pos[p];
+  }
+
+  // Presentation order. With container pts on every frame: sort by pts.
+  std::vector<int32_t> candidates;
+  bool all_pts = true;
+  for (size_t p = 0; p < idx.packets.size(); ++p) {
+    if (!idx.packets[p].is_frame()) continue;
+    candidates.push_back(static_cast<int32_t>(p));
+    if (idx.packets[p].pts == AV_NOPTS_VALUE) all_pts = false;
+  }
+  std::set<int64_t> seen;
+  for (int32_t p : candidates) {
+    if (!all_pts) break;
+    if (!seen.insert(idx.packets[static_cast<size_t>(p)].pts).second) all_pts = false;
+  }
+  if (all_pts) {
+    std::stable_sort(candidates.begin(), candidates.end(), [&](int32_t a, int32_t b) {
+      return idx.packets[static_cast<size_t>(a)].pts < idx.packets[static_cast<size_t>(b)].pts;
+    });
+    idx.frame_packet = candidates;
+    for (int32_t p : candidates) idx.frame_pts.push_back(idx.packets[static_cast<size_t>(p)].pts);
+  } else {
+    // Note [Containers without presentation timestamps]
+    // AVI and raw elementary streams store no pts, so with B-frames the
+    // presentation order is known only to the decoder. Here, and only here, the
+    // index is built with one decode pass that records which packet each emitted
+    // frame came from; timestamps become start + i * frame duration.
+    idx.pts_from_container = false;
+    for (PacketRecord& p : idx.packets) p.flags &= ~kPacketIsFrame;
+    idx.frame_packet = decode_output_order(idx, source);
+    for (int32_t p : idx.frame_packet) idx.packets[static_cast<size_t>(p)].flags |= kPacketIsFrame;
+    const int64_t dur = nominal_frame_duration(idx);
+    int64_t start = 0;
+    if (idx.info.start_time != INT64_MIN) {
+      start = idx.info.start_time;
+    } else if (!idx.packets.empty() && idx.packets[0].dts != AV_NOPTS_VALUE) {
+      start = idx.packets[0].dts;
+    }
+    for (size_t i = 0; i < idx.frame_packet.size(); ++i) idx.frame_pts.push_back(start + static_cast<int64_t>(i) * dur);
+  }
+  if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
+  idx.finalize();
+  return idx;
+}
+
+}  // namespace vidlake

@@ -1,0 +1,272 @@
+#include "packet_index.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "errors.h"
+
+extern "C" {
+#include <libavutil/avutil.h>
+}
+
+namespace vidlake {
+
+void PacketIndex::finalize() {
+  packet_frame.assign(packets.size(), -1);
+  for (size_t f = 0; f < frame_packet.size(); ++f) {
+    packet_frame[static_cast<size_t>(frame_packet[f])] = static_cast<int32_t>(f);
+  }
+  keyframe_packets.clear();
+  for (size_t p = 0; p < packets.size(); ++p) {
+    if (packets[p].key()) keyframe_packets.push_back(static_cast<int32_t>(p));
+  }
+  needed_until.resize(frame_packet.size());
+  int32_t running = -1;
+  for (size_t f = 0; f < frame_packet.size(); ++f) {
+    running = std::max(running, frame_packet[f]);
+    needed_until[f] = running;
+  }
+}
+
+int32_t PacketIndex::start_packet_for(int32_t frame) const {
+  const int32_t p = frame_packet.at(static_cast<size_t>(frame));
+  auto it = std::upper_bound(keyframe_packets.begin(), keyframe_packets.end(), p);
+  while (it != keyframe_packets.begin()) {
+    --it;
+    const int32_t k = *it;
+    bool leading;
+    if (pts_from_container && packets[static_cast<size_t>(k)].pts != AV_NOPTS_VALUE) {
+      leading = packets[static_cast<size_t>(k)].pts > frame_pts[static_cast<size_t>(frame)];
+    } else {
+      leading = packet_frame[static_cast<size_t>(k)] > frame;
+    }
+    if (!leading) return k;
+  }
+  return 0;
+}
+
+int32_t PacketIndex::keyframe_before(int32_t packet) const {
+  auto it = std::lower_bound(keyframe_packets.begin(), keyframe_packets.end(), packet);
+  if (it == keyframe_packets.begin()) return packet > 0 ? 0 : -1;
+  return *(it - 1);
+}
+
+std::vector<int32_t> PacketIndex::keyframe_frames() const {
+  std::vector<int32_t> out;
+  for (int32_t k : keyframe_packets) {
+    int32_t f = packet_frame[static_cast<size_t>(k)];
+    if (f >= 0) out.push_back(f);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ---- serialisation: "VLIX", major, minor, then fields; packet columns as zigzag varint deltas.
+namespace {
+
+class Writer {
+ public:
+  void raw(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+  void u16(uint16_t v) { raw(&v, 2); }
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+  }
+  void svarint(int64_t v) { varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  void f64(double v) { raw(&v, 8); }
+  void str(const std::string& s) {
+    varint(s.size());
+    raw(s.data(), s.size());
+  }
+  std::string out;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& s) : data(s) {}
+  void need(size_t n) {
+    if (pos + n > data.size()) throw IndexFormatError("packet index is truncated or damaged");
+  }
+  uint16_t u16() {
+    need(2);
+    uint16_t v;
+    std::memcpy(&v, data.data() + pos, 2);
+    pos += 2;
+    return v;
+  }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      need(1);
+      uint8_t b = static_cast<uint8_t>(data[pos++]);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    throw IndexFormatError("packet index has a malformed number");
+  }
+  int64_t svarint() {
+    uint64_t v = varint();
+    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
+  }
+  int32_t i32() { return static_cast<int32_t>(svarint()); }
+  double f64() {
+    need(8);
+    double v;
+    std::memcpy(&v, data.data() + pos, 8);
+    pos += 8;
+    return v;
+  }
+  std::string str() {
+    uint64_t n = varint();
+    need(n);
+    std::string s = data.substr(pos, n);
+    pos += n;
+    return s;
+  }
+  size_t count(size_t max_items) {
+    uint64_t n = varint();
+    if (n > max_items) throw IndexFormatError("packet index is truncated or damaged");
+    return static_cast<size_t>(n);
+  }
+  const std::string& data;
+  size_t pos = 0;
+};
+
+}  // namespace
+
+std::string PacketIndex::serialize() const {
+  Writer w;
+  w.raw("VLIX", 4);
+  w.u16(kIndexFormatMajor);
+  w.u16(kIndexFormatMinor);
+  const StreamInfo& s = info;
+  for (int64_t v : {int64_t{s.stream_index}, int64_t{s.codec_id}, int64_t{s.codec_tag}, int64_t{s.width},
+                    int64_t{s.height}, int64_t{s.pix_fmt}, int64_t{s.profile}, int64_t{s.level},
+                    int64_t{s.bits_per_coded_sample}, int64_t{s.bits_per_raw_sample}, int64_t{s.color_range},
+                    int64_t{s.color_space}, int64_t{s.color_primaries}, int64_t{s.color_trc},
+                    int64_t{s.chroma_location}, int64_t{s.field_order}, int64_t{s.video_delay},
+                    int64_t{s.sar_num}, int64_t{s.sar_den}, int64_t{s.tb_num}, int64_t{s.tb_den},
+                    int64_t{s.avg_fps_num}, int64_t{s.avg_fps_den}, int64_t{s.r_fps_num}, int64_t{s.r_fps_den},
+                    s.start_time, s.duration, s.source_size, int64_t{s.num_streams}}) {
+    w.svarint(v);
+  }
+  w.f64(s.rotation);
+  w.str(s.extradata);
+  w.str(s.container);
+  w.varint((contiguous ? 1u : 0u) | (pts_from_container ? 2u : 0u) | (damaged ? 4u : 0u));
+  w.varint(packets.size());
+  int64_t prev_pts = 0, prev_dts = 0, prev_end = 0;
+  for (const PacketRecord& p : packets) {
+    w.svarint(p.pts == AV_NOPTS_VALUE ? 0 : p.pts - prev_pts);
+    w.svarint(p.dts == AV_NOPTS_VALUE ? 0 : p.dts - prev_dts);
+    w.varint((p.pts == AV_NOPTS_VALUE ? 1u : 0u) | (p.dts == AV_NOPTS_VALUE ? 2u : 0u) |
+             (static_cast<uint64_t>(p.flags) << 2));
+    w.svarint(p.duration);
+    w.svarint(p.offset - prev_end);
+    w.varint(static_cast<uint64_t>(p.size));
+    if (p.pts != AV_NOPTS_VALUE) prev_pts = p.pts;
+    if (p.dts != AV_NOPTS_VALUE) prev_dts = p.dts;
+    prev_end = p.offset + p.size;
+  }
+  w.varint(frame_packet.size());
+  int64_t prev_packet = 0, prev_fpts = 0;
+  for (size_t f = 0; f < frame_packet.size(); ++f) {
+    w.svarint(frame_packet[f] - prev_packet);
+    w.svarint(frame_pts[f] - prev_fpts);
+    prev_packet = frame_packet[f];
+    prev_fpts = frame_pts[f];
+  }
+  return w.out;
+}
+
+PacketIndex PacketIndex::deserialize(const std::string& bytes) {
+  Reader r(bytes);
+  r.need(8);
+  if (bytes.compare(0, 4, "VLIX") != 0) throw IndexFormatError("not a vidlake packet index");
+  r.pos = 4;
+  uint16_t major = r.u16();
+  r.u16();  // minor: readable by any reader of the same major
+  if (major > kIndexFormatMajor) {
+    throw IndexFormatError("packet index format " + std::to_string(major) +
+                           ".x was written by a newer vidlake; this version reads format " +
+                           std::to_string(kIndexFormatMajor) + ".x: upgrade vidlake");
+  }
+  PacketIndex idx;
+  StreamInfo& s = idx.info;
+  s.stream_index = r.i32();
+  s.codec_id = r.i32();
+  s.codec_tag = static_cast<uint32_t>(r.svarint());
+  s.width = r.i32();
+  s.height = r.i32();
+  s.pix_fmt = r.i32();
+  s.profile = r.i32();
+  s.level = r.i32();
+  s.bits_per_coded_sample = r.i32();
+  s.bits_per_raw_sample = r.i32();
+  s.color_range = r.i32();
+  s.color_space = r.i32();
+  s.color_primaries = r.i32();
+  s.color_trc = r.i32();
+  s.chroma_location = r.i32();
+  s.field_order = r.i32();
+  s.video_delay = r.i32();
+  s.sar_num = r.i32();
+  s.sar_den = r.i32();
+  s.tb_num = r.i32();
+  s.tb_den = r.i32();
+  s.avg_fps_num = r.i32();
+  s.avg_fps_den = r.i32();
+  s.r_fps_num = r.i32();
+  s.r_fps_den = r.i32();
+  s.start_time = r.svarint();
+  s.duration = r.svarint();
+  s.source_size = r.svarint();
+  s.num_streams = r.i32();
+  s.rotation = r.f64();
+  s.extradata = r.str();
+  s.container = r.str();
+  uint64_t flags = r.varint();
+  idx.contiguous = (flags & 1u) != 0;
+  idx.pts_from_container = (flags & 2u) != 0;
+  idx.damaged = (flags & 4u) != 0;
+  if (s.tb_num <= 0 || s.tb_den <= 0) throw IndexFormatError("packet index has an invalid time base");
+  size_t n = r.count(bytes.size());
+  idx.packets.resize(n);
+  int64_t prev_pts = 0, prev_dts = 0, prev_end = 0;
+  for (PacketRecord& p : idx.packets) {
+    int64_t dpts = r.svarint();
+    int64_t ddts = r.svarint();
+    uint64_t bits = r.varint();
+    p.duration = r.svarint();
+    p.offset = prev_end + r.svarint();
+    p.size = static_cast<int32_t>(r.varint());
+    p.flags = static_cast<uint32_t>(bits >> 2);
+    p.pts = (bits & 1u) ? AV_NOPTS_VALUE : prev_pts + dpts;
+    p.dts = (bits & 2u) ? AV_NOPTS_VALUE : prev_dts + ddts;
+    if (p.pts != AV_NOPTS_VALUE) prev_pts = p.pts;
+    if (p.dts != AV_NOPTS_VALUE) prev_dts = p.dts;
+    if (p.size < 0 || (idx.contiguous && p.offset < 0)) throw IndexFormatError("packet index has an invalid packet entry");
+    prev_end = p.offset + p.size;
+  }
+  size_t nf = r.count(bytes.size());
+  idx.frame_packet.resize(nf);
+  idx.frame_pts.resize(nf);
+  int64_t prev_packet = 0, prev_fpts = 0;
+  for (size_t f = 0; f < nf; ++f) {
+    prev_packet += r.svarint();
+    prev_fpts += r.svarint();
+    if (prev_packet < 0 || static_cast<size_t>(prev_packet) >= n) {
+      throw IndexFormatError("packet index has a frame pointing outside its packets");
+    }
+    idx.frame_packet[f] = static_cast<int32_t>(prev_packet);
+    idx.frame_pts[f] = prev_fpts;
+  }
+  if (r.pos != bytes.size()) throw IndexFormatError("packet index has trailing bytes");
+  idx.finalize();
+  return idx;
+}
+
+}  // namespace vidlake

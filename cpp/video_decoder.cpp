@@ -1,0 +1,633 @@
+#include "video_decoder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "demuxer.h"
+#include "errors.h"
+#include "ffmpeg_util.h"
+#include "read_plan.h"
+
+namespace vidlake {
+
+namespace {
+
+constexpr int kMaxDecoderStates = 8;
+constexpr int64_t kWindowBytes = 32 * 1024 * 1024;  // remote fetch window
+constexpr int64_t kRangeGap = 16 * 1024;            // coalesce ranges closer than this
+
+int default_threads() {
+  unsigned hw = std::thread::hardware_concurrency();
+  return static_cast<int>(std::min(16u, std::max(1u, hw)));
+}
+
+CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_only, const std::string& name) {
+  const StreamInfo& s = index.info;
+  const AVCodec* codec = avcodec_find_decoder(static_cast<AVCodecID>(s.codec_id));
+  if (codec == nullptr) {
+    throw UnsupportedError(name + ": this FFmpeg has no decoder for codec '" +
+                           avcodec_get_name(static_cast<AVCodecID>(s.codec_id)) + "'");
+  }
+  CodecParametersPtr par(avcodec_parameters_alloc());
+  par->codec_type = AVMEDIA_TYPE_VIDEO;
+  par->codec_id = static_cast<AVCodecID>(s.codec_id);
+  par->codec_tag = s.codec_tag;
+  if (!s.extradata.empty()) {
+    par->extradata = static_cast<uint8_t*>(av_mallocz(s.extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+    if (par->extradata == nullptr) throw DecodeError(name + ": out of memory");
+    std::memcpy(par->extradata, s.extradata.data(), s.extradata.size());
+    par->extradata_size = static_cast<int>(s.extradata.size());
+  }
+  par->width = s.width;
+  par->height = s.height;
+  par->format = s.pix_fmt;
+  par->profile = s.profile;
+  par->level = s.level;
+  par->bits_per_coded_sample = s.bits_per_coded_sample;
+  par->bits_per_raw_sample = s.bits_per_raw_sample;
+  par->color_range = static_cast<AVColorRange>(s.color_range);
+  par->color_space = static_cast<AVColorSpace>(s.color_space);
+  par->color_primaries = static_cast<AVColorPrimaries>(s.color_primaries);
+  par->color_trc = static_cast<AVColorTransferCharacteristic>(s.color_trc);
+  par->chroma_location = static_cast<AVChromaLocation>(s.chroma_location);
+  par->field_order = static_cast<AVFieldOrder>(s.field_order);
+  par->video_delay = s.video_delay;
+  par->sample_aspect_ratio = AVRational{s.sar_num, s.sar_den};
+
+  CodecContextPtr ctx(avcodec_alloc_context3(codec));
+  if (!ctx) throw DecodeError(name + ": out of memory");
+  int ret = avcodec_parameters_to_context(ctx.get(), par.get());
+  if (ret < 0) throw_ffmpeg_error(ret, name, "cannot configure the decoder");
+  ctx->pkt_timebase = AVRational{s.tb_num, s.tb_den};
+  ctx->thread_count = threads > 0 ? threads : default_threads();
+  ctx->thread_type = slice_only ? FF_THREAD_SLICE : (FF_THREAD_FRAME | FF_THREAD_SLICE);
+  ret = avcodec_open2(ctx.get(), codec, nullptr);
+  if (ret < 0) throw_ffmpeg_error(ret, name, std::string("cannot open the ") + codec->name + " decoder");
+  return ctx;
+}
+
+// Delivers packets by number, from the index's byte ranges or, for
+// non-contiguous containers, by replaying the demuxer.
+class PacketFeeder {
+ public:
+  PacketFeeder(const PacketIndex& index, ByteSource& source)
+      : index_(index), source_(source), remote_(dynamic_cast<CallbackSource*>(&source) != nullptr) {}
+
+  void position(int32_t first) {
+    next_ = first;
+    if (!index_.contiguous) position_demuxer(first);
+  }
+
+  // Fills `pkt` with packet next_ (if next_ <= last); its pts carries the packet
+  // number, so every emitted frame says which packet it came from.
+  bool next(int32_t last, AVPacket* pkt, int32_t* number) {
+    if (next_ > last || next_ >= static_cast<int32_t>(index_.packets.size())) return false;
+    const PacketRecord& rec = index_.packets[static_cast<size_t>(next_)];
+    if (index_.contiguous) {
+      int ret = av_new_packet(pkt, rec.size);
+      if (ret < 0) throw_ffmpeg_error(ret, source_.name(), "cannot allocate a packet");
+      copy_payload(rec, last, pkt->data);
+    } else {
+      read_demuxed(pkt, rec);
+    }
+    pkt->pts = next_;
+    pkt->dts = rec.dts;
+    pkt->duration = rec.duration;
+    pkt->flags = static_cast<int>(rec.flags & 0x7fu);
+    pkt->pos = -1;
+    *number = next_++;
+    return true;
+  }
+
+ private:
+  void copy_payload(const PacketRecord& rec, int32_t last, uint8_t* dst) {
+    if (!remote_) {
+      int64_t n = source_.read_at(rec.offset, dst, rec.size);
+      if (n != rec.size) throw DecodeError(source_.name() + ": file is shorter than its index (truncated or changed?)");
+      return;
+    }
+    if (!window_has(rec)) load_window(last);
+    for (const auto& [range, bytes] : window_) {
+      if (rec.offset >= range.start && rec.offset + rec.size <= range.end) {
+        std::memcpy(dst, bytes.data() + (rec.offset - range.start), static_cast<size_t>(rec.size));
+        return;
+      }
+    }
+    throw DecodeError(source_.name() + ": fetched ranges do not hold packet " + std::to_string(next_));
+  }
+
+  bool window_has(const PacketRecord& rec) const {
+    for (const auto& w : window_) {
+      if (rec.offset >= w.first.start && rec.offset + rec.size <= w.first.end) return true;
+    }
+    return false;
+  }
+
+  // One fetch for packets next_..last, up to kWindowBytes.
+  void load_window(int32_t last) {
+    int64_t bytes = 0;
+    int32_t end = next_;
+    while (end <= last && end < static_cast<int32_t>(index_.packets.size())) {
+      bytes += index_.packets[static_cast<size_t>(end)].size;
+      if (bytes > kWindowBytes && end > next_) break;
+      ++end;
+    }
+    std::vector<ByteRange> ranges = packet_byte_ranges(index_, next_, end - 1, kRangeGap);
+    std::vector<std::string> got = source_.read_ranges(ranges);
+    window_.clear();
+    for (size_t i = 0; i < ranges.size(); ++i) window_.emplace_back(ranges[i], std::move(got[i]));
+  }
+
+  void open_demuxer() {
+    demuxer_ = std::make_unique<SourceDemuxer>(source_, false);
+    AVFormatContext* fmt = demuxer_->context();
+    for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+      if (static_cast<int>(i) != index_.info.stream_index) fmt->streams[i]->discard = AVDISCARD_ALL;
+    }
+    demux_next_ = 0;
+    pending_.reset();
+  }
+
+  // Reads the next packet of our stream from the demuxer (or the one held back).
+  bool demux_one(AVPacket* pkt) {
+    if (pending_) {
+      av_packet_move_ref(pkt, pending_.get());
+      pending_.reset();
+      return true;
+    }
+    int ret;
+    while ((ret = demuxer_->read(pkt)) >= 0) {
+      if (pkt->stream_index == index_.info.stream_index) return true;
+      av_packet_unref(pkt);
+    }
+    return false;
+  }
+
+  void position_demuxer(int32_t first) {
+    if (demuxer_ && demux_next_ == first) return;
+    const PacketRecord& rec = index_.packets[static_cast<size_t>(first)];
+    if (demuxer_ && first > 0 && rec.offset >= 0 && demuxer_->seek_to_byte(rec.offset, index_.info.stream_index)) {
+      // Note [Demuxer resync]: after a byte seek the demuxer may first return a
+      // partial packet; the packet we want is the one at the recorded position
+      // with the recorded size. Look a bounded distance for it.
+      pending_.reset();
+      PacketPtr pkt = make_packet();
+      for (int tries = 0; tries < 64 && demux_one(pkt.get()); ++tries) {
+        if (pkt->pos == rec.offset && pkt->size == rec.size) {
+          pending_ = std::move(pkt);
+          demux_next_ = first;
+          return;
+        }
+        if (pkt->pos > rec.offset) break;
+        av_packet_unref(pkt.get());
+      }
+    }
+    // Fallback, always exact: replay from the start, counting packets.
+    open_demuxer();
+    PacketPtr pkt = make_packet();
+    while (demux_next_ < first) {
+      if (!demux_one(pkt.get())) throw DecodeError(source_.name() + ": ends before packet " + std::to_string(first));
+      av_packet_unref(pkt.get());
+      ++demux_next_;
+    }
+  }
+
+  void read_demuxed(AVPacket* pkt, const PacketRecord& rec) {
+    if (!demuxer_) position_demuxer(next_);
+    if (!demux_one(pkt)) throw DecodeError(source_.name() + ": ends before packet " + std::to_string(next_));
+    if (pkt->size != rec.size) {
+      throw DecodeError(source_.name() + ": packet " + std::to_string(next_) +
+                        " differs from the index (file changed since it was indexed?)");
+    }
+    ++demux_next_;
+  }
+
+  const PacketIndex& index_;
+  ByteSource& source_;
+  bool remote_;
+  int32_t next_ = 0;
+  std::vector<std::pair<ByteRange, std::string>> window_;
+  std::unique_ptr<SourceDemuxer> demuxer_;
+  int32_t demux_next_ = 0;
+  PacketPtr pending_;
+};
+
+}  // namespace
+
+std::map<std::string, int64_t> DecodeStats::as_map() const {
+  return {{"packets_decoded", packets_decoded}, {"frames_decoded", frames_decoded},
+          {"frames_converted", frames_converted}, {"spans", spans},
+          {"seeks", seeks}, {"forward_decodes", forward_decodes},
+          {"retries", retries}, {"decode_errors", decode_errors},
+          {"bytes_read", bytes_read}};
+}
+
+struct VideoDecoder::State {
+  State(const PacketIndex& index, ByteSource& source, int threads, bool slice)
+      : codec(open_codec(index, threads, slice, source.name())), feeder(index, source), frame(make_frame()),
+        packet(make_packet()), slice_only(slice) {}
+  CodecContextPtr codec;
+  PacketFeeder feeder;
+  FramePtr frame;
+  PacketPtr packet;
+  FrameConverter converter;
+  bool slice_only;
+  int32_t run_start = -1;   // packet the current decode run started from; -1: fresh
+  int32_t next_packet = 0;  // next packet to feed
+  int32_t last_frame = -1;  // last frame number emitted in this run
+  bool drained = false;
+  std::unordered_set<int32_t> skipped;  // frames fed with skip_frame=NONREF in this run
+};
+
+namespace {
+
+// What one get_frames call wants and where each frame goes.
+struct Target {
+  std::vector<int64_t> rows;  // output rows of this frame (duplicates share one decode)
+  size_t span = 0;            // the span that plans it
+  bool done = false;
+};
+struct Request {
+  const PacketIndex& index;
+  const OutputLayout& layout;
+  uint8_t* out;
+  std::unordered_map<int32_t, Target> targets;
+  size_t current_span = 0;
+};
+
+}  // namespace
+
+VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<const PacketIndex> index,
+                           DecoderOptions options)
+    : source_(std::move(source)),
+      index_(std::move(index)),
+      options_(options),
+      remote_(dynamic_cast<CallbackSource*>(source_.get()) != nullptr),
+      slice_only_(index_->damaged) {
+  // Open one decoder now, so a bad codec fails at construction, not at first read.
+  idle_.push_back(std::make_unique<State>(*index_, *source_, options_.threads, slice_only_.load()));
+  live_states_ = 1;
+}
+
+VideoDecoder::~VideoDecoder() = default;
+
+std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const std::vector<int32_t>& frames, int32_t start) {
+  std::unique_lock<std::mutex> lock(pool_mutex_);
+  const bool slice = slice_only_.load();
+  for (;;) {
+    // Drop idle states of the wrong threading mode (see Note [Damaged streams]).
+    for (size_t i = idle_.size(); i-- > 0;) {
+      if (idle_[i]->slice_only != slice) {
+        idle_.erase(idle_.begin() + static_cast<long>(i));
+        --live_states_;
+      }
+    }
+    if (!idle_.empty()) {
+      // Prefer a state that can decode on to these frames without a seek.
+      size_t pick = idle_.size() - 1;
+      for (size_t i = 0; i < idle_.size(); ++i) {
+        const State& s = *idle_[i];
+        if (s.run_start >= 0 && !s.drained && s.run_start <= start && s.next_packet >= start &&
+            !frames.empty() && frames.front() > s.last_frame) {
+          pick = i;
+          break;
+        }
+      }
+      std::unique_ptr<State> state = std::move(idle_[pick]);
+      idle_.erase(idle_.begin() + static_cast<long>(pick));
+      return state;
+    }
+    if (live_states_ < kMaxDecoderStates) {
+      ++live_states_;
+      lock.unlock();
+      try {
+        return std::make_unique<State>(*index_, *source_, options_.threads, slice);
+      } catch (...) {
+        std::lock_guard<std::mutex> relock(pool_mutex_);
+        --live_states_;
+        throw;
+      }
+    }
+    pool_cv_.wait(lock);
+  }
+}
+
+void VideoDecoder::release(std::unique_ptr<State> state) {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (state) {
+    idle_.push_back(std::move(state));
+  } else {
+    --live_states_;
+  }
+  pool_cv_.notify_one();
+}
+
+namespace {
+
+void restart(VideoDecoder::State& s, int32_t start) {
+  if (s.run_start >= 0) avcodec_flush_buffers(s.codec.get());
+  s.run_start = start;
+  s.next_packet = start;
+  s.last_frame = -1;
+  s.drained = false;
+  s.skipped.clear();
+  s.feeder.position(start);
+}
+
+// Takes every frame the decoder has ready; returns how many frames of the
+// current span it completed (frames of later spans may come out early too).
+int receive_frames(VideoDecoder::State& s, Request& req, VideoDecoder::Counters& c) {
+  int completed = 0;
+  for (int guard = 0; guard < 1 << 20; ++guard) {
+    int ret = avcodec_receive_frame(s.codec.get(), s.frame.get());
+    if (ret == AVERROR(EAGAIN)) break;
+    if (ret == AVERROR_EOF) {
+      s.drained = true;
+      break;
+    }
+    if (ret < 0) {  // a damaged frame: a sequential decode skips it too
+      ++c.errors;
+      continue;
+    }
+    ++c.frames;
+    const int64_t token = s.frame->pts;
+    if (token >= 0 && token < static_cast<int64_t>(req.index.packets.size())) {
+      const int32_t f = req.index.packet_frame[static_cast<size_t>(token)];
+      if (f >= 0) {
+        s.last_frame = f;
+        auto it = req.targets.find(f);
+        if (it != req.targets.end() && !it->second.done) {
+          Target& t = it->second;
+          const int64_t bytes = req.layout.frame_bytes();
+          uint8_t* first = req.out + t.rows.front() * bytes;
+          s.converter.convert(s.frame.get(), req.layout, first);
+          ++c.converted;
+          for (size_t k = 1; k < t.rows.size(); ++k) {
+            std::memcpy(req.out + t.rows[k] * bytes, first, static_cast<size_t>(bytes));
+          }
+          t.done = true;
+          if (t.span == req.current_span) ++completed;
+        }
+      }
+    }
+    av_frame_unref(s.frame.get());
+  }
+  return completed;
+}
+
+void send_packet(VideoDecoder::State& s, Request& req, VideoDecoder::Counters& c, int& remaining) {
+  for (;;) {
+    int ret = avcodec_send_packet(s.codec.get(), s.packet.get());
+    if (ret == AVERROR(EAGAIN)) {
+      remaining -= receive_frames(s, req, c);
+      continue;
+    }
+    if (ret < 0 && ret != AVERROR_EOF) ++c.errors;  // damaged packet: no frame, decoding goes on
+    break;
+  }
+  av_packet_unref(s.packet.get());
+  ++c.packets;
+  remaining -= receive_frames(s, req, c);
+}
+
+}  // namespace
+
+void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out) {
+  if (frames.empty()) return;
+  const PacketIndex& idx = *index_;
+  Request req{idx, layout, out, {}, 0};
+  for (size_t i = 0; i < frames.size(); ++i) req.targets[frames[i]].rows.push_back(static_cast<int64_t>(i));
+  std::vector<int32_t> unique;
+  unique.reserve(req.targets.size());
+  for (const auto& kv : req.targets) unique.push_back(kv.first);
+  std::sort(unique.begin(), unique.end());
+  const std::vector<Span> spans = plan_spans(idx, unique);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    for (int32_t f : spans[i].frames) req.targets[f].span = i;
+  }
+  counters_.spans += static_cast<int64_t>(spans.size());
+
+  for (int attempt = 0;; ++attempt) {
+    const bool slice = slice_only_.load();
+    // Note [Skipping non-reference frames]: an unwanted non-reference frame can be
+    // skipped without changing any other frame, provided the packet that carries
+    // a frame is the one decoded with its skip setting. That fails for MPEG-4
+    // packed B-frames (a B-VOP rides inside the previous P packet; AVI), and
+    // error concealment in damaged streams may read skipped pictures; so skip
+    // only with container timestamps, on undamaged streams, and not for MPEG-4.
+    const bool skip_nonref = options_.skip_nonref && !slice && idx.pts_from_container &&
+                             idx.info.codec_id != AV_CODEC_ID_MPEG4;
+    const int64_t errors_before = counters_.errors.load();
+    std::unique_ptr<State> state = acquire(spans.front().frames, spans.front().start);
+    try {
+      State& s = *state;
+      for (size_t span_no = 0; span_no < spans.size(); ++span_no) {
+        const Span& span = spans[span_no];
+        req.current_span = span_no;
+        int remaining = 0;
+        for (int32_t f : span.frames) remaining += req.targets[f].done ? 0 : 1;
+        if (remaining == 0) continue;  // all emitted by the previous span's lookahead
+        bool none_skipped = true;
+        for (int32_t f : span.frames) none_skipped = none_skipped && s.skipped.count(f) == 0;
+        // Note [Decoding on instead of seeking]: a decoder that has not been
+        // drained and started at or before this span's keyframe, whose position
+        // is not before that keyframe, and which has not yet emitted (nor
+        // skipped) any of this span's frames, emits exactly the frames a fresh
+        // run from the keyframe would: frames come out in presentation order, so
+        // every wanted frame is still ahead of it. Feed it on.
+        const bool forward = s.run_start >= 0 && !s.drained && s.run_start <= span.start &&
+                             s.next_packet >= span.start && span.frames.front() > s.last_frame && none_skipped;
+        if (forward) {
+          ++counters_.forward;
+        } else {
+          ++counters_.seeks;
+          restart(s, span.start);
+        }
+        // Note [Lookahead]: a frame-threaded decoder with reorder delay emits a
+        // frame only after a few more packets went in. Local sources feed up to
+        // that many packets past the span before draining, so the decoder stays
+        // usable for the next read (sequential access never re-seeks); remote
+        // sources drain instead of paying another round trip.
+        const int32_t feed_until = std::min<int32_t>(
+            static_cast<int32_t>(idx.packets.size()) - 1,
+            span.end + (remote_ ? 0 : s.codec->thread_count + idx.info.video_delay + 1));
+        for (;;) {
+          while (remaining > 0) {
+            int32_t number = -1;
+            if (s.next_packet <= feed_until) {
+              if (!s.feeder.next(feed_until, s.packet.get(), &number)) break;
+              if (skip_nonref) {
+                const int32_t f = idx.packet_frame[static_cast<size_t>(number)];
+                // Only frames on the way to the span's last wanted frame: those
+                // after it are the likely next request (see Note [Lookahead]).
+                const bool skip = f >= 0 && f < span.frames.back() && req.targets.count(f) == 0;
+                s.codec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+                if (skip) s.skipped.insert(f);
+              }
+              s.next_packet = number + 1;
+              send_packet(s, req, counters_, remaining);
+            } else if (!s.drained) {
+              av_packet_unref(s.packet.get());
+              avcodec_send_packet(s.codec.get(), nullptr);
+              remaining -= receive_frames(s, req, counters_);
+              s.drained = true;
+            } else {
+              break;
+            }
+          }
+          if (remaining <= 0) break;
+          // Some wanted frame never came out (an open-GOP leading picture the
+          // decoder dropped, say): start again one keyframe earlier.
+          const int32_t earlier = idx.keyframe_before(s.run_start);
+          if (earlier < 0) {
+            std::string missing;
+            for (int32_t f : span.frames) {
+              if (!req.targets[f].done) missing += (missing.empty() ? "" : ", ") + std::to_string(f);
+            }
+            throw DecodeError(source_->name() + ": frame " + missing +
+                              " could not be decoded (the decoder emitted no picture for it)");
+          }
+          ++counters_.retries;
+          restart(s, earlier);
+        }
+      }
+    } catch (...) {
+      state.reset();  // its codec state is unknown: drop it
+      release(nullptr);
+      throw;
+    }
+    if (!slice && attempt == 0 && counters_.errors.load() > errors_before) {
+      // The stream is damaged: redo this read the way a sequential decode would.
+      slice_only_ = true;
+      ++counters_.retries;
+      state.reset();
+      release(nullptr);
+      for (auto& kv : req.targets) kv.second.done = false;
+      continue;
+    }
+    release(std::move(state));
+    return;
+  }
+}
+
+DecodeStats VideoDecoder::stats() const {
+  DecodeStats st;
+  st.packets_decoded = counters_.packets;
+  st.frames_decoded = counters_.frames;
+  st.frames_converted = counters_.converted;
+  st.spans = counters_.spans;
+  st.seeks = counters_.seeks;
+  st.forward_decodes = counters_.forward;
+  st.retries = counters_.retries;
+  st.decode_errors = counters_.errors;
+  st.bytes_read = source_->bytes_read() - bytes_at_reset_;
+  return st;
+}
+
+void VideoDecoder::reset_stats() {
+  counters_.packets = 0;
+  counters_.frames = 0;
+  counters_.converted = 0;
+  counters_.spans = 0;
+  counters_.seeks = 0;
+  counters_.forward = 0;
+  counters_.retries = 0;
+  counters_.errors = 0;
+  bytes_at_reset_ = source_->bytes_read();
+}
+
+std::vector<int32_t> decode_output_order(const PacketIndex& index, ByteSource& source) {
+  CodecContextPtr codec = open_codec(index, 0, index.damaged, source.name());
+  PacketFeeder feeder(index, source);
+  feeder.position(0);
+  PacketPtr pkt = make_packet();
+  FramePtr frame = make_frame();
+  const int32_t n = static_cast<int32_t>(index.packets.size());
+  std::vector<int32_t> order;
+  std::vector<bool> seen(static_cast<size_t>(n), false);
+  auto drain = [&]() {
+    while (avcodec_receive_frame(codec.get(), frame.get()) >= 0) {
+      const int64_t token = frame->pts;
+      if (token >= 0 && token < n && !seen[static_cast<size_t>(token)]) {
+        seen[static_cast<size_t>(token)] = true;
+        order.push_back(static_cast<int32_t>(token));
+      }
+      av_frame_unref(frame.get());
+    }
+  };
+  int32_t number;
+  while (feeder.next(n - 1, pkt.get(), &number)) {
+    while (avcodec_send_packet(codec.get(), pkt.get()) == AVERROR(EAGAIN)) drain();
+    av_packet_unref(pkt.get());
+    drain();
+  }
+  avcodec_send_packet(codec.get(), nullptr);
+  drain();
+  return order;
+}
+
+double decode_limit(ByteSource& source, const PacketIndex& index, const std::vector<int32_t>& frames, int threads) {
+  std::vector<int32_t> unique(frames);
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  const std::vector<Span> spans = plan_spans(index, unique);
+  if (!index.contiguous) throw ArgumentError(source.name() + ": decode_limit needs a contiguous container");
+  // Packets into memory first (not timed).
+  std::vector<PacketPtr> packets(index.packets.size());
+  for (const Span& span : spans) {
+    for (int32_t p = span.start; p <= span.end; ++p) {
+      if (packets[static_cast<size_t>(p)]) continue;
+      const PacketRecord& rec = index.packets[static_cast<size_t>(p)];
+      PacketPtr pkt = make_packet();
+      if (av_new_packet(pkt.get(), rec.size) < 0) throw DecodeError("out of memory");
+      source.read_at(rec.offset, pkt->data, rec.size);
+      pkt->pts = p;
+      pkt->dts = rec.dts;
+      pkt->flags = static_cast<int>(rec.flags & 0x7fu);
+      packets[static_cast<size_t>(p)] = std::move(pkt);
+    }
+  }
+  CodecContextPtr codec = open_codec(index, threads, index.damaged, source.name());
+  FramePtr frame = make_frame();
+  PacketPtr work = make_packet();
+  OutputLayout layout;
+  layout.height = index.info.height;
+  layout.width = index.info.width;
+  std::vector<uint8_t> scratch(static_cast<size_t>(layout.frame_bytes()));
+  FrameConverter converter;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const Span& span : spans) {
+    avcodec_flush_buffers(codec.get());
+    size_t wanted_left = span.frames.size();
+    auto take = [&]() {
+      while (wanted_left > 0 && avcodec_receive_frame(codec.get(), frame.get()) >= 0) {
+        const int64_t token = frame->pts;
+        const int32_t f = (token >= 0 && token < static_cast<int64_t>(index.packets.size()))
+                              ? index.packet_frame[static_cast<size_t>(token)] : -1;
+        if (f >= 0 && std::binary_search(span.frames.begin(), span.frames.end(), f)) {
+          converter.convert(frame.get(), layout, scratch.data());
+          --wanted_left;
+        }
+        av_frame_unref(frame.get());
+      }
+    };
+    for (int32_t p = span.start; p <= span.end && wanted_left > 0; ++p) {
+      av_packet_ref(work.get(), packets[static_cast<size_t>(p)].get());
+      while (avcodec_send_packet(codec.get(), work.get()) == AVERROR(EAGAIN)) take();
+      av_packet_unref(work.get());
+      take();
+    }
+    if (wanted_left > 0) {
+      avcodec_send_packet(codec.get(), nullptr);
+      take();
+    }
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double>(t1 - t0).count();
+}
+
+}  // namespace vidlake

@@ -1,0 +1,95 @@
+// The decoder loop: plans a read from the index, feeds exactly the needed packets
+// to libavcodec, identifies each emitted frame and converts only the wanted ones
+// into their output rows. One VideoDecoder may be used from many threads: each
+// call takes a decoder state from a small pool.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "byte_source.h"
+#include "frame_converter.h"
+#include "packet_index.h"
+
+namespace vidlake {
+
+struct DecoderOptions {
+  int threads = 0;           // codec threads; 0 = one per core (at most 16)
+  bool skip_nonref = false;  // skip non-reference frames that are not wanted
+};
+
+struct DecodeStats {
+  int64_t packets_decoded = 0;   // packets sent to the decoder
+  int64_t frames_decoded = 0;    // frames the decoder emitted
+  int64_t frames_converted = 0;  // frames colour-converted into output
+  int64_t spans = 0;             // decode spans planned
+  int64_t seeks = 0;             // decoder restarts at a keyframe
+  int64_t forward_decodes = 0;   // spans served by decoding on without a seek
+  int64_t retries = 0;           // restarts from an earlier keyframe (frame not emitted)
+  int64_t decode_errors = 0;     // packets the decoder rejected (damaged data)
+  int64_t bytes_read = 0;        // bytes fetched from the source
+  std::map<std::string, int64_t> as_map() const;
+};
+
+class VideoDecoder {
+ public:
+  VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<const PacketIndex> index, DecoderOptions options);
+  ~VideoDecoder();
+  VideoDecoder(const VideoDecoder&) = delete;
+  VideoDecoder& operator=(const VideoDecoder&) = delete;
+
+  // Decodes frames[i] (presentation numbers, validated by the caller) into
+  // out + i * layout.frame_bytes(). Duplicates are decoded and converted once.
+  void get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out);
+
+  DecodeStats stats() const;
+  void reset_stats();
+  const PacketIndex& index() const { return *index_; }
+  const std::string& name() const { return source_->name(); }
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> acquire(const std::vector<int32_t>& first_span_frames, int32_t first_span_start);
+  void release(std::unique_ptr<State> state);
+
+  std::shared_ptr<ByteSource> source_;
+  std::shared_ptr<const PacketIndex> index_;
+  DecoderOptions options_;
+  bool remote_;
+  std::mutex pool_mutex_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<State>> idle_;
+  int live_states_ = 0;
+  // Note [Damaged streams]: frame-threaded error concealment differs from a
+  // sequential (slice-threaded) decode, so once a stream shows damage every
+  // decoder of it uses slice threads only.
+  std::atomic<bool> slice_only_{false};
+  int64_t bytes_at_reset_ = 0;
+
+ public:
+  struct Counters {
+    std::atomic<int64_t> packets{0}, frames{0}, converted{0}, spans{0}, seeks{0}, forward{0}, retries{0}, errors{0};
+  };
+
+ private:
+  Counters counters_;
+};
+
+// Decodes every packet once in order and returns, for each emitted frame in
+// output order, the packet it came from (used by build_index, see Note there).
+std::vector<int32_t> decode_output_order(const PacketIndex& index, ByteSource& source);
+
+// The decode limit for benchmarks: decodes exactly the planned packets with a
+// bare send/receive loop on `threads` threads, converts only the wanted frames
+// to RGB into a scratch buffer, and returns the seconds that took. The packets'
+// bytes are read into memory before the clock starts.
+double decode_limit(ByteSource& source, const PacketIndex& index, const std::vector<int32_t>& frames, int threads);
+
+}  // namespace vidlake

@@ -1,0 +1,57 @@
+"""Every exception vidlake raises on purpose, in one place.
+
+Catch ``vidlake.VidlakeError`` for all of them, or a specific class::
+
+    try:
+        vidlake.VideoReader("broken.mp4")
+    except vidlake.VideoDecodeError as e:
+        print(e)   # names the file and FFmpeg's own message
+"""
+from __future__ import annotations
+
+
+class VidlakeError(Exception):
+    """Base class of every vidlake error."""
+
+
+class VideoDecodeError(VidlakeError):
+    """A video could not be opened, demuxed or decoded (corrupt, truncated, not a video)."""
+
+
+class UnsupportedFormatError(VideoDecodeError, ValueError):
+    """The file is valid but of a kind vidlake does not read (e.g. no video stream)."""
+
+
+class IndexFormatError(VidlakeError):
+    """A stored packet index is damaged or was written by a newer, unknown format version."""
+
+
+class DatasetError(VidlakeError):
+    """A dataset-level problem: missing dataset, bad tensor name, format version too new."""
+
+
+class ReadOnlyError(DatasetError):
+    """A write was attempted on a dataset opened with ``read_only=True``."""
+
+
+class SampleAppendError(DatasetError, ValueError):
+    """A sample was refused at append time; the dataset was left unchanged."""
+
+
+class HtypeError(SampleAppendError):
+    """A sample does not follow the rules of its tensor's htype."""
+
+
+class StorageError(VidlakeError):
+    """A storage provider failed (missing key, I/O error, remote failure after retries)."""
+
+
+class CredentialsError(StorageError):
+    """Credentials are missing, not populated, or were refused by the storage service."""
+
+
+__all__ = [
+    "VidlakeError", "VideoDecodeError", "UnsupportedFormatError", "IndexFormatError",
+    "DatasetError", "ReadOnlyError", "SampleAppendError", "HtypeError", "StorageError",
+    "CredentialsError",
+]

@@ -1,0 +1,175 @@
+"""VideoReader: frame-exact random access to one video stream.
+
+    >>> import vidlake
+    >>> r = vidlake.VideoReader("clip.mp4")
+    >>> len(r), r.metadata["fps"]
+    (400, 29.97)
+    >>> r[0].shape                       # (H, W, 3) uint8 RGB
+    >>> clip = r[100:200:5]              # (20, H, W, 3)
+    >>> batch = r.get_frames([17, 3, 3, 250])   # any order, duplicates allowed
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
+
+
+def _source_name(source: Source, name: Optional[str]) -> str:
+    if name:
+        return name
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return getattr(source, "name", None) or ""
+
+
+class VideoReader:
+    """Reads frames of one video stream, exactly as a sequential decode emits them.
+
+    ``source`` is a path, a bytes-like object, or a range source (an object with
+    ``size`` and ``fetch(ranges) -> list[bytes]``, used by datasets and remote
+    storage). ``stream`` picks a video stream by its container index (default: the
+    one FFmpeg ranks best). ``threads`` sets the codec threads (default: one per
+    core). ``index`` reuses a stored packet index (``Index`` or its bytes), so the
+    file is not demuxed again.
+
+    Frame numbers are presentation order. A read decodes only the packets it
+    needs, from the keyframe before the first wanted frame, and converts only
+    the wanted frames. The GIL is released while decoding; one reader can be
+    shared between threads.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        stream: Optional[int] = None,
+        threads: Optional[int] = None,
+        index: Union[None, bytes, "_core.Index"] = None,
+        name: Optional[str] = None,
+        skip_nonref: bool = True,
+    ) -> None:
+        if stream is not None and (not isinstance(stream, int) or stream < 0):
+            raise ValueError(f"stream must be a non-negative int or None, got {stream!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 0):
+            raise ValueError(f"threads must be a non-negative int or None, got {threads!r}")
+        if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
+            raise FileNotFoundError(f"{os.fspath(source)}: no such file")
+        self._name = _source_name(source, name)
+        if index is None:
+            self._index = _core.Index.build(source, -1 if stream is None else stream, self._name)
+        elif isinstance(index, (bytes, bytearray, memoryview)):
+            self._index = _core.Index.from_bytes(bytes(index))
+        else:
+            self._index = index
+        self._decoder = _core.Decoder(source, self._index, threads or 0, skip_nonref, self._name)
+        self._metadata = self._index.metadata
+        self._timestamps: Optional[np.ndarray] = None
+        self._lock = threading.Lock()
+
+    # ---- facts
+    @property
+    def index(self) -> "_core.Index":
+        """The packet index (``.to_bytes()`` stores it)."""
+        return self._index
+
+    @property
+    def metadata(self) -> dict:
+        """Codec, size, pixel format, fps, time base, duration, rotation, ... (a copy)."""
+        return dict(self._metadata)
+
+    @property
+    def stream_index(self) -> int:
+        return self._index.stream_index
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """Presentation time in seconds of every frame (float64, presentation order)."""
+        if self._timestamps is None:
+            with self._lock:
+                if self._timestamps is None:
+                    ts = self._index.timestamps
+                    ts.setflags(write=False)
+                    self._timestamps = ts
+        return self._timestamps
+
+    @property
+    def keyframe_indices(self) -> np.ndarray:
+        """Frame numbers of the keyframes (int64)."""
+        return self._index.keyframe_indices
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """(num_frames, height, width, 3) of what ``r[:]`` returns."""
+        return (len(self), self._metadata["height"], self._metadata["width"], 3)
+
+    @property
+    def stats(self) -> dict:
+        """Counters since creation or ``reset_stats()``: packets_decoded, frames_decoded,
+        frames_converted, bytes_read, spans, seeks, forward_decodes, retries, decode_errors."""
+        return dict(self._decoder.stats)
+
+    def reset_stats(self) -> None:
+        self._decoder.reset_stats()
+
+    def __len__(self) -> int:
+        return self._index.num_frames
+
+    def __repr__(self) -> str:
+        m = self._metadata
+        return (f"VideoReader({self._name!r}, {len(self)} frames, {m['codec']} {m['width']}x{m['height']}, "
+                f"{m['fps']:.3f} fps)")
+
+    # ---- frames
+    def get_frames(
+        self,
+        indices: Union[Sequence[int], np.ndarray, Iterable[int]],
+        out: Optional[np.ndarray] = None,
+        *,
+        size: Optional[Tuple[int, int]] = None,
+        gray: bool = False,
+        rotate: bool = False,
+    ) -> np.ndarray:
+        """Frames at ``indices`` (any order, duplicates allowed, negative from the end).
+
+        Returns a uint8 array (N, H, W, 3) RGB — (N, H, W, 1) with ``gray=True`` —
+        in the order asked. ``out`` is a C-contiguous uint8 array of that shape to
+        decode into (returned). ``size=(h, w)`` resizes in the same conversion pass
+        (bilinear). ``rotate=True`` turns frames upright by the display matrix.
+
+            >>> r.get_frames([30, 10, 10], size=(224, 224)).shape
+            (3, 224, 224, 3)
+        """
+        idx = np.asarray(indices if not isinstance(indices, (set, frozenset)) else sorted(indices))
+        if idx.size == 0:
+            idx = idx.astype(np.int64).reshape(0)
+        if idx.ndim != 1:
+            raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"frame indices must be integers, got {idx.dtype}")
+        h = w = 0
+        if size is not None:
+            if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
+                raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
+            h, w = int(size[0]), int(size[1])
+        return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate))
+
+    def __getitem__(self, key: Union[int, slice, Sequence[int], np.ndarray]) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self.get_frames([int(key)])[0]
+        if isinstance(key, slice):
+            return self.get_frames(np.arange(*key.indices(len(self)), dtype=np.int64))
+        return self.get_frames(key)
+
+    def __iter__(self):
+        """Iterates frames in order, decoding in batches."""
+        n = len(self)
+        for start in range(0, n, 32):
+            batch = self.get_frames(np.arange(start, min(n, start + 32)))
+            yield from batch

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up for vidlake on a fresh Debian/Ubuntu machine:
+#   1. system packages: FFmpeg's libraries + headers (found with pkg-config), the ffmpeg CLI
+#      (tests generate synthetic videos with it), and the extra -dev packages the test
+#      oracle (PyAV built from source against the same FFmpeg) needs;
+#   2. a virtual environment .venv with vidlake and its test dependencies.
+# apt-get runs when we are root; otherwise the exact command is printed and we stop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+      libavdevice-dev libavfilter-dev libswresample-dev ffmpeg)
+missing=()
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+for lib in libavformat libavcodec libavutil libswscale libavdevice libavfilter libswresample; do
+  pkg-config --exists "$lib" 2>/dev/null || { missing+=("$lib-dev"); }
+done
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: missing system packages: ${missing[*]}"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${PKGS[@]}" >/dev/null
+  else
+    echo "setup: run this once, then try again:"
+    echo "  sudo apt-get update && sudo apt-get install -y ${PKGS[*]}"
+    exit 1
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+# Dependencies are re-installed only when pyproject.toml changes.
+stamp=.venv/.vidlake-deps
+want=$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-40)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  $VPY -m pip install -q --upgrade pip
+  $VPY -m pip install -q "scikit-build-core>=0.8" "pybind11>=2.11" numpy "tqdm>=4.60" cython
+  # The oracle: PyAV compiled against the system FFmpeg (same libavcodec/libswscale as
+  # vidlake), so "bit-identical to PyAV" compares decoders, not two FFmpeg builds.
+  # 12.3.0 is the newest PyAV that builds against FFmpeg 5.1 (Debian 12).
+  if ! $VPY -c "import av" 2>/dev/null; then
+    $VPY -m pip install -q --no-binary av "av==12.3.0"
+  fi
+  $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff
+  echo "$want" > "$stamp"
+fi
+# Build and install vidlake itself (incremental: CMake keeps build/ between runs).
+$VPY -m pip install -q --no-build-isolation --no-deps .
+$VPY -c "import vidlake, vidlake._core; print('setup: vidlake', vidlake.__version__, 'ready')"
