@@ -188,7 +188,7 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
   if (bytes.compare(0, 4, "VLIX") != 0) throw IndexFormatError("not a vidlake packet index");
   r.pos = 4;
   uint16_t major = r.u16();
-  r.u16();  // minor: readable by any reader of the same major
+  uint16_t minor = r.u16();  // a newer minor only appends fields: readable
   if (major > kIndexFormatMajor) {
     throw IndexFormatError("packet index format " + std::to_string(major) +
                            ".x was written by a newer vidlake; this version reads format " +
@@ -264,7 +264,9 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
     idx.frame_packet[f] = static_cast<int32_t>(prev_packet);
     idx.frame_pts[f] = prev_fpts;
   }
-  if (r.pos != bytes.size()) throw IndexFormatError("packet index has trailing bytes");
+  if (r.pos != bytes.size() && minor <= kIndexFormatMinor) {
+    throw IndexFormatError("packet index has trailing bytes (damaged?)");
+  }
   idx.finalize();
   return idx;
 }

@@ -7,8 +7,16 @@
 from __future__ import annotations
 
 from .errors import (  # noqa: F401
-    CredentialsError, DatasetError, HtypeError, IndexFormatError, ReadOnlyError,
-    SampleAppendError, StorageError, UnsupportedFormatError, VideoDecodeError, VidlakeError,
+    CredentialsError,
+    DatasetError,
+    HtypeError,
+    IndexFormatError,
+    ReadOnlyError,
+    SampleAppendError,
+    StorageError,
+    UnsupportedFormatError,
+    VideoDecodeError,
+    VidlakeError,
 )
 from .reader import VideoReader  # noqa: F401
 

@@ -51,7 +51,14 @@ class CredentialsError(StorageError):
 
 
 __all__ = [
-    "VidlakeError", "VideoDecodeError", "UnsupportedFormatError", "IndexFormatError",
-    "DatasetError", "ReadOnlyError", "SampleAppendError", "HtypeError", "StorageError",
     "CredentialsError",
+    "DatasetError",
+    "HtypeError",
+    "IndexFormatError",
+    "ReadOnlyError",
+    "SampleAppendError",
+    "StorageError",
+    "UnsupportedFormatError",
+    "VideoDecodeError",
+    "VidlakeError",
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from . import _core
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
 
 
-def _source_name(source: Source, name: Optional[str]) -> str:
+def _source_name(source: Source, name: str | None) -> str:
     if name:
         return name
     if isinstance(source, (str, os.PathLike)):
@@ -49,10 +50,10 @@ class VideoReader:
         self,
         source: Source,
         *,
-        stream: Optional[int] = None,
-        threads: Optional[int] = None,
-        index: Union[None, bytes, "_core.Index"] = None,
-        name: Optional[str] = None,
+        stream: int | None = None,
+        threads: int | None = None,
+        index: None | bytes | _core.Index = None,
+        name: str | None = None,
         skip_nonref: bool = True,
     ) -> None:
         if stream is not None and (not isinstance(stream, int) or stream < 0):
@@ -70,12 +71,12 @@ class VideoReader:
             self._index = index
         self._decoder = _core.Decoder(source, self._index, threads or 0, skip_nonref, self._name)
         self._metadata = self._index.metadata
-        self._timestamps: Optional[np.ndarray] = None
+        self._timestamps: np.ndarray | None = None
         self._lock = threading.Lock()
 
     # ---- facts
     @property
-    def index(self) -> "_core.Index":
+    def index(self) -> _core.Index:
         """The packet index (``.to_bytes()`` stores it)."""
         return self._index
 
@@ -105,7 +106,7 @@ class VideoReader:
         return self._index.keyframe_indices
 
     @property
-    def shape(self) -> Tuple[int, int, int, int]:
+    def shape(self) -> tuple[int, int, int, int]:
         """(num_frames, height, width, 3) of what ``r[:]`` returns."""
         return (len(self), self._metadata["height"], self._metadata["width"], 3)
 
@@ -129,10 +130,10 @@ class VideoReader:
     # ---- frames
     def get_frames(
         self,
-        indices: Union[Sequence[int], np.ndarray, Iterable[int]],
-        out: Optional[np.ndarray] = None,
+        indices: Sequence[int] | np.ndarray | Iterable[int],
+        out: np.ndarray | None = None,
         *,
-        size: Optional[Tuple[int, int]] = None,
+        size: tuple[int, int] | None = None,
         gray: bool = False,
         rotate: bool = False,
     ) -> np.ndarray:
@@ -160,7 +161,7 @@ class VideoReader:
             h, w = int(size[0]), int(size[1])
         return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate))
 
-    def __getitem__(self, key: Union[int, slice, Sequence[int], np.ndarray]) -> np.ndarray:
+    def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
         if isinstance(key, (int, np.integer)):
             return self.get_frames([int(key)])[0]
         if isinstance(key, slice):
