@@ -12,7 +12,13 @@ int quarter_turns_for_rotation(double degrees) {
   return static_cast<int>(((turns % 4) + 4) % 4);
 }
 
-SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt) {
+SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt,
+                                        bool stream_colors) {
+  if (!stream_colors && applied_colorspace_ != -1) {
+    sws_.reset();  // back to PyAV's conversion: a fresh context has swscale's defaults
+    applied_colorspace_ = applied_range_ = -1;
+  }
+  SwsContext* before = sws_.get();
   SwsContext* ctx = sws_getCachedContext(sws_.release(), frame->width, frame->height,
                                          static_cast<AVPixelFormat>(frame->format), dst_w, dst_h, dst_fmt,
                                          SWS_BILINEAR, nullptr, nullptr, nullptr);
@@ -21,6 +27,22 @@ SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst
                       (av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format)) ?: "unknown"));
   }
   sws_.reset(ctx);
+  if (ctx != before) applied_colorspace_ = applied_range_ = -1;  // a new context has default details
+  const int colorspace = stream_colors ? frame->colorspace : -1;
+  const int range = stream_colors ? frame->color_range : -1;
+  if (stream_colors && (colorspace != applied_colorspace_ || range != applied_range_)) {
+    // As FFmpeg's scale filter does with in_color_matrix=auto: the input matrix
+    // and range from the frame, everything else as swscale set it up.
+    int *inv_table = nullptr, *table = nullptr;
+    int src_range = 0, dst_range = 0, brightness = 0, contrast = 0, saturation = 0;
+    sws_getColorspaceDetails(ctx, &inv_table, &src_range, &table, &dst_range, &brightness, &contrast, &saturation);
+    const int* src_coeffs = inv_table;
+    if (frame->colorspace != AVCOL_SPC_UNSPECIFIED) src_coeffs = sws_getCoefficients(frame->colorspace);
+    if (frame->color_range != AVCOL_RANGE_UNSPECIFIED) src_range = frame->color_range == AVCOL_RANGE_JPEG;
+    sws_setColorspaceDetails(ctx, src_coeffs, src_range, table, dst_range, brightness, contrast, saturation);
+    applied_colorspace_ = colorspace;
+    applied_range_ = range;
+  }
   return ctx;
 }
 
@@ -30,7 +52,7 @@ void FrameConverter::convert(const AVFrame* frame, const OutputLayout& layout, u
   // Size before rotation.
   const int w = sideways ? layout.height : layout.width;
   const int h = sideways ? layout.width : layout.height;
-  SwsContext* ctx = context_for(frame, w, h, layout.gray ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24);
+  SwsContext* ctx = context_for(frame, w, h, layout.gray ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24, layout.stream_colors);
   // Note [Output stride]: swscale's SIMD converters pick how many pixels to
   // write per row from the destination stride, and may write up to a few pixels
   // past the width. PyAV converts into av_image_alloc(align=16) buffers, whose

@@ -15,6 +15,9 @@ struct OutputLayout {
   int width = 0;
   bool gray = false;
   int quarter_turns = 0;  // clockwise 90-degree turns applied after conversion (0..3)
+  // false: PyAV's conversion (swscale's default BT.601 matrix, as to_ndarray);
+  // true: the frame's own matrix and range, as the ffmpeg CLI and torchcodec.
+  bool stream_colors = false;
   int channels() const { return gray ? 1 : 3; }
   int64_t frame_bytes() const { return static_cast<int64_t>(height) * width * channels(); }
 };
@@ -25,8 +28,10 @@ class FrameConverter {
   void convert(const AVFrame* frame, const OutputLayout& layout, uint8_t* dst);
 
  private:
-  SwsContext* context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt);
+  SwsContext* context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt, bool stream_colors);
   SwsContextPtr sws_;
+  int applied_colorspace_ = -1;  // colour details last set on sws_ (-1: swscale's defaults)
+  int applied_range_ = -1;
   std::vector<uint8_t> scratch_;  // stride-padded rows (see Note [Output stride])
 };
 

@@ -46,30 +46,59 @@ FrameFilter::FrameFilter(AVCodecID codec_id, const std::string& extradata) : cod
   }
 }
 
-bool FrameFilter::nal_has_picture(const uint8_t* d, int64_t size) const {
-  bool h264 = codec_id_ == AV_CODEC_ID_H264;
+// Calls fn(first byte of each NAL unit); false when the units do not split.
+template <typename Fn>
+bool FrameFilter::for_each_nal(const uint8_t* d, int64_t size, Fn fn) const {
   if (nal_length_size_ > 0) {
     int64_t pos = 0;
-    bool picture = false;
     while (size - pos >= nal_length_size_) {
       uint64_t len = 0;
       for (int i = 0; i < nal_length_size_; ++i) len = (len << 8) | d[pos + i];
       pos += nal_length_size_;
-      if (len > static_cast<uint64_t>(size - pos)) return false;  // does not split
-      if (len > 0 && (h264 ? h264_is_vcl(d[pos]) : hevc_is_vcl(d[pos]))) picture = true;
+      if (len > static_cast<uint64_t>(size - pos)) return false;
+      if (len > 0) fn(d[pos]);
       pos += static_cast<int64_t>(len);
     }
-    return picture;
+    return true;
   }
-  // Annex B: look at the first byte after each start code.
+  // Annex B: the byte after each start code.
   for (int64_t i = 0; i + 3 < size; ++i) {
     if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-      uint8_t h = d[i + 3];
-      if (h264 ? h264_is_vcl(h) : hevc_is_vcl(h)) return true;
+      fn(d[i + 3]);
       i += 2;
     }
   }
-  return false;
+  return true;
+}
+
+bool FrameFilter::nal_has_picture(const uint8_t* d, int64_t size) const {
+  const bool h264 = codec_id_ == AV_CODEC_ID_H264;
+  bool picture = false;
+  if (!for_each_nal(d, size, [&](uint8_t h) { picture = picture || (h264 ? h264_is_vcl(h) : hevc_is_vcl(h)); })) {
+    return false;  // does not split: the decoder rejects the whole packet
+  }
+  return picture;
+}
+
+bool FrameFilter::is_clean_random_access(const uint8_t* d, int64_t size) const {
+  if (codec_id_ == AV_CODEC_ID_HEVC) {
+    bool clean = true;
+    for_each_nal(d, size, [&](uint8_t h) {
+      const int type = (h >> 1) & 0x3f;
+      if (type < 32 && (type < 16 || type > 23)) clean = false;
+    });
+    return clean;
+  }
+  if (codec_id_ == AV_CODEC_ID_H264) {
+    bool idr = false, non_idr = false;
+    for_each_nal(d, size, [&](uint8_t h) {
+      const int type = h & 0x1f;
+      if (type == 5) idr = true;
+      if (type >= 1 && type <= 4) non_idr = true;
+    });
+    return !(idr && non_idr);
+  }
+  return true;
 }
 
 bool FrameFilter::is_frame(const uint8_t* data, int64_t size) const {

@@ -21,9 +21,16 @@ class FrameFilter {
  public:
   FrameFilter(AVCodecID codec_id, const std::string& extradata);
   bool is_frame(const uint8_t* data, int64_t size) const;
+  // False when a packet the container flags key cannot start a decode: H.264/HEVC
+  // access units that mix random-access slices with slices referencing earlier
+  // pictures (HEVC: a VCL NAL outside IRAP types 16-23; H.264: IDR and non-IDR
+  // slices together). Other codecs: true.
+  bool is_clean_random_access(const uint8_t* data, int64_t size) const;
 
  private:
   bool nal_has_picture(const uint8_t* data, int64_t size) const;
+  template <typename Fn>
+  bool for_each_nal(const uint8_t* data, int64_t size, Fn fn) const;
   AVCodecID codec_id_;
   int nal_length_size_ = 0;  // 0: Annex B start codes
 };

@@ -145,9 +145,12 @@ PacketIndex build_index(ByteSource& source, int stream) {
     rec.dts = pkt->dts;
     rec.duration = pkt->duration;
     rec.size = pkt->size;
-    rec.flags = static_cast<uint32_t>(pkt->flags) & 0x7fu;
+    rec.flags = static_cast<uint32_t>(pkt->flags) & kDecoderPacketFlags;
     const bool discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
     if (!discard && filter.is_frame(pkt->data, pkt->size)) rec.flags |= kPacketIsFrame;
+    if ((pkt->flags & AV_PKT_FLAG_KEY) && !filter.is_clean_random_access(pkt->data, pkt->size)) {
+      rec.flags |= kPacketNotSeekable;
+    }
     const bool nal_codec = st->codecpar->codec_id == AV_CODEC_ID_H264 || st->codecpar->codec_id == AV_CODEC_ID_HEVC;
     if ((pkt->flags & AV_PKT_FLAG_CORRUPT) || (nal_codec && !discard && pkt->size > 0 && !rec.is_frame())) {
       idx.damaged = true;

@@ -52,10 +52,12 @@ int32_t PacketIndex::keyframe_before(int32_t packet) const {
 }
 
 std::vector<int32_t> PacketIndex::keyframe_frames() const {
+  // The container's keyframes (what users know as keyframes), including any a
+  // decode cannot start from (see kPacketNotSeekable).
   std::vector<int32_t> out;
-  for (int32_t k : keyframe_packets) {
-    int32_t f = packet_frame[static_cast<size_t>(k)];
-    if (f >= 0) out.push_back(f);
+  for (size_t p = 0; p < packets.size(); ++p) {
+    int32_t f = packet_frame[p];
+    if ((packets[p].flags & 1u) != 0 && f >= 0) out.push_back(f);
   }
   std::sort(out.begin(), out.end());
   return out;

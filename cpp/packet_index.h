@@ -13,8 +13,11 @@ namespace vidlake {
 constexpr uint16_t kIndexFormatMajor = 1;
 constexpr uint16_t kIndexFormatMinor = 0;
 
-// Bit in PacketRecord::flags (FFmpeg's AV_PKT_FLAG_* occupy the low bits).
+// Bits in PacketRecord::flags (FFmpeg's AV_PKT_FLAG_* occupy the low five bits,
+// and only those are passed to the decoder).
 constexpr uint32_t kPacketIsFrame = 0x80;
+constexpr uint32_t kPacketNotSeekable = 0x40;  // flagged key, but not a clean random-access point
+constexpr uint32_t kDecoderPacketFlags = 0x1f;
 
 struct PacketRecord {
   int64_t pts = 0;       // AV_NOPTS_VALUE when the container has none
@@ -23,7 +26,7 @@ struct PacketRecord {
   int64_t offset = 0;    // contiguous: first byte of the payload; else the demuxer's pos
   int32_t size = 0;
   uint32_t flags = 0;    // AV_PKT_FLAG_KEY | AV_PKT_FLAG_DISCARD | ... | kPacketIsFrame
-  bool key() const { return (flags & 1u) != 0; }
+  bool key() const { return (flags & 1u) != 0 && (flags & kPacketNotSeekable) == 0; }  // a decode may start here
   bool is_frame() const { return (flags & kPacketIsFrame) != 0; }
 };
 

@@ -63,8 +63,15 @@ CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_onl
   int ret = avcodec_parameters_to_context(ctx.get(), par.get());
   if (ret < 0) throw_ffmpeg_error(ret, name, "cannot configure the decoder");
   ctx->pkt_timebase = AVRational{s.tb_num, s.tb_den};
-  ctx->thread_count = threads > 0 ? threads : default_threads();
-  ctx->thread_type = slice_only ? FF_THREAD_SLICE : (FF_THREAD_FRAME | FF_THREAD_SLICE);
+  if (slice_only) {
+    // Note [Damaged streams]: error concealment output depends on the thread
+    // configuration (PyAV's own output differs between 1 and 2 slice threads);
+    // the single-threaded sequential decode is the only stable reference.
+    ctx->thread_count = 1;
+  } else {
+    ctx->thread_count = threads > 0 ? threads : default_threads();
+    ctx->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  }
   ret = avcodec_open2(ctx.get(), codec, nullptr);
   if (ret < 0) throw_ffmpeg_error(ret, name, std::string("cannot open the ") + codec->name + " decoder");
   return ctx;
@@ -97,7 +104,7 @@ class PacketFeeder {
     pkt->pts = next_;
     pkt->dts = rec.dts;
     pkt->duration = rec.duration;
-    pkt->flags = static_cast<int>(rec.flags & 0x7fu);
+    pkt->flags = static_cast<int>(rec.flags & kDecoderPacketFlags);
     pkt->pos = -1;
     *number = next_++;
     return true;
@@ -587,7 +594,7 @@ double decode_limit(ByteSource& source, const PacketIndex& index, const std::vec
       source.read_at(rec.offset, pkt->data, rec.size);
       pkt->pts = p;
       pkt->dts = rec.dts;
-      pkt->flags = static_cast<int>(rec.flags & 0x7fu);
+      pkt->flags = static_cast<int>(rec.flags & kDecoderPacketFlags);
       packets[static_cast<size_t>(p)] = std::move(pkt);
     }
   }

@@ -67,9 +67,9 @@ class VideoDecoder {
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<State>> idle_;
   int live_states_ = 0;
-  // Note [Damaged streams]: frame-threaded error concealment differs from a
-  // sequential (slice-threaded) decode, so once a stream shows damage every
-  // decoder of it uses slice threads only.
+  // Note [Damaged streams]: error concealment depends on the thread
+  // configuration, so once a stream shows damage (at index time or as a decode
+  // error) every decoder of it runs single-threaded, like the reference decode.
   std::atomic<bool> slice_only_{false};
   int64_t bytes_at_reset_ = 0;
 

@@ -132,6 +132,7 @@ py::dict metadata_of(const PacketIndex& idx) {
   d["num_streams"] = s.num_streams;
   d["size_bytes"] = s.source_size;
   d["contiguous_packets"] = idx.contiguous;
+  d["damaged"] = idx.damaged;
   d["pts_from_container"] = idx.pts_from_container;
   d["keyframes"] = idx.keyframe_frames().size();
   return d;
@@ -168,9 +169,10 @@ class Decoder {
     decoder_ = std::make_unique<VideoDecoder>(src, index_, opt);
   }
 
-  OutputLayout layout(int height, int width, bool gray, bool rotate) const {
+  OutputLayout layout(int height, int width, bool gray, bool rotate, bool stream_colors) const {
     OutputLayout l;
     l.gray = gray;
+    l.stream_colors = stream_colors;
     l.quarter_turns = rotate ? quarter_turns_for_rotation(index_->info.rotation) : 0;
     const bool sideways = l.quarter_turns % 2 == 1;
     l.height = height > 0 ? height : (sideways ? index_->info.width : index_->info.height);
@@ -180,11 +182,11 @@ class Decoder {
   }
 
   py::array get_frames(const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& indices,
-                       py::object out, int height, int width, bool gray, bool rotate) {
+                       py::object out, int height, int width, bool gray, bool rotate, bool stream_colors) {
     if (indices.ndim() != 1) throw ArgumentError("indices must be one-dimensional");
     if ((height > 0) != (width > 0)) throw ArgumentError("size needs both height and width");
     std::vector<int32_t> frames = checked_frames(*index_, indices, decoder_->name());
-    OutputLayout l = layout(height, width, gray, rotate);
+    OutputLayout l = layout(height, width, gray, rotate, stream_colors);
     const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(frames.size()), l.height, l.width, l.channels()};
     py::array_t<uint8_t> result;
     if (out.is_none()) {
@@ -332,7 +334,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const py::object&, IndexPtr, int, bool, const std::string&>(), py::arg("source"),
            py::arg("index"), py::arg("threads") = 0, py::arg("skip_nonref") = false, py::arg("name") = "")
       .def("get_frames", &Decoder::get_frames, py::arg("indices"), py::arg("out") = py::none(),
-           py::arg("height") = 0, py::arg("width") = 0, py::arg("gray") = false, py::arg("rotate") = false)
+           py::arg("height") = 0, py::arg("width") = 0, py::arg("gray") = false, py::arg("rotate") = false,
+           py::arg("stream_colors") = false)
       .def_property_readonly("stats", &Decoder::stats)
       .def("reset_stats", &Decoder::reset_stats)
       .def_property_readonly("index", &Decoder::index);

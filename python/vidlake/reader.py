@@ -136,6 +136,7 @@ class VideoReader:
         size: tuple[int, int] | None = None,
         gray: bool = False,
         rotate: bool = False,
+        color_conversion: str = "pyav",
     ) -> np.ndarray:
         """Frames at ``indices`` (any order, duplicates allowed, negative from the end).
 
@@ -143,6 +144,10 @@ class VideoReader:
         in the order asked. ``out`` is a C-contiguous uint8 array of that shape to
         decode into (returned). ``size=(h, w)`` resizes in the same conversion pass
         (bilinear). ``rotate=True`` turns frames upright by the display matrix.
+        ``color_conversion="pyav"`` (default) converts exactly as PyAV's
+        ``to_ndarray`` and Deep Lake do (swscale's default BT.601 matrix);
+        ``"stream"`` uses the stream's own matrix and range (BT.709, BT.2020, full
+        range), exactly as the ffmpeg CLI and torchcodec do.
 
             >>> r.get_frames([30, 10, 10], size=(224, 224)).shape
             (3, 224, 224, 3)
@@ -154,12 +159,15 @@ class VideoReader:
             raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
         if idx.dtype.kind not in "iu":
             raise TypeError(f"frame indices must be integers, got {idx.dtype}")
+        if color_conversion not in ("pyav", "stream"):
+            raise ValueError(f"color_conversion must be 'pyav' or 'stream', got {color_conversion!r}")
         h = w = 0
         if size is not None:
             if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
                 raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
             h, w = int(size[0]), int(size[1])
-        return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate))
+        return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate),
+                                        color_conversion == "stream")
 
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
         if isinstance(key, (int, np.integer)):
