@@ -3,9 +3,14 @@
     >>> import vidlake
     >>> r = vidlake.VideoReader("clip.mp4")
     >>> r[10].shape            # (H, W, 3) uint8 RGB
+    >>> ds = vidlake.empty("./video_ds")
+    >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    >>> ds.videos.append(vidlake.read("clip.mp4"))
 """
 from __future__ import annotations
 
+from .api import dataset, empty, exists, load, read  # noqa: F401
+from .dataset import Dataset  # noqa: F401
 from .errors import (  # noqa: F401
     CredentialsError,
     DatasetError,
@@ -19,5 +24,8 @@ from .errors import (  # noqa: F401
     VidlakeError,
 )
 from .reader import VideoReader  # noqa: F401
+from .remote import RangeCache, RemoteRangeSource, open_remote_video  # noqa: F401
+from .sample import Sample  # noqa: F401
+from .tensor import Tensor  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,0 +1,201 @@
+"""The ``vidlake`` command line.
+
+    vidlake ingest videos/ clip.mkv --to ./video_ds [--tensor videos] [--compression mp4]
+    vidlake info ./video_ds
+    vidlake frames ./video_ds videos 0 10:50:5 --out clip.npy      # or --out frames_dir/ (PNGs)
+
+``ingest`` never decodes: each file is read once, indexed (demux only) and stored as is, with
+a progress bar. Files whose real container differs from the tensor's ``sample_compression``
+(or that are not readable videos) are reported and skipped; the exit code is then 1.
+``frames`` takes a frame selection like Python indexing: ``7``, ``-1``, ``0:10``, ``0:100:5``,
+``:`` or a list ``3,17,5``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import VidlakeError
+from .htypes import VIDEO_COMPRESSIONS
+
+__all__ = ["collect_files", "main", "parse_frames"]
+
+
+def parse_frames(text: str) -> int | slice | list[int]:
+    """Parse a frame selection: ``"5"`` -> 5, ``"0:10:2"`` -> slice(0, 10, 2), ``"3,17,5"`` -> [3, 17, 5].
+
+    >>> parse_frames("::4"), parse_frames("-1")
+    (slice(None, None, 4), -1)
+    """
+    t = text.strip()
+    try:
+        if "," in t:
+            return [int(x) for x in t.split(",") if x.strip()]
+        if ":" in t:
+            parts = t.split(":")
+            if len(parts) > 3:
+                raise ValueError
+            vals = [int(p) if p.strip() else None for p in parts]
+            return slice(*vals)
+        return int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad frame selection {text!r}: use N, -1, A:B, A:B:S, : or a list like 3,17,5"
+        ) from None
+
+
+def collect_files(inputs: Sequence[str]) -> list[str]:
+    """Files named on the command line plus the video files (by extension) under named folders."""
+    exts = {"." + c for c in VIDEO_COMPRESSIONS}
+    out: list[str] = []
+    for p in inputs:
+        if os.path.isdir(p):
+            for dirpath, dirs, files in os.walk(p):
+                dirs.sort()
+                out.extend(os.path.join(dirpath, f) for f in sorted(files)
+                           if os.path.splitext(f)[1].lower() in exts)
+        else:
+            out.append(p)
+    return out
+
+
+def _compression_for(path: str) -> str | None:
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    return ext if ext in VIDEO_COMPRESSIONS else None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .api import dataset, read
+
+    files = collect_files(args.inputs)
+    if not files:
+        print("vidlake ingest: no video files found", file=sys.stderr)
+        return 2
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        print(f"vidlake ingest: no such file: {missing[0]}", file=sys.stderr)
+        return 2
+    ds = dataset(args.to)
+    if args.tensor not in ds.tensors:
+        comp = args.compression or _compression_for(files[0])
+        if comp is None:
+            print(f"vidlake ingest: cannot tell the format of {files[0]}; pass --compression "
+                  f"({', '.join(VIDEO_COMPRESSIONS)})", file=sys.stderr)
+            return 2
+        ds.create_tensor(args.tensor, htype="video", sample_compression=comp)
+    t = ds[args.tensor]
+    if t.htype != "video":
+        print(f"vidlake ingest: tensor {args.tensor!r} is a {t.htype!r} tensor, not video", file=sys.stderr)
+        return 2
+    failed = []
+    total = sum(os.path.getsize(f) for f in files)
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="ingest",
+              disable=args.quiet, file=sys.stderr) as bar, ds:
+        for f in files:
+            try:
+                t.append(read(f))
+            except VidlakeError as e:
+                failed.append((f, e))
+                bar.write(f"skipped {f}: {e}", file=sys.stderr)
+            bar.update(os.path.getsize(f))
+    n_ok = len(files) - len(failed)
+    print(f"ingested {n_ok} of {len(files)} file(s) into {args.to} [{args.tensor}]; "
+          f"the tensor now has {len(t)} sample(s)")
+    return 1 if failed else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .api import load
+
+    ds = load(args.ds, read_only=True)
+    ds.summary()
+    for t in ds.tensors.values():
+        if t.htype != "video" or len(t) == 0:
+            continue
+        print(f"\n{t.key}:")
+        print(f"{'#':>5}  {'frames':>7}  {'size':>11}  {'fps':>7}  {'seconds':>8}  {'fmt':<5} {'codec':<10} filename")
+        for i in range(len(t)):
+            e = t._entry(i)
+            info = e["info"]
+            n, h, w, _ = info["shape"]
+            secs = info["duration"] * info["timebase"]
+            codec = e.get("video", {}).get("codec", "?")
+            print(f"{i:>5}  {n:>7}  {f'{w}x{h}':>11}  {info['fps']:>7.3f}  {secs:>8.3f}  "
+                  f"{info['format']:<5} {codec:<10} {info.get('filename') or ''}")
+    return 0
+
+
+def cmd_frames(args: argparse.Namespace) -> int:
+    from .api import load
+
+    ds = load(args.ds, read_only=True)
+    if args.tensor not in ds.tensors:
+        print(f"vidlake frames: no tensor {args.tensor!r} in {args.ds}; tensors: {list(ds.tensors)}",
+              file=sys.stderr)
+        return 2
+    view = ds[args.tensor][args.index, args.frames]
+    frames = view.numpy()
+    if frames.ndim == 3:
+        frames = frames[None]
+    out = args.out
+    if out.lower().endswith(".npy"):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        np.save(out, frames)
+        print(f"wrote {frames.shape} uint8 to {out}")
+        return 0
+    from PIL import Image
+
+    os.makedirs(out, exist_ok=True)
+    sel = view._selection()[0] if hasattr(view, "_selection") else range(len(frames))
+    for k, fr in zip(sel, frames):
+        Image.fromarray(fr).save(os.path.join(out, f"frame_{int(k):06d}.png"))
+    print(f"wrote {len(frames)} PNG frame(s) to {out}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``vidlake`` command."""
+    p = argparse.ArgumentParser(prog="vidlake", description="Frame-exact video datasets.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    pi = sub.add_parser("ingest", help="append video files (or folders of them) to a dataset")
+    pi.add_argument("inputs", nargs="+", metavar="FILES_OR_DIR")
+    pi.add_argument("--to", required=True, metavar="DS", help="dataset path (created when missing)")
+    pi.add_argument("--tensor", default="videos", help="video tensor name (default: videos)")
+    pi.add_argument("--compression", choices=VIDEO_COMPRESSIONS, default=None,
+                    help="sample_compression when the tensor is created (default: first file's extension)")
+    pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pi.set_defaults(func=cmd_ingest)
+
+    pn = sub.add_parser("info", help="describe a dataset")
+    pn.add_argument("ds", metavar="DS")
+    pn.set_defaults(func=cmd_info)
+
+    pf = sub.add_parser("frames", help="decode frames of one sample to .npy or a folder of PNGs")
+    pf.add_argument("ds", metavar="DS")
+    pf.add_argument("tensor", metavar="TENSOR")
+    pf.add_argument("index", type=int, metavar="INDEX")
+    pf.add_argument("frames", type=parse_frames, metavar="SLICE")
+    pf.add_argument("--out", required=True, help="file.npy, or a folder for PNG files")
+    pf.set_defaults(func=cmd_frames)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vidlake`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (VidlakeError, IndexError) as e:
+        print(f"vidlake {args.cmd}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Storage providers: where a dataset's objects live.
+
+    >>> from vidlake.storage import get_provider
+    >>> get_provider("/data/my_ds")          # LocalProvider
+    >>> get_provider("mem://scratch")        # MemoryProvider
+
+Adding a backend is adding one module: a URL ``<scheme>://...`` is served by the module
+``vidlake/storage/<scheme>.py`` (``-`` and ``+`` in the scheme become ``_``), which must define
+
+    def open_provider(url: str, creds: dict | None = None, read_only: bool = False) -> StorageProvider
+
+returning a :class:`StorageProvider` whose root is ``url``. Nothing else changes.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from ..errors import StorageError
+from .local import LocalProvider
+from .memory import MemoryProvider
+from .provider import StorageProvider
+
+__all__ = ["LocalProvider", "MemoryProvider", "StorageProvider", "get_provider", "split_url", "url_scheme"]
+
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+def url_scheme(path: str) -> str:
+    """The URL scheme of ``path`` (``""`` for a plain local path).
+
+    >>> url_scheme("s3://bucket/ds"), url_scheme("./ds")
+    ('s3', '')
+    """
+    m = _SCHEME_RE.match(str(path))
+    return m.group(1).lower() if m else ""
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """Split a file URL or path into (parent, name): ``"s3://b/d/x.mp4"`` -> ``("s3://b/d", "x.mp4")``."""
+    url = str(url)
+    head, sep, name = url.rstrip("/").rpartition("/")
+    if not sep or head.endswith((":/", ":")):
+        raise StorageError(f"{url!r} does not name a file")
+    return head, name
+
+
+def get_provider(path: Any, creds: dict[str, Any] | None = None, read_only: bool = False) -> StorageProvider:
+    """Open the provider for a dataset root: local folder, ``file://``, ``mem://`` or a plug-in scheme."""
+    path = str(path) if not isinstance(path, str) else path
+    scheme = url_scheme(path)
+    if scheme in ("", "file"):
+        return LocalProvider(path, read_only=read_only)
+    if scheme == "mem":
+        return MemoryProvider(path, read_only=read_only)
+    modname = scheme.replace("-", "_").replace("+", "_").replace(".", "_")
+    try:
+        mod = importlib.import_module(f"{__name__}.{modname}")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.endswith(f".{modname}"):
+            raise StorageError(
+                f"no storage provider for {scheme}:// URLs ({path}); supported here: local paths, file://, mem://"
+            ) from None
+        raise
+    return mod.open_provider(path, creds=creds, read_only=read_only)

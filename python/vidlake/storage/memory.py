@@ -1,0 +1,60 @@
+"""In-memory provider for ``mem://name`` datasets (process-local, lost at exit).
+
+Stores with the same name share their objects inside one process, so
+``vidlake.empty("mem://x")`` followed by ``vidlake.load("mem://x")`` sees the same data.
+
+    >>> from vidlake.storage import MemoryProvider
+    >>> MemoryProvider("mem://scratch").put("k", b"v")
+    >>> MemoryProvider("mem://scratch").get("k")
+    b'v'
+"""
+from __future__ import annotations
+
+import builtins
+import threading
+
+from .provider import StorageProvider, check_key
+
+__all__ = ["MemoryProvider"]
+
+_STORES: dict[str, dict[str, bytes]] = {}
+_LOCK = threading.Lock()
+
+
+class MemoryProvider(StorageProvider):
+    """A dict of key -> bytes, shared by name within the process."""
+
+    schemes = ("mem",)
+
+    def __init__(self, root: str = "mem://", read_only: bool = False) -> None:
+        if not root.startswith("mem://"):
+            root = "mem://" + root
+        super().__init__(root, read_only)
+        with _LOCK:
+            self._objects = _STORES.setdefault(root, {})
+
+    def get(self, key: str) -> bytes:
+        return self._objects[check_key(key)]
+
+    def get_bytes(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
+        return self._objects[check_key(key)][start:end]
+
+    def size(self, key: str) -> int:
+        return len(self._objects[check_key(key)])
+
+    def list(self, prefix: str = "") -> builtins.list[str]:
+        return sorted(k for k in list(self._objects) if k.startswith(prefix))
+
+    def put(self, key: str, data: bytes) -> None:
+        self.check_writable()
+        self._objects[check_key(key)] = bytes(data)  # one dict store: atomic
+
+    def append(self, key: str, data: bytes, offset: int) -> None:
+        self.check_writable()
+        key = check_key(key)
+        old = self._objects.get(key, b"")[:offset]
+        self._objects[key] = old + bytes(data)
+
+    def delete(self, key: str) -> None:
+        self.check_writable()
+        self._objects.pop(check_key(key), None)
