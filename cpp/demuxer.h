@@ -22,6 +22,8 @@ class SourceDemuxer {
   SourceDemuxer& operator=(const SourceDemuxer&) = delete;
 
   AVFormatContext* context() const { return format_.get(); }
+  // False when avformat_find_stream_info was skipped (Note [Skipping find_stream_info]).
+  bool probed() const { return probed_; }
   // av_read_frame; returns its result (AVERROR_EOF at the end).
   int read(AVPacket* packet);
   // Seeks so that the next packets come from byte `pos` on; false if unsupported.
@@ -30,6 +32,7 @@ class SourceDemuxer {
   int64_t locate(int64_t hint, const uint8_t* data, int64_t size, int64_t window);
 
  private:
+  static bool header_is_complete(const AVFormatContext* ctx);
   static int read_callback(void* opaque, uint8_t* buf, int size);
   static int64_t seek_callback(void* opaque, int64_t offset, int whence);
   bool recent_match(int64_t offset, const uint8_t* data, int64_t size) const;
@@ -39,6 +42,7 @@ class SourceDemuxer {
   bool keep_recent_;
   std::deque<std::pair<int64_t, std::string>> recent_;
   int64_t recent_bytes_ = 0;
+  bool probed_ = true;
   IoContextPtr io_;          // declared before format_: destroyed after it
   FormatContextPtr format_;
 };

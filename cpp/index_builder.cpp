@@ -219,6 +219,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
   }
   if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
   idx.finalize();
+  if (!demuxer.probed() || idx.info.pix_fmt < 0) idx.info.pix_fmt = decode_first_frame_format(idx, source);
   return idx;
 }
 

@@ -577,6 +577,40 @@ std::vector<int32_t> decode_output_order(const PacketIndex& index, ByteSource& s
   return order;
 }
 
+namespace {
+// get_format runs once the decoder has parsed the sequence header, before any
+// picture is reconstructed: note the format it would pick, then stop the decode.
+AVPixelFormat capture_format(AVCodecContext* ctx, const AVPixelFormat* formats) {
+  *static_cast<int*>(ctx->opaque) = avcodec_default_get_format(ctx, formats);
+  return AV_PIX_FMT_NONE;
+}
+}  // namespace
+
+int decode_first_frame_format(const PacketIndex& index, ByteSource& source) {
+  CodecContextPtr codec = open_codec(index, 1, true, source.name());
+  int captured = -1;
+  codec->opaque = &captured;
+  codec->get_format = &capture_format;
+  PacketFeeder feeder(index, source);
+  const int32_t first = index.keyframe_packets.empty() ? 0 : index.keyframe_packets.front();
+  const int32_t last = std::min<int32_t>(static_cast<int32_t>(index.packets.size()) - 1, first + 32);
+  feeder.position(first);
+  PacketPtr pkt = make_packet();
+  FramePtr frame = make_frame();
+  int32_t number;
+  // Decoders without get_format (wrappers such as libdav1d) decode the frame.
+  while (captured < 0 && feeder.next(last, pkt.get(), &number)) {
+    avcodec_send_packet(codec.get(), pkt.get());
+    av_packet_unref(pkt.get());
+    if (captured < 0 && avcodec_receive_frame(codec.get(), frame.get()) >= 0) return frame->format;
+  }
+  if (captured < 0) {
+    avcodec_send_packet(codec.get(), nullptr);
+    if (avcodec_receive_frame(codec.get(), frame.get()) >= 0) return frame->format;
+  }
+  return captured;
+}
+
 double decode_limit(ByteSource& source, const PacketIndex& index, const std::vector<int32_t>& frames, int threads) {
   std::vector<int32_t> unique(frames);
   std::sort(unique.begin(), unique.end());

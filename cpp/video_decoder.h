@@ -86,6 +86,10 @@ class VideoDecoder {
 // output order, the packet it came from (used by build_index, see Note there).
 std::vector<int32_t> decode_output_order(const PacketIndex& index, ByteSource& source);
 
+// The pixel format of the first frame a decode emits (-1 if none within the
+// first GOP); used when the container header was trusted without a probe.
+int decode_first_frame_format(const PacketIndex& index, ByteSource& source);
+
 // The decode limit for benchmarks: decodes exactly the planned packets with a
 // bare send/receive loop on `threads` threads, converts only the wanted frames
 // to RGB into a scratch buffer, and returns the seconds that took. The packets'
