@@ -579,10 +579,13 @@ std::vector<int32_t> decode_output_order(const PacketIndex& index, ByteSource& s
 
 namespace {
 // get_format runs once the decoder has parsed the sequence header, before any
-// picture is reconstructed: note the format it would pick, then stop the decode.
+// picture is reconstructed: note the format it would pick. H.264/HEVC then stop
+// cleanly (the slice is dropped); other codecs decode their first frame.
 AVPixelFormat capture_format(AVCodecContext* ctx, const AVPixelFormat* formats) {
-  *static_cast<int*>(ctx->opaque) = avcodec_default_get_format(ctx, formats);
-  return AV_PIX_FMT_NONE;
+  const AVPixelFormat chosen = avcodec_default_get_format(ctx, formats);
+  *static_cast<int*>(ctx->opaque) = chosen;
+  const bool stop = ctx->codec_id == AV_CODEC_ID_H264 || ctx->codec_id == AV_CODEC_ID_HEVC;
+  return stop ? AV_PIX_FMT_NONE : chosen;
 }
 }  // namespace
 
@@ -591,6 +594,7 @@ int decode_first_frame_format(const PacketIndex& index, ByteSource& source) {
   int captured = -1;
   codec->opaque = &captured;
   codec->get_format = &capture_format;
+  codec->log_level_offset = AV_LOG_DEBUG;  // the deliberate stop is not an error worth printing
   PacketFeeder feeder(index, source);
   const int32_t first = index.keyframe_packets.empty() ? 0 : index.keyframe_packets.front();
   const int32_t last = std::min<int32_t>(static_cast<int32_t>(index.packets.size()) - 1, first + 32);
