@@ -24,7 +24,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from typing_extensions import Self
+try:
+    from typing import Self
+except ImportError:  # Python < 3.11
+    from typing import TypeVar
+
+    Self = TypeVar("Self", bound="Dataset")  # type: ignore[misc]
 
 from . import format as fmt
 from .chunks import place
