@@ -466,7 +466,7 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         proxy: FaultProxy = self.server.owner  # type: ignore[attr-defined]
         body = self._read_body()
-        fault = proxy._next_fault()
+        fault = proxy._next_fault(self.command, self.path)
         if fault == "503":
             self.send_response(503, "Service Unavailable")
             self.send_header("Content-Type", "application/xml")
@@ -517,7 +517,9 @@ class FaultProxy:
     ``fail(n, mode)`` makes the next ``n`` requests fail; ``fail_always(mode)`` every request
     until ``heal()``. Modes: ``"503"`` (an S3-style ServiceUnavailable answer), ``"drop"``
     (the connection is reset without an answer), ``"stall"`` (no answer for ``stall_seconds``,
-    then reset). ``requests`` counts requests, ``faults`` the faults injected.
+    then reset). ``fail_matching(method, path_part, mode, n)`` fails only requests of that
+    method whose path contains ``path_part`` (``n=None``: until ``heal()``), e.g. the PUT of
+    ``dataset_meta.json``. ``requests`` counts requests, ``faults`` the faults injected.
     """
 
     def __init__(self, host: str, port: int, stall_seconds: float = 5.0) -> None:
@@ -527,6 +529,7 @@ class FaultProxy:
         self.faults = 0
         self._pending: list[str] = []
         self._always: str | None = None
+        self._rules: list[list] = []  # [method, path part, mode, remaining count or None]
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self.httpd = _QuietServer((HOST, 0), _FaultHandler)
@@ -547,19 +550,31 @@ class FaultProxy:
         with self._lock:
             self._always = mode
 
+    def fail_matching(self, method: str, path_part: str, mode: str = "503", n: int | None = None) -> None:
+        assert mode in ("503", "drop", "stall"), mode
+        with self._lock:
+            self._rules.append([method.upper(), path_part, mode, n])
+
     def heal(self) -> None:
         with self._lock:
             self._pending.clear()
             self._always = None
+            self._rules.clear()
 
     def reset(self) -> None:
         self.heal()
         with self._lock:
             self.requests = self.faults = 0
 
-    def _next_fault(self) -> str | None:
+    def _next_fault(self, method: str = "", path: str = "") -> str | None:
         with self._lock:
             self.requests += 1
+            for rule in self._rules:
+                if rule[0] == method.upper() and rule[1] in path and rule[3] != 0:
+                    if rule[3] is not None:
+                        rule[3] -= 1
+                    self.faults += 1
+                    return rule[2]
             fault = self._pending.pop(0) if self._pending else self._always
             if fault:
                 self.faults += 1

@@ -23,6 +23,7 @@ from .errors import (  # noqa: F401
     VideoDecodeError,
     VidlakeError,
 )
+from .link import LinkedSample, link  # noqa: F401
 from .reader import VideoReader  # noqa: F401
 from .remote import RangeCache, RemoteRangeSource, open_remote_video  # noqa: F401
 from .sample import Sample  # noqa: F401

@@ -73,6 +73,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from .api import dataset, read
 
+    if args.format != "video":  # MOT / LaSOT sequence folders: vidlake/importers/
+        from .importers.cli import ingest_folders
+
+        return ingest_folders(args)
+
     files = collect_files(args.inputs)
     if not files:
         print("vidlake ingest: no video files found", file=sys.stderr)
@@ -170,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--tensor", default="videos", help="video tensor name (default: videos)")
     pi.add_argument("--compression", choices=VIDEO_COMPRESSIONS, default=None,
                     help="sample_compression when the tensor is created (default: first file's extension)")
+    pi.add_argument("--format", choices=("video", "mot", "lasot"), default="video",
+                    help="video files (default), or MOT / LaSOT sequence folders (vidlake.importers)")
+    pi.add_argument("--video", default=None, help="--format lasot: the video of a single sequence folder")
     pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pi.set_defaults(func=cmd_ingest)
 

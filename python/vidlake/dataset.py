@@ -32,9 +32,11 @@ except ImportError:  # Python < 3.11
     Self = TypeVar("Self", bound="Dataset")  # type: ignore[misc]
 
 from . import format as fmt
+from .annotations import htype_params
 from .chunks import place
-from .errors import DatasetError, ReadOnlyError, SampleAppendError, StorageError
+from .errors import CredentialsError, DatasetError, ReadOnlyError, SampleAppendError, StorageError
 from .htypes import PreparedSample, check_compression, check_htype, prepare_sample
+from .sequence import check_aligned_to, check_alignment
 from .storage import StorageProvider
 from .storage.provider import FileRange
 from .tensor import SampleView, Tensor, TensorView, _sample_indices
@@ -66,6 +68,8 @@ class Dataset:
         self._depth = 0
         self._meta: dict[str, Any] = {}
         self._tensors: dict[str, Tensor] = {}
+        self._populated_creds: dict[str, dict[str, Any]] = {}  # creds key -> secrets, memory only
+        self._link_providers: dict[tuple[str, str | None], StorageProvider] = {}
         self._load()
 
     # -- opening -----------------------------------------------------------------------
@@ -142,6 +146,10 @@ class Dataset:
             if item not in self._tensors:
                 raise KeyError(f"no tensor {item!r} in {self.path}; tensors: {list(self._tensors)}")
             return self._tensors[item]
+        if isinstance(item, tuple):  # ds[i, a:b]: the row cut to some frames (vidlake/views.py)
+            from .views import frame_row
+
+            return frame_row(self, item)
         idx, single = _sample_indices(item, len(self), self.path)
         return DatasetView(self, idx, single)
 
@@ -157,12 +165,17 @@ class Dataset:
     def create_tensor(self, name: str, htype: str = "generic", sample_compression: str | None = None,
                       dtype: str | None = None, class_names: Sequence[str] | None = None,
                       max_chunk_size: int | None = None, target_chunk_size: int | None = None,
-                      exist_ok: bool = False, **kwargs: Any) -> Tensor:
+                      exist_ok: bool = False, coords: dict[str, str] | None = None,
+                      aligned_to: str | None = None, **kwargs: Any) -> Tensor:
         """Add a tensor. Video tensors need a ``sample_compression``; anything not accepted is
-        a ``ValueError`` listing what is.
+        a ``ValueError`` listing what is. ``coords`` is for bbox tensors, ``aligned_to`` makes a
+        ``sequence[...]`` tensor keep one item per frame of a video or sequence tensor
+        (``docs/ANNOTATIONS.md``).
 
             >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
             >>> ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
+            >>> ds.create_tensor("boxes", htype="sequence[bbox]", coords={"type": "pixel", "mode": "LTWH"},
+            ...                  aligned_to="videos")
         """
         self._check_writable()
         if kwargs:
@@ -183,13 +196,13 @@ class Dataset:
         tmeta: dict[str, Any] = {
             "format": fmt.FORMAT_NAME, "format_version": fmt.FORMAT_VERSION,
             "name": name, "htype": htype, "sample_compression": comp,
-            "dtype": "uint8" if htype == "video" else (str(dtype) if dtype else None),
+            "dtype": "uint8" if htype in ("video", "link[video]", "link[image]") else (str(dtype) if dtype else None),
             "max_chunk_size": max_cs, "target_chunk_size": target,
         }
-        if htype == "class_label":
-            tmeta["class_names"] = list(class_names or [])
-        elif class_names:
-            raise ValueError("class_names is only for htype='class_label'")
+        # htype parameters (default dtypes, class_names, bbox coords): vidlake/annotations.py
+        tmeta.update(htype_params(htype, dtype, class_names, coords))
+        if aligned_to is not None:
+            tmeta["aligned_to"] = check_aligned_to(self, htype, aligned_to)
         # tensor meta first, then the commit record that makes the tensor exist
         self.provider.put(fmt.tensor_meta_key(name), fmt.encode_json(tmeta))
         t = Tensor(self, name, tmeta, [], None)
@@ -243,10 +256,12 @@ class Dataset:
                         raise SampleAppendError(
                             f"the row has no sample for tensor(s) {missing}; pass skip_ok=True to leave them out"
                         )
-                prepared = {k: prepare_sample(self._tensors[k].htype, v, k, self._tensors[k].meta)
+                prepared = {k: prepare_sample(self._tensors[k].htype, v, k, self._tensors[k].meta,
+                                              dataset=self)
                             for k, v in row.items()}
                 for k, p in prepared.items():
                     self._stage(self._tensors[k], p)
+                check_alignment(self, {k: len(self._tensors[k]._entries) - 1 for k in prepared})
         except BaseException:
             self._rollback(save)
             raise
@@ -275,6 +290,8 @@ class Dataset:
             entry["index"] = put(p.index)
         if p.extra:
             entry["video"] = p.extra
+        if p.link is not None:
+            entry["link"] = p.link
         t._entries.append(entry)
 
     def _pending_bytes(self) -> int:
@@ -293,11 +310,16 @@ class Dataset:
             t._drop_readers_from(n)
 
     def _rollback_all(self) -> None:
+        for t in self._tensors.values():  # rows replaced by upsert get their committed entries back
+            for i, old in t._replaced.items():
+                t._entries[i] = old
+            t._drop_readers_from(min(t._replaced, default=len(t._entries)))
+            t._replaced.clear()
         self._rollback({name: (t._committed_len, t._committed_open_chunk, {}) for name, t in self._tensors.items()})
 
     def _commit(self, new_tensor: str | None = None) -> None:
         """Write staged samples durably: chunks, then table segments, then the commit record."""
-        dirty = [t for t in self._tensors.values() if len(t._entries) > t._committed_len]
+        dirty = [t for t in self._tensors.values() if len(t._entries) > t._committed_len or t._replaced]
         if not dirty and new_tensor is None:
             return
         p = self.provider
@@ -325,7 +347,12 @@ class Dataset:
             for t in dirty:
                 st = meta["tensor_state"][t.key]
                 old = list(st["segments"])
-                segs = old + [{"id": None, "start": t._committed_len, "count": len(t._entries) - t._committed_len}]
+                # a segment holding a row replaced by upsert is rewritten whole, under a fresh id
+                segs = [{"id": None, "start": s["start"], "count": s["count"]}
+                        if any(s["start"] <= i < s["start"] + s["count"] for i in t._replaced) else s
+                        for s in old]
+                if len(t._entries) > t._committed_len:
+                    segs.append({"id": None, "start": t._committed_len, "count": len(t._entries) - t._committed_len})
                 while len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]:
                     a, b = segs[-2], segs.pop()
                     segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
@@ -358,11 +385,32 @@ class Dataset:
         for t in self._tensors.values():
             t._committed_len = len(t._entries)
             t._committed_open_chunk = t._open_chunk
+            t._replaced.clear()
             t.store.discard()
         try:  # no commit record younger than the grace period names these
             p.delete_many(expired)
         except (StorageError, OSError):
             pass
+
+    def upsert(self, rows: dict[str, Any] | Iterable[dict[str, Any]], key: str = "reference_id") -> list[int]:
+        """Replace the row whose ``key`` tensor matches each given row (every tensor of it), or
+        append it when none does; all or nothing. Returns the row indices (``vidlake/upsert.py``).
+
+            >>> ds.upsert({"reference_id": "scene-7", "frames": frames, "metadata": {"weather": "sun"}})
+        """
+        from .upsert import upsert
+
+        return upsert(self, rows, key=key)
+
+    def filter(self, fn: Any) -> Any:
+        """A view of the rows for which ``fn(row)`` is true (``vidlake/views.py``).
+
+            >>> night = ds.filter(lambda row: row.metadata.numpy()["time"] == "night")
+            >>> len(night), night.metadata.numpy()
+        """
+        from .views import filter_rows
+
+        return filter_rows(self, fn)
 
     def flush(self) -> None:
         """Commit every staged append now (``with ds:`` does this on exit)."""
@@ -378,6 +426,68 @@ class Dataset:
         self._depth -= 1
         if self._depth == 0 and not self.read_only:
             self._commit()
+
+    # -- creds keys (for linked samples; see vidlake/link.py, docs/REMOTE.md) ------------
+    def add_creds_key(self, creds_key: str, managed: bool = False) -> None:
+        """Register a creds key name for linked samples. Only the name (and ``managed``) is
+        stored in the dataset; the secrets come from :meth:`populate_creds` (memory only) or,
+        with ``managed=True``, from the local credentials file / environment (``vidlake.creds``).
+
+            >>> ds.add_creds_key("my-bucket")
+            >>> ds.populate_creds("my-bucket", {"aws_access_key_id": ..., "aws_secret_access_key": ...})
+        """
+        self._check_writable()
+        if not isinstance(creds_key, str) or not creds_key or creds_key == "ENV":
+            raise ValueError(f"a creds key is a non-empty string other than 'ENV' (reserved), got {creds_key!r}")
+        if creds_key in self.get_creds_keys():
+            raise DatasetError(f"creds key {creds_key!r} already exists in {self.path}")
+        cur = fmt.decode_dataset_meta(self.provider.get(fmt.DATASET_META_KEY), self.path)
+        if cur["generation"] != self._meta["generation"]:
+            raise DatasetError(f"{self.path} was changed by another writer since it was loaded; reload it")
+        meta = copy.deepcopy(self._meta)
+        meta["generation"] += 1
+        meta.setdefault("creds_keys", []).append({"name": creds_key, "managed": bool(managed)})
+        self.provider.put(fmt.DATASET_META_KEY, fmt.encode_json(meta))  # names only, never secrets
+        self._meta = meta
+
+    def populate_creds(self, creds_key: str, creds: dict[str, Any]) -> None:
+        """Give the secrets of creds key ``creds_key`` for this process (kept in memory only,
+        never written). Fields as for ``vidlake.load(..., creds=...)``."""
+        from .creds import validate_creds
+
+        if creds_key not in self.get_creds_keys():
+            raise CredentialsError(f"{creds_key!r} is not a creds key of {self.path}; "
+                                   f"add it first with ds.add_creds_key({creds_key!r})")
+        self._populated_creds[creds_key] = validate_creds(creds, where=f"creds for key {creds_key!r}") or {}
+        self._drop_link_sources(creds_key)
+
+    def get_creds_keys(self) -> list[str]:
+        """Names of the creds keys added to this dataset (``"ENV"`` needs no adding)."""
+        return [k["name"] for k in self._meta.get("creds_keys", [])]
+
+    def _link_creds(self, creds_key: str | None, check_only: bool = False) -> Any:
+        """The creds dict of a linked sample's key (``None``: the client's default chain);
+        ``check_only`` only checks that the key was added."""
+        from .creds import resolve_creds
+
+        if creds_key is None or creds_key == "ENV":
+            return None
+        keys = {k["name"]: k for k in self._meta.get("creds_keys", [])}
+        if creds_key not in keys:
+            raise CredentialsError(f"creds key {creds_key!r} is not a creds key of {self.path} "
+                                   f"(keys: {sorted(keys)}); add it with ds.add_creds_key({creds_key!r})")
+        if check_only:
+            return None
+        if creds_key in self._populated_creds:
+            return self._populated_creds[creds_key]
+        return resolve_creds(creds_key, managed=bool(keys[creds_key].get("managed")), populated=None)
+
+    def _drop_link_sources(self, creds_key: str | None) -> None:
+        for k in [k for k in self._link_providers if k[1] == creds_key]:
+            del self._link_providers[k]
+        for t in self._tensors.values():
+            if "link" in t.htype:
+                t._drop_readers_from(0)
 
     # -- housekeeping ------------------------------------------------------------------
     def delete(self) -> None:

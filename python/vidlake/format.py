@@ -11,7 +11,7 @@ Everything here is plain data <-> bytes; no I/O. The layout of a dataset root::
     >>> from vidlake import format as fmt
     >>> meta = fmt.new_dataset_meta()
     >>> fmt.decode_dataset_meta(fmt.encode_json(meta))["format_version"]
-    '1.0'
+    '1.1'
 """
 from __future__ import annotations
 
@@ -46,7 +46,10 @@ __all__ = [
 
 FORMAT_NAME = "vidlake"
 #: ``major.minor``: a reader accepts any minor of its major and refuses a newer major.
-FORMAT_VERSION = "1.0"
+#: 1.1 added the optional ``creds_keys`` of the commit record and the link htypes.
+#: 1.1 also added the image, bbox and sequence[...] htypes and the optional tensor-meta fields
+#: ``coords``, ``aligned_to`` (docs/FORMAT.md, "Sequences and annotations").
+FORMAT_VERSION = "1.1"
 FORMAT_MAJOR = 1
 
 DATASET_META_KEY = "dataset_meta.json"

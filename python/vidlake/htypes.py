@@ -38,7 +38,13 @@ __all__ = [
     "prepare_sample",
 ]
 
-HTYPES = ("video", "generic", "class_label", "text", "json")
+HTYPES = ("video", "generic", "class_label", "text", "json", "image", "bbox")
+#: plus ``sequence[X]`` for X in ``vidlake.sequence.SEQUENCE_ITEMS`` (``sequence[]`` = generic items)
+#: linked htypes (``vidlake.link``): the dataset keeps a URL plus index and sample_info, not the
+#: bytes; their rules live in ``vidlake/link.py``
+LINK_HTYPES = ("link[video]", "link[image]")
+#: htypes whose samples are videos (frame indexing, timestamps)
+VIDEO_HTYPES = ("video", "link[video]")
 
 #: accepted ``sample_compression`` values of video tensors (``mpg`` is ``mpeg``)
 VIDEO_COMPRESSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpeg", "mpg", "ts", "ivf", "hevc", "h264")
@@ -58,8 +64,12 @@ CONTAINER_FAMILIES: dict[str, tuple[str, ...]] = {
 
 def check_htype(htype: str) -> str:
     """Validate an htype name."""
-    if htype not in HTYPES:
-        raise ValueError(f"htype {htype!r} is not supported; accepted: {', '.join(HTYPES)}")
+    if isinstance(htype, str) and htype.startswith("sequence["):
+        from .sequence import check_sequence_htype
+
+        return check_sequence_htype(htype)
+    if htype not in HTYPES + LINK_HTYPES:
+        raise ValueError(f"htype {htype!r} is not supported; accepted: {', '.join(HTYPES + LINK_HTYPES)}")
     return htype
 
 
@@ -73,6 +83,18 @@ def check_compression(htype: str, compression: str | None) -> str | None:
                 f"accepted: {', '.join(VIDEO_COMPRESSIONS)}"
             )
         return c
+    if htype in ("image", "sequence[image]"):
+        from .images import IMAGE_COMPRESSIONS
+
+        c = compression.lower() if isinstance(compression, str) else compression
+        if c not in IMAGE_COMPRESSIONS:
+            raise ValueError(f"sample_compression {compression!r} is not supported for htype {htype!r}; "
+                             f"accepted: {', '.join(IMAGE_COMPRESSIONS)}")
+        return c
+    if htype in LINK_HTYPES:
+        from .link import check_link_compression
+
+        return check_link_compression(htype, compression)
     if compression is not None:
         raise ValueError(f"htype {htype!r} takes no sample_compression (got {compression!r}); use None")
     return None
@@ -105,6 +127,7 @@ class PreparedSample:
     info: dict[str, Any]
     index: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    link: dict[str, Any] | None = None  # link htypes: url, creds_key, verified (entry["link"])
 
 
 # -- video ---------------------------------------------------------------------------------
@@ -165,18 +188,30 @@ def prepare_video(sample: Any, compression: str, tensor: str) -> PreparedSample:
         index = _core.Index.build(data.path if isinstance(data, FileRange) else data, -1, filename or "")
     except VideoDecodeError as e:
         raise SampleAppendError(f"cannot append {what} to {tensor!r}: not a readable video ({e})") from None
+    try:
+        head = data.read(0, 64) if isinstance(data, FileRange) else data[:64]
+    except StorageError as e:
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
+    info, extra = video_facts(index, bytes(head), filename, compression, tensor)
+    return PreparedSample(data=data, info=info, index=bytes(index.to_bytes()), extra=extra)
+
+
+def video_facts(index: Any, head: bytes, filename: str | None, compression: str | None,
+                tensor: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(sample_info, extra facts) of a video from its packet index and its first 64 bytes.
+
+    Refuses a video without frames and, when ``compression`` is given, a container outside
+    that compression's family. Shared by ``video`` and ``link[video]`` (``vidlake/link.py``).
+    """
+    what = repr(filename) if filename else "the video bytes"
     md = dict(index.metadata)
     n = int(index.num_frames)
     if n <= 0:
         raise SampleAppendError(f"cannot append {what} to {tensor!r}: the video has no decodable frames")
     container = str(md.get("container", ""))
-    try:
-        head = data.read(0, 64) if isinstance(data, FileRange) else data[:64]
-    except StorageError as e:
-        raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
     real = container_format(container, head)
     family = CONTAINER_FAMILIES.get(container, (real,))
-    if compression not in family:
+    if compression is not None and compression not in family:
         raise SampleAppendError(
             f"cannot append {what} to {tensor!r}: the file is {real} (FFmpeg container {container!r}) "
             f"but the tensor's sample_compression is {compression!r}. Append it to a tensor created "
@@ -197,7 +232,7 @@ def prepare_video(sample: Any, compression: str, tensor: str) -> PreparedSample:
     }
     extra = {k: md[k] for k in ("codec", "pix_fmt", "rotation", "container", "time_base_num", "time_base_den")
              if k in md}
-    return PreparedSample(data=data, info=info, index=bytes(index.to_bytes()), extra=extra)
+    return info, extra
 
 
 # -- small-value htypes ----------------------------------------------------------------------
@@ -220,22 +255,9 @@ def prepare_value(htype: str, sample: Any, tensor: str, meta: dict[str, Any]) ->
             raise HtypeError(f"tensor {tensor!r} (htype 'json') needs a JSON-serialisable sample: {e}") from None
         return PreparedSample(data, {"shape": [1]})
     if htype == "class_label":
-        names: list[str] = list(meta.get("class_names") or [])
-        vals = sample if isinstance(sample, (list, tuple, np.ndarray)) else [sample]
-        out = []
-        for v in vals:
-            if isinstance(v, str):
-                if v not in names:
-                    raise HtypeError(
-                        f"class {v!r} is not in tensor {tensor!r}'s class_names {names}; "
-                        "pass class_names= to create_tensor"
-                    )
-                out.append(names.index(v))
-            elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-                out.append(int(v))
-            else:
-                raise HtypeError(f"tensor {tensor!r} (htype 'class_label') takes ints or class names, got {v!r}")
-        arr = np.asarray(out, dtype=np.uint32)
+        from .annotations import class_ids  # class-name rules live with the other annotation rules
+
+        arr = class_ids(sample, tensor, meta.get("class_names") or [])
         return PreparedSample(_npy(arr), {"shape": list(arr.shape)})
     # generic
     try:
@@ -246,14 +268,34 @@ def prepare_value(htype: str, sample: Any, tensor: str, meta: dict[str, Any]) ->
         raise HtypeError(f"tensor {tensor!r} (htype 'generic') takes numeric arrays; got an object array")
     want = meta.get("dtype")
     if want is not None:
-        arr = arr.astype(want, copy=False)
+        from .annotations import safe_cast  # casts that change no value (docs/ANNOTATIONS.md)
+
+        arr = safe_cast(arr, want, tensor)
     return PreparedSample(_npy(arr), {"shape": list(arr.shape)})
 
 
-def prepare_sample(htype: str, sample: Any, tensor: str, meta: dict[str, Any]) -> PreparedSample:
-    """Validate and encode one sample for a tensor with this meta."""
+def prepare_sample(htype: str, sample: Any, tensor: str, meta: dict[str, Any],
+                   dataset: Any = None) -> PreparedSample:
+    """Validate and encode one sample for a tensor with this meta. ``dataset`` resolves the
+    creds keys of linked samples."""
     if htype == "video":
         return prepare_video(sample, meta["sample_compression"], tensor)
+    if htype in LINK_HTYPES:
+        from .link import prepare_link
+
+        return prepare_link(htype, sample, tensor, meta, dataset)
+    if htype.startswith("sequence["):
+        from .sequence import prepare_sequence
+
+        return prepare_sequence(htype, sample, tensor, meta)
+    if htype == "image":
+        from .images import prepare_image
+
+        return prepare_image(sample, meta["sample_compression"], tensor)
+    if htype == "bbox":
+        from .annotations import prepare_bbox
+
+        return prepare_bbox(sample, tensor, meta)
     return prepare_value(htype, sample, tensor, meta)
 
 
@@ -263,6 +305,10 @@ def decode_value(htype: str, data: bytes) -> Any:
         return data.decode("utf-8")
     if htype == "json":
         return json.loads(data.decode("utf-8"))
+    if htype == "image":
+        from .images import decode_image
+
+        return decode_image(data)
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 

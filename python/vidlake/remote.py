@@ -36,7 +36,7 @@ from .creds import redact
 from .errors import StorageError, VideoDecodeError
 from .storage import get_provider, split_url
 
-__all__ = ["RangeCache", "RemoteRangeSource", "open_remote_video", "parallel_ranges"]
+__all__ = ["RangeCache", "RemoteRangeSource", "build_remote_index", "open_remote_video", "parallel_ranges"]
 
 log = logging.getLogger("vidlake.remote")
 
@@ -402,17 +402,28 @@ def open_remote_video(
         index = _core.Index.from_bytes(bytes(index))
     size = index.source_size if index is not None else None
     try:
-        src = RemoteRangeSource(provider, name, size=size, cache=cache,
-                                readahead=DEFAULT_READAHEAD if index is None else 0)
+        src = RemoteRangeSource(provider, name, size=size, cache=cache)
     except KeyError:
         raise FileNotFoundError(f"{redact(url)}: no such object") from None
     if index is None:
-        try:
-            index = _core.Index.build(src, -1 if stream is None else stream, src.name)
-        except VideoDecodeError:
-            if isinstance(src.last_error, (StorageError, FileNotFoundError)):
-                raise src.last_error from None
-            raise
-        src.readahead = 0
-        src._ra = None
+        index = build_remote_index(src, stream)
     return VideoReader(src, index=index, threads=threads, name=src.name)
+
+
+def build_remote_index(src: RemoteRangeSource, stream: int | None = None):
+    """Build the packet index of ``src`` by demuxing it once through ranged reads, with
+    read-ahead on for that pass (off again afterwards, for frame reads). A storage failure
+    during the pass is raised as it is (not as a decode error)."""
+    from . import _core
+
+    saved = src.readahead
+    src.readahead = max(saved, DEFAULT_READAHEAD)
+    try:
+        return _core.Index.build(src, -1 if stream is None else stream, src.name)
+    except VideoDecodeError:
+        if isinstance(src.last_error, (StorageError, FileNotFoundError)):
+            raise src.last_error from None
+        raise
+    finally:
+        src.readahead = saved
+        src._ra = None

@@ -22,7 +22,7 @@ import numpy as np
 
 from .chunks import ChunkRangeSource, ChunkStore
 from .errors import DatasetError
-from .htypes import common_shape, decode_value
+from .htypes import VIDEO_HTYPES, common_shape, decode_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dataset import Dataset
@@ -96,6 +96,8 @@ class Tensor:
         self.store = ChunkStore(dataset.provider, name)
         self._readers: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
+        #: committed rows replaced by ``ds.upsert`` but not yet committed: index -> old entry
+        self._replaced: dict[int, dict[str, Any]] = {}
 
     # -- description -------------------------------------------------------------------
     @property
@@ -111,7 +113,7 @@ class Tensor:
     @property
     def dtype(self) -> np.dtype | None:
         """Element type of ``numpy()`` results (uint8 for video)."""
-        if self.htype == "video":
+        if self.htype in VIDEO_HTYPES or self.htype == "link[image]":
             return np.dtype(np.uint8)
         if self.htype == "class_label":
             return np.dtype(np.uint32)
@@ -131,7 +133,7 @@ class Tensor:
         """``(num_samples, *sample_shape)`` with ``None`` where samples differ (ragged)."""
         shapes = [e["info"]["shape"] for e in self._entries]
         if not shapes:
-            return (0,) + ((None, None, None, 3) if self.htype == "video" else ())
+            return (0,) + ((None, None, None, 3) if self.htype in VIDEO_HTYPES else ())
         return (len(shapes),) + common_shape(shapes)
 
     @property
@@ -189,9 +191,15 @@ class Tensor:
         return self._entries[i]
 
     def _info(self, i: int) -> dict[str, Any]:
+        if "link" in self._entries[i]:
+            from .link import linked_info  # an unverified link is indexed on first use
+
+            return linked_info(self, i)
         return dict(self._entries[i]["info"])
 
     def _sample_shape(self, i: int) -> tuple[int, ...]:
+        if "link" in self._entries[i]:
+            return tuple(self._info(i)["shape"])
         return tuple(self._entries[i]["info"]["shape"])
 
     def _reader(self, i: int):
@@ -206,9 +214,14 @@ class Tensor:
         e = self._entries[i]
         fname = e["info"].get("filename")
         name = f"{self.dataset.path}/{self.key}[{i}]" + (f" ({fname})" if fname else "")
-        index_bytes = self.store.read_extents(e["index"])
-        src = ChunkRangeSource(self.store, e["data"], name=name)
-        r = VideoReader(src, index=index_bytes, name=name)
+        if "link" in e:  # a linked video: ranged reads from its URL or local path
+            from .link import open_linked_reader
+
+            r = open_linked_reader(self, i, name)
+        else:
+            index_bytes = self.store.read_extents(e["index"])
+            src = ChunkRangeSource(self.store, e["data"], name=name)
+            r = VideoReader(src, index=index_bytes, name=name)
         with self._lock:
             r = self._readers.setdefault(i, r)
             while len(self._readers) > _READER_CACHE:
@@ -216,6 +229,10 @@ class Tensor:
         return r
 
     def _value(self, i: int) -> Any:
+        if "link" in self._entries[i]:
+            from .link import read_linked_image
+
+            return read_linked_image(self, i)
         return decode_value(self.htype, self.store.read_extents(self._entries[i]["data"]))
 
     def _drop_readers_from(self, n: int) -> None:
@@ -227,12 +244,20 @@ class Tensor:
 class SampleView:
     """One sample, optionally restricted to some frames: ``ds.videos[i]``, ``ds.videos[i, a:b]``."""
 
+    def __new__(cls, tensor: Tensor, index: int, frames: FrameSel = None) -> SampleView:  # noqa: PYI034
+        # samples of sequence[...] tensors are SequenceSampleViews (items instead of frames)
+        if cls is SampleView and tensor.htype.startswith("sequence["):
+            from .sequence import SequenceSampleView
+
+            return super().__new__(SequenceSampleView)
+        return super().__new__(cls)
+
     def __init__(self, tensor: Tensor, index: int, frames: FrameSel = None) -> None:
         self.tensor = tensor
         self.index = index
         self.frames = frames
         if frames is not None:
-            if tensor.htype != "video":
+            if tensor.htype not in VIDEO_HTYPES:
                 raise IndexError(f"{tensor.key}: frame indexing is only for video tensors")
             self._selection()  # validate now: a bad frame index fails where it is written
 
@@ -245,7 +270,7 @@ class SampleView:
 
     def __getitem__(self, frames: Any) -> SampleView:
         """Chained frame indexing: ``ds.videos[0][10:20]`` is ``ds.videos[0, 10:20]``."""
-        if self.tensor.htype != "video":
+        if self.tensor.htype not in VIDEO_HTYPES:
             raise IndexError(f"{self._what()}: only video samples can be indexed by frame")
         if self.frames is None:
             return SampleView(self.tensor, self.index, frames)
@@ -263,7 +288,7 @@ class SampleView:
     def shape(self) -> tuple[int, ...]:
         """``(N, H, W, 3)`` for a video (``(H, W, 3)`` for one frame); from metadata, no decode."""
         full = self.tensor._sample_shape(self.index)
-        if self.tensor.htype != "video" or self.frames is None:
+        if self.tensor.htype not in VIDEO_HTYPES or self.frames is None:
             return full
         idx, single = self._selection()
         return full[1:] if single else (len(idx),) + full[1:]
@@ -287,7 +312,7 @@ class SampleView:
             >>> ds.videos[0, 0:10].numpy(out=buf)
         """
         t = self.tensor
-        if t.htype != "video":
+        if t.htype not in VIDEO_HTYPES:
             return t._value(self.index)
         idx, single = self._selection()
         shape = self.shape
@@ -310,7 +335,7 @@ class SampleView:
     def timestamp(self) -> np.ndarray:
         """Presentation timestamps (float32 seconds) of the selected frames, in the order asked."""
         t = self.tensor
-        if t.htype != "video":
+        if t.htype not in VIDEO_HTYPES:
             raise DatasetError(f"{t.key} is a {t.htype!r} tensor; timestamps exist only for videos")
         idx, _single = self._selection()
         ts = np.asarray(t._reader(self.index).timestamps, dtype=np.float64)
@@ -323,7 +348,7 @@ class SampleView:
         """``{"frames": ..., "timestamps": ...}`` for videos; ``{"value": ...}`` otherwise
         (plus ``"text"`` names for class labels)."""
         t = self.tensor
-        if t.htype == "video":
+        if t.htype in VIDEO_HTYPES:
             return {"frames": self.numpy(), "timestamps": self.timestamp}
         v = t._value(self.index)
         if t.htype == "class_label":
