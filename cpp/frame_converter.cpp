@@ -52,7 +52,8 @@ void FrameConverter::convert(const AVFrame* frame, const OutputLayout& layout, u
   // Size before rotation.
   const int w = sideways ? layout.height : layout.width;
   const int h = sideways ? layout.width : layout.height;
-  SwsContext* ctx = context_for(frame, w, h, layout.gray ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24, layout.stream_colors);
+  const AVPixelFormat dst_fmt = layout.gray ? AV_PIX_FMT_GRAY8 : (layout.alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24);
+  SwsContext* ctx = context_for(frame, w, h, dst_fmt, layout.stream_colors);
   // Note [Output stride]: swscale's SIMD converters pick how many pixels to
   // write per row from the destination stride, and may write up to a few pixels
   // past the width. PyAV converts into av_image_alloc(align=16) buffers, whose

@@ -14,11 +14,12 @@ struct OutputLayout {
   int height = 0;   // rows of the output image (after rotation)
   int width = 0;
   bool gray = false;
+  bool alpha = false;     // RGBA output (images with transparency)
   int quarter_turns = 0;  // clockwise 90-degree turns applied after conversion (0..3)
   // false: PyAV's conversion (swscale's default BT.601 matrix, as to_ndarray);
   // true: the frame's own matrix and range, as the ffmpeg CLI and torchcodec.
   bool stream_colors = false;
-  int channels() const { return gray ? 1 : 3; }
+  int channels() const { return gray ? 1 : (alpha ? 4 : 3); }
   int64_t frame_bytes() const { return static_cast<int64_t>(height) * width * channels(); }
 };
 

@@ -43,11 +43,14 @@ def jpg_bytes(arr: np.ndarray, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def pil_decode(path) -> np.ndarray:
-    from PIL import Image
+def reference_decode(path) -> np.ndarray:
+    """The reference for image pixels: a PyAV (libavcodec) decode of the file with
+    to_ndarray("rgb24") -- vidlake decodes images with the same libavcodec and conversion."""
+    import av
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24")
 
 
 def write_frames(folder: Path, n: int, h: int, w: int, same: bool = False) -> list[Path]:

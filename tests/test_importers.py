@@ -69,7 +69,7 @@ def test_ingest_mot17_nine_columns(tmp_path):
     assert ds.classes[0].data()["text"][0][0] == MOT_CLASS_NAMES[7] == "static_person"
     md = ds.metadata[0].numpy()
     assert md["frameRate"] == 30 and md["columns"] == 9 and ds.reference_id[0].text() == "MOT17-02-FRCNN"
-    np.testing.assert_array_equal(ds.frames[0][599].numpy(), aa.pil_decode(seq / "img1" / "000600.jpg"))
+    np.testing.assert_array_equal(ds.frames[0][599].numpy(), aa.reference_decode(seq / "img1" / "000600.jpg"))
     # importing again replaces the row (upsert by sequence name)
     assert ingest_mot(vidlake.load(str(tmp_path / "ds")), [str(seq)]) == [0]
     assert len(vidlake.load(str(tmp_path / "ds"))) == 1
@@ -86,7 +86,7 @@ def test_ingest_mot_cli_two_sequences_and_errors(tmp_path, capsys):
     assert [ds.reference_id[i].text() for i in range(2)] == ["MOT17-02-FRCNN", "TUD-Campus"]
     tud = aa.mot_gt_by_frame(root / "TUD-Campus" / "gt" / "gt.txt")
     np.testing.assert_array_equal(ds.boxes[1][10].numpy(), tud[11][:, 2:6].astype(np.float32))
-    np.testing.assert_array_equal(ds.frames[1][10].numpy(), aa.pil_decode(root / "TUD-Campus" / "img1" / "000011.jpg"))
+    np.testing.assert_array_equal(ds.frames[1][10].numpy(), aa.reference_decode(root / "TUD-Campus" / "img1" / "000011.jpg"))
     assert ds.metadata[1].numpy()["columns"] == 10 and ds.classes[1][0].numpy().tolist() == [0] * len(tud[1])
     clip = ds[1, 10:12]
     assert clip.frames.numpy().shape == (2, 48, 64, 3) and len(clip.ids.numpy(aslist=True)) == 2
@@ -163,7 +163,7 @@ def test_ingest_lasot_image_folder(tmp_path):
     ingest_lasot(ds, [str(seq)])
     assert ds.boxes.meta["aligned_to"] == "frames" and ds.frames[0].shape == (30, 24, 32, 3)
     np.testing.assert_array_equal(ds[0, 29].boxes.numpy(), np.array([lines[29].split(",")], np.float32))
-    np.testing.assert_array_equal(ds[0, 29].frames.numpy(), aa.pil_decode(img / "00000030.jpg"))
+    np.testing.assert_array_equal(ds[0, 29].frames.numpy(), aa.reference_decode(img / "00000030.jpg"))
     (img / "00000030.jpg").unlink()
     with pytest.raises(vidlake.DatasetError, match="29 frames but groundtruth.txt has 30"):
         ingest_lasot(ds, [str(seq)])

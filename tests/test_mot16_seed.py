@@ -52,7 +52,7 @@ def test_seed_script_end_to_end(tmp_path):
         gt = aa.mot_gt_by_frame(folder / "gt" / "gt.txt")
         for frame in (0, 3, 10, len(ds.frames[seq]) - 1):
             img = ds.frames[seq][frame].numpy()
-            np.testing.assert_array_equal(img, aa.pil_decode(folder / "img1" / f"{frame + 1:06d}.jpg"))
+            np.testing.assert_array_equal(img, aa.reference_decode(folder / "img1" / f"{frame + 1:06d}.jpg"))
             rows = gt.get(frame + 1, np.zeros((0, 10)))
             boxes = ds.boxes[seq][frame].numpy()
             ids = ds.ids[seq][frame].numpy()
@@ -86,4 +86,4 @@ print(json.dumps({{"n": len(ds), "frames": [len(ds.frames[i]) for i in range(len
     assert res["n"] == 2 and res["frames"] == [71, 600]
     assert res["ids10"] == gt[:, 1].astype(int).tolist()
     assert res["box10"] == gt[:, 2:6].astype(np.float32).tolist()
-    assert res["px"] == aa.pil_decode(tmp_path / "mot" / "TUD-Campus" / "img1" / "000011.jpg")[5, 7].tolist()
+    assert res["px"] == aa.reference_decode(tmp_path / "mot" / "TUD-Campus" / "img1" / "000011.jpg")[5, 7].tolist()

@@ -21,6 +21,7 @@ extern "C" {
 #include "errors.h"
 #include "ffmpeg_util.h"
 #include "frame_converter.h"
+#include "image_decoder.h"
 #include "index_builder.h"
 #include "packet_index.h"
 #include "read_plan.h"
@@ -360,6 +361,61 @@ PYBIND11_MODULE(_core, m) {
       .def("reset_stats", &Decoder::reset_stats)
       .def_property_readonly("index", &Decoder::index);
 
+  m.def(
+      "image_info",
+      [](const py::object& source, const std::string& name) {
+        std::shared_ptr<ByteSource> src = make_source(source, name);
+        std::unique_ptr<DecodedPicture> pic;
+        {
+          py::gil_scoped_release nogil;
+          pic = std::make_unique<DecodedPicture>(*src);
+        }
+        py::dict d;
+        d["width"] = pic->width();
+        d["height"] = pic->height();
+        d["channels"] = pic->natural_channels();
+        d["codec"] = pic->codec();
+        d["pix_fmt"] = pic->pix_fmt();
+        return d;
+      },
+      py::arg("source"), py::arg("name") = "",
+      "Size, natural channels (1 gray, 3 RGB, 4 alpha or palette), codec and pixel format of a still image");
+  m.def(
+      "decode_image",
+      [](const py::object& source, py::object out, int channels, const std::string& name) {
+        std::shared_ptr<ByteSource> src = make_source(source, name);
+        if (channels != 0 && channels != 1 && channels != 3 && channels != 4) {
+          throw ArgumentError("channels must be 0 (the image's own), 1, 3 or 4");
+        }
+        std::unique_ptr<DecodedPicture> pic;
+        {
+          py::gil_scoped_release nogil;
+          pic = std::make_unique<DecodedPicture>(*src);
+        }
+        const int c = channels != 0 ? channels : pic->natural_channels();
+        const std::vector<py::ssize_t> shape{pic->height(), pic->width(), c};
+        py::array_t<uint8_t> result;
+        if (out.is_none()) {
+          result = py::array_t<uint8_t>(shape);
+        } else {
+          if (!py::isinstance<py::array_t<uint8_t>>(out)) throw ArgumentError("out must be a numpy uint8 array");
+          result = py::reinterpret_borrow<py::array_t<uint8_t>>(out);
+          if (!(result.flags() & py::array::c_style) || !result.writeable() ||
+              std::vector<py::ssize_t>(result.shape(), result.shape() + result.ndim()) != shape) {
+            throw ArgumentError(src->name() + ": out must be a writeable C-contiguous uint8 array of shape (" +
+                                std::to_string(pic->height()) + ", " + std::to_string(pic->width()) + ", " +
+                                std::to_string(c) + ")");
+          }
+        }
+        uint8_t* data = result.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          pic->convert(c, data);
+        }
+        return result;
+      },
+      py::arg("source"), py::arg("out") = py::none(), py::arg("channels") = 0, py::arg("name") = "",
+      "Decode a still image with libavcodec into (H, W, C) uint8: C 1 gray, 3 RGB, 4 RGBA (0: the image's own)");
   m.def(
       "decode_limit",
       [](const py::object& source, const std::vector<int64_t>& frames, int threads) {

@@ -14,9 +14,10 @@ beyond the sample table.
     >>> a.shape, a.dtype
     ((4, 6, 3), dtype('uint8'))
 
-Note: decoding goes through Pillow for now. The C++ core's decoder (libavcodec, into
-preallocated buffers like video frames) refuses still images today; a core image decoder is
-the follow-up, and :func:`decode_image` is the one place to switch over.
+Decoding goes through the C++ core: libavcodec decodes the file and libswscale converts it
+into a numpy buffer (``out=`` to reuse one), with the GIL released -- the same path and the
+same conversion as video frames, so pixels equal a PyAV decode of the file. Pillow only reads
+headers (size and mode, no decode) and encodes numpy arrays appended as images.
 """
 from __future__ import annotations
 
@@ -78,21 +79,17 @@ def image_header(data: bytes) -> tuple[str, tuple[int, int, int]]:
         raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Decode an encoded image to a uint8 ``(H, W, C)`` array (C = 1, 3 or 4, see module doc).
+def decode_image(data: bytes, out: np.ndarray | None = None, name: str = "") -> np.ndarray:
+    """Decode an encoded image to a uint8 ``(H, W, C)`` array (C = 1, 3 or 4, see module doc)
+    with libavcodec (the C++ core), into ``out`` when given.
 
         >>> decode_image(open("000001.jpg", "rb").read()).shape
         (1080, 1920, 3)
     """
-    Image = _pil()
-    with Image.open(io.BytesIO(data)) as im:
-        mode = _target_mode(im)
-        if im.mode != mode:
-            im = im.convert(mode)
-        arr = np.asarray(im, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return np.ascontiguousarray(arr)
+    from . import _core
+
+    channels = image_header(data)[1][2]
+    return _core.decode_image(data, out, channels, name)
 
 
 def encode_image(arr: np.ndarray, compression: str) -> bytes:

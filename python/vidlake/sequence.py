@@ -209,8 +209,10 @@ class SequenceSampleView(SampleView):
                     out = np.empty(shape, np.uint8)
                 elif out.shape != shape or out.dtype != np.uint8:
                     raise ValueError(f"{self._what()}: out must be a uint8 array of shape {shape}")
+                if not out.flags.c_contiguous:
+                    raise ValueError(f"{self._what()}: out must be C-contiguous")
                 for j, b in enumerate(blobs):
-                    out[j] = decode_image(b)
+                    decode_image(b, out=out[j])  # libavcodec straight into the output row
                 return out
         vals = [decode_value(inner, b) for b in blobs]
         if single:
