@@ -1,0 +1,558 @@
+"""Turn compare.py's results dict into bench/RESULTS.md and PNG charts (matplotlib, Agg)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+PEERS = ["pyav", "decord", "opencv", "deeplake3", "torchcodec"]
+ORDER = ["vidlake", "vidlake_ds", "pyav", "decord", "opencv", "deeplake3", "torchcodec"]
+FAMILIES = {
+    "random": ["cold", "warm_random", "batch10"],
+    "sequential": ["clip", "strided", "first100"],
+    "full": ["full", "resize224"],
+}
+TITLES = {
+    "cold": "cold: open + 1 random frame",
+    "warm_random": "warm random single frame",
+    "batch10": "10 random frames in one call",
+    "clip": "clip 100:200",
+    "strided": "strided 0:300:5",
+    "first100": "first 100 frames",
+    "full": "full decode",
+    "resize224": "decode + resize to 224x224 (10 random frames)",
+}
+COLORS = {"vidlake": "#1f77b4", "vidlake_ds": "#aec7e8", "pyav": "#ff7f0e", "decord": "#2ca02c",
+          "opencv": "#d62728", "deeplake3": "#9467bd", "torchcodec": "#8c564b", "limit1": "#7f7f7f",
+          "limit2": "#c7c7c7", "ffmpeg": "#bcbd22", "copy": "#17becf"}
+
+
+def ms(x):
+    if x is None:
+        return "-"
+    v = x * 1000
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fr(x, digits=2):
+    return "-" if x is None else f"{x:.{digits}f}x"
+
+
+def label_of(results, key):
+    libs = results["libraries"]
+    if key.startswith("limit"):
+        t = int(key[5:])
+        return f"limit ({t} thread{'s' if t > 1 else ''})"
+    if key in libs:
+        return libs[key]["label"]
+    return key
+
+
+def best_peer(cells):
+    best = None
+    for k in PEERS:
+        c = cells.get(k)
+        ok = c and c.get("status") == "ok" and c.get("median") is not None
+        if ok and (best is None or c["median"] < cells[best]["median"]):
+            best = k
+    return best
+
+
+def wrong_str(c):
+    ck = c.get("check") or {}
+    if ck.get("wrong") is None:
+        return "-", "-"
+    return str(ck["wrong"]), f"{ck['exact']}/{ck['total']}"
+
+
+# ---------------------------------------------------------------------------------------
+def targets(results):
+    """[(target, measured, met)] from the issue-2/3/4 targets."""
+    out = []
+    T = results["threads"]
+    head = [v for v in results["videos"].values() if v["role"] == "headline"]
+    for v in head:
+        W = v["workloads"]
+        lab = v["label"]
+        wr = W.get("warm_random", {})
+        vl = wr.get("vidlake", {})
+        if vl.get("status") == "ok":
+            bp = best_peer(wr)
+            if bp:
+                r = vl["median"] / wr[bp]["median"]
+                out.append((f"{lab}: warm random frame <= 0.9x best peer",
+                            f"{ms(vl['median'])} ms vs {label_of(results, bp)} {ms(wr[bp]['median'])} ms = {fr(r)}",
+                            r <= 0.9))
+            lim = wr.get("limit1", {})
+            if lim.get("status") == "ok":
+                r = vl["median"] / lim["median"]
+                out.append((f"{lab}: warm random frame <= 1.0x one-thread limit",
+                            f"{ms(vl['median'])} ms vs {ms(lim['median'])} ms = {fr(r)}", r <= 1.0))
+        for w in ("clip", "strided"):
+            cells = W.get(w, {})
+            vl = cells.get("vidlake", {})
+            bp = best_peer(cells)
+            if vl.get("status") == "ok" and bp:
+                r = vl["median"] / cells[bp]["median"]
+                out.append((f"{lab}: {TITLES[w]} <= 0.8x best peer",
+                            f"{ms(vl['median'])} ms vs {label_of(results, bp)} {ms(cells[bp]['median'])} ms = {fr(r)}",
+                            r <= 0.8))
+        ff = W.get("ffmpeg_full", {}).get("ffmpeg", {})
+        vl = W.get("full", {}).get("vidlake", {})
+        if ff.get("status") == "ok" and vl.get("status") == "ok":
+            r = ff["median"] / vl["median"]
+            out.append((f"{lab}: full decode >= 0.95x ffmpeg CLI speed ({T} threads)",
+                        f"vidlake {ms(vl['median'])} ms, ffmpeg {ms(ff['median'])} ms: speed {fr(r)}", r >= 0.95))
+        ib = W.get("index_build", {}).get("vidlake", {})
+        if ib.get("status") == "ok":
+            out.append((f"{lab}: index build >= 300 MB/s", f"{ib['mb_per_s']:.0f} MB/s",
+                        ib["mb_per_s"] >= 300))
+        cold = W.get("cold", {})
+        ds, lim = cold.get("vidlake_ds", {}), cold.get("limit1", {})
+        if ds.get("status") == "ok" and lim.get("status") == "ok":
+            d = ds["median"] - lim["median"]
+            out.append((f"{lab}: dataset cold load + first frame within 5 ms of the limit",
+                        f"{ms(ds['median'])} ms vs limit {ms(lim['median'])} ms ({d * 1000:+.1f} ms)",
+                        d <= 0.005))
+    ing = (results.get("ingest") or {}).get("results", {})
+    vl, dl, cp = ing.get("vidlake_ds", {}), ing.get("deeplake3", {}), ing.get("copy", {})
+    if vl.get("status") == "ok" and dl.get("status") == "ok":
+        r = dl["median"] / vl["median"]
+        out.append(("ingestion of 50 files >= 5x Deep Lake 3.x",
+                    f"vidlake {ms(vl['median'])} ms, Deep Lake 3.x {ms(dl['median'])} ms: {fr(r, 1)}", r >= 5))
+    if vl.get("status") == "ok" and cp.get("status") == "ok":
+        r = cp["median"] / vl["median"]
+        out.append(("ingestion >= 0.5x plain file copy speed",
+                    f"vidlake {ms(vl['median'])} ms, copy {ms(cp['median'])} ms: {fr(r)}", r >= 0.5))
+    # zero wrong frames (vidlake, every cell)
+    wrong = total = 0
+    for v in results["videos"].values():
+        for w, cells in v["workloads"].items():
+            for k in ("vidlake", "vidlake_ds"):
+                c = cells.get(k) if isinstance(cells, dict) else None
+                ck = (c or {}).get("check") or {}
+                if ck.get("wrong") is not None:
+                    wrong += ck["wrong"]
+                    total += ck["total"]
+    if total:
+        out.append(("zero wrong frames (vidlake, every cell)", f"{wrong} wrong of {total} frames checked",
+                    wrong == 0))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+def write(results: dict, md_path: Path, out_dir: Path) -> None:
+    charts = make_charts(results, out_dir)
+    L = []
+    m = results["machine"]
+    mode = results["mode"]
+    make = "make bench-quick" if mode == "quick" else "make bench"
+    L.append("# vidlake benchmark results\n")
+    L.append(f"Produced by `{make}`, i.e. `.venv-bench/bin/{results['command']}` "
+             f"({results['started']} to {results['finished']}, {results['elapsed_s']:.0f} s). "
+             "Do not edit by hand: re-run to update. Raw numbers: `bench/results/results.json`.\n")
+    L.append("## Machine\n")
+    L.append(f"- CPU: {m['cpu']}; `nproc` = {m['nproc_cmd'] or m['nproc']}; memory {m['memory']}")
+    L.append(f"- {m['os']}, Python {m['python']}")
+    L.append(f"- FFmpeg (system, used by vidlake and the oracle): {m['ffmpeg']}")
+    la0, la1 = m.get("loadavg_start", (0, 0, 0)), m.get("loadavg_end", (0, 0, 0))
+    L.append(f"- load average at start {la0[0]:.2f}, at end {la1[0]:.2f} (anything else running on the "
+             "machine shows up in the times)")
+    L.append(f"- decoder threads: {results['threads']} for every library that takes a thread count "
+             "and for the second limit row; the loader workload uses 1 codec thread per Python thread\n")
+    L.append("## Libraries\n")
+    L.append("| library | version | status |")
+    L.append("|---|---|---|")
+    libs = results["libraries"]
+    for k in ORDER + ["limit", "oracle", "numpy"]:
+        e = libs.get(k)
+        if not e:
+            continue
+        st = "used" if e["ok"] else f"**not used**: {e.get('reason')}"
+        L.append(f"| {e['label']} | {e.get('version') or '-'} | {st} |")
+    L.append("")
+
+    tg = targets(results)
+    if tg:
+        L.append("## Targets (issues 2, 3, 4; medians, same run)\n")
+        L.append("| target | measured | met |")
+        L.append("|---|---|---|")
+        for name, meas, ok in tg:
+            L.append(f"| {name} | {meas} | {'yes' if ok else '**NO**'} |")
+        L.append("")
+        missed = [t for t in tg if not t[2]]
+        if missed:
+            L.append(f"{len(missed)} target(s) missed in this run; the issue notes say why and what would "
+                     "close them.\n")
+
+    # headline summary
+    head = [(n, v) for n, v in results["videos"].items() if v["role"] == "headline"]
+    if head:
+        L.append("## Headline: vidlake vs the best peer and the limit\n")
+        L.append("Ratios are time ratios (vidlake median / other median): below 1 means vidlake is faster.\n")
+        L.append("| video | workload | vidlake ms | best peer | peer ms | vidlake / peer | limit 1t ms "
+                 "| vidlake / limit 1t | vidlake wrong |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for _, v in head:
+            for w in ["cold", "warm_random", "batch10", "clip", "strided", "first100", "full", "resize224"]:
+                cells = v["workloads"].get(w)
+                if not cells:
+                    continue
+                vl = cells.get("vidlake", {})
+                if vl.get("status") != "ok":
+                    continue
+                bp = best_peer(cells)
+                lim = cells.get("limit1", {})
+                pm = cells[bp]["median"] if bp else None
+                lm = lim.get("median") if lim.get("status") == "ok" else None
+                L.append(f"| {v['label']} | {TITLES[w]} | {ms(vl['median'])} | "
+                         f"{label_of(results, bp) if bp else '-'} | {ms(pm)} | {fr(ratio(vl['median'], pm))} | "
+                         f"{ms(lm)} | {fr(ratio(vl['median'], lm))} | {wrong_str(vl)[0]} |")
+        L.append("")
+
+    # per-video details
+    for name, v in head:
+        L.append(f"## {v['label']}\n")
+        gop = f", GOP {v['gop']}" if v.get("gop") else ""
+        L.append(f"`{Path(v['path']).name}`: {v['codec']} {v['width']}x{v['height']}, {v.get('frames')} frames"
+                 f"{gop}, {v['size_mb']:.2f} MB. {v.get('note', '')}\n")
+        for w in ["cold", "warm_random", "batch10", "clip", "strided", "first100", "full", "resize224"]:
+            cells = v["workloads"].get(w)
+            if not cells:
+                continue
+            L += cell_table(results, w, cells)
+        W = v["workloads"]
+        if "ffmpeg_full" in W:
+            ff = W["ffmpeg_full"]["ffmpeg"]
+            vl = W.get("full", {}).get("vidlake", {})
+            L.append("### full decode vs the ffmpeg CLI\n")
+            L.append(f"`{ff.get('command')}`: rtime median {ms(ff.get('median'))} ms (process wall "
+                     f"{ms((ff.get('wall') or {}).get('median'))} ms); vidlake full decode "
+                     f"{ms(vl.get('median'))} ms at the same thread count"
+                     + (f": vidlake speed = {fr(ratio(ff.get('median'), vl.get('median')))} of ffmpeg's."
+                        if vl.get("median") and ff.get("median") else ".") + "\n")
+        if "index_build" in W:
+            L.append("### index build (demux only, no decode)\n")
+            L.append("| library | what is timed | median ms | p90 ms | MB/s |")
+            L.append("|---|---|---|---|---|")
+            for k, c in W["index_build"].items():
+                if c.get("status") == "ok":
+                    L.append(f"| {label_of(results, k)} | {c.get('what', '')} | {ms(c['median'])} | "
+                             f"{ms(c['p90'])} | {c['mb_per_s']:.0f} |")
+                else:
+                    L.append(f"| {label_of(results, k)} | | {c.get('status')}: {c.get('reason')} | | |")
+            L.append("")
+        if "loader" in W:
+            L.append("### data-loader pattern: 2 Python threads, each decoding batches of 8 random 16-frame "
+                     "clips (1 codec thread per reader)\n")
+            L.append("| library | batch median ms | batch p90 ms | batches | frames/s (both threads) "
+                     "| × vidlake | wrong | exact |")
+            L.append("|---|---|---|---|---|---|---|---|")
+            base = (W["loader"].get("vidlake") or {}).get("median")
+            for k, c in W["loader"].items():
+                if c.get("status") == "ok":
+                    wr, ex = wrong_str(c)
+                    L.append(f"| {label_of(results, k)} | {ms(c['median'])} | {ms(c['p90'])} | {c['n']} | "
+                             f"{c['frames_per_s']:.0f} | {fr(ratio(c['median'], base))} | {wr} | {ex} |")
+                else:
+                    L.append(f"| {label_of(results, k)} | {c.get('status')}: {c.get('reason')} | | | | | | |")
+            L.append("\nThe limit row is the one-thread decode time of all clips divided by 2 threads.\n")
+        if "memory" in W:
+            L.append("### peak memory of a 100-frame clip fetch (separate process per library)\n")
+            L.append("| library | peak RSS increase MB | output array MB | overhead MB (increase - output) |")
+            L.append("|---|---|---|---|")
+            for k, c in W["memory"].items():
+                if c.get("status") == "ok":
+                    L.append(f"| {label_of(results, k)} | {c['delta_mb']:.0f} | {c['out_mb']:.0f} | "
+                             f"{c['overhead_mb']:.0f} |")
+                else:
+                    L.append(f"| {label_of(results, k)} | {c.get('status')}: {c.get('reason')} | | |")
+            L.append("\nPeak RSS (`VmHWM`, reset through `/proc/self/clear_refs` after open and one "
+                     "warm-up frame) minus the RSS before `range(100, 200)`.\n")
+
+    # matrix
+    mat = [(n, v) for n, v in results["videos"].items() if v["role"] == "matrix"]
+    if mat:
+        L.append("## Codec x resolution x GOP matrix (synthetic videos)\n")
+        L.append("Median ms; each peer cell shows its time ratio to vidlake; `!N` = N wrong frames.\n")
+        for w in ["warm_random", "batch10", "clip", "strided"]:
+            keys = []
+            for _, v in mat:
+                for k in (v["workloads"].get(w) or {}):
+                    if k not in keys:
+                        keys.append(k)
+            if not keys:
+                continue
+            L.append(f"### {TITLES[w]}\n")
+            L.append("| video | " + " | ".join(label_of(results, k) for k in keys) + " |")
+            L.append("|---|" + "---|" * len(keys))
+            for _, v in mat:
+                cells = v["workloads"].get(w) or {}
+                base = (cells.get("vidlake") or {}).get("median")
+                row = []
+                for k in keys:
+                    c = cells.get(k) or {}
+                    if c.get("status") != "ok":
+                        row.append(c.get("status", "-"))
+                        continue
+                    s = ms(c["median"])
+                    if k != "vidlake" and base:
+                        s += f" ({fr(ratio(c['median'], base))})"
+                    wr = (c.get("check") or {}).get("wrong")
+                    if wr:
+                        s += f" !{wr}"
+                    row.append(s)
+                L.append(f"| {v['label']} | " + " | ".join(row) + " |")
+            L.append("")
+
+    ing = results.get("ingest")
+    if ing:
+        L.append(f"## Ingestion of {ing['files']} files ({ing['total_mb']:.1f} MB of H.264 mp4)\n")
+        L.append("| what | median ms | p90 ms | n | MB/s | files/s | speed vs vidlake |")
+        L.append("|---|---|---|---|---|---|---|")
+        vl = ing["results"].get("vidlake_ds", {}).get("median")
+        for k, c in ing["results"].items():
+            lab = "plain file copy" if k == "copy" else label_of(results, k)
+            if c.get("status") == "ok":
+                L.append(f"| {lab} (`{c.get('what', '')}`) | {ms(c['median'])} | {ms(c['p90'])} | {c['n']} | "
+                         f"{c['mb_per_s']:.0f} | {c['files_per_s']:.1f} | {fr(ratio(vl, c['median']))} |")
+            else:
+                L.append(f"| {lab} | {c.get('status')}: {c.get('reason')} | | | | | |")
+        L.append("")
+
+    if results.get("skipped"):
+        L.append("## Skipped (time budget)\n")
+        L.append("The run's time budget ran out before these videos: " + ", ".join(results["skipped"]) + ".\n")
+    L.append("## Charts\n")
+    for c in charts:
+        L.append(f"- [{c.stem}](results/{c.name})")
+    L.append("")
+    L.append("## Method\n")
+    L.append(f"- Correctness: every returned frame is compared with a sequential PyAV decode of the same "
+             f"stream (`frame.to_ndarray(format=\"rgb24\")`; resized frames with PyAV's BILINEAR swscale to "
+             f"224x224). *wrong* = frames whose mean absolute difference is > {results['wrong_mad_threshold']} "
+             "(or missing / misshapen); *exact* = bit-identical frames out of all checked (warm-up included). "
+             "Resized frames: a library's own scaler legitimately differs from swscale's bilinear, so "
+             "a resized frame is wrong when an oracle frame within 3 of the target matches it better "
+             "than the target (or its mean difference exceeds 16).")
+    L.append("- Same requests for every library (random indices seeded per video). Warm workloads open "
+             "the decoder and do one untimed warm-up request first; cold creates the decoder inside the "
+             "timed region (Deep Lake 3.x and the vidlake dataset ingest once beforehand, untimed).")
+    L.append("- Medians and p90 of wall time over the repeats (n); each cell stops repeating after a "
+             "few seconds. The limit rows are `vidlake._core.decode_limit`: libavcodec decoding exactly "
+             "the packets the request needs with a bare send/receive loop and converting only the wanted "
+             "frames to RGB, at 1 thread and at the run's thread count.")
+    L.append("- *Best peer* is the fastest peer median in the cell, whether or not its frames were right "
+             "(the stricter comparison for vidlake).")
+    L.append("- PyAV: a demux pass at open maps index to pts and finds keyframes; a request seeks to the "
+             "keyframe at or before the target (`container.seek(pts, stream=s, backward=True)`) and "
+             "decodes to the target's pts; sorted requests ahead in the same GOP keep decoding. "
+             "OpenCV: `CAP_PROP_POS_FRAMES` + `read` (grab forward for short hops), BGR to RGB. "
+             "decord: `get_batch`. Deep Lake 3.x: `ds.videos[0][i]` / `[a:b:s]` (no list indexing, so a "
+             "list is one call per frame). Deep Lake 3.x accepts only mp4/mkv/avi, so other containers "
+             "are remuxed (`ffmpeg -c copy`, same packets) for it.")
+    tc = libs.get("torchcodec", {})
+    if not tc.get("ok"):
+        L.append(f"- torchcodec is not in the results: {tc.get('reason')}")
+    md_path.write_text("\n".join(L) + "\n")
+
+
+def cell_table(results, w, cells):
+    L = [f"### {TITLES[w]}\n"]
+    L.append("| library | median ms | p90 ms | n | × vidlake | × limit 1t | wrong | exact |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    base = (cells.get("vidlake") or {}).get("median")
+    lim = (cells.get("limit1") or {}).get("median")
+    for k, c in cells.items():
+        lab = label_of(results, k)
+        if c.get("status") != "ok":
+            L.append(f"| {lab} | {c.get('status')}: {str(c.get('reason'))[:160]} | | | | | | |")
+            continue
+        wr, ex = wrong_str(c)
+        L.append(f"| {lab} | {ms(c['median'])} | {ms(c['p90'])} | {c['n']} | {fr(ratio(c['median'], base))} | "
+                 f"{fr(ratio(c['median'], lim))} | {wr} | {ex} |")
+    L.append("")
+    return L
+
+
+# ---------------------------------------------------------------------------------------
+def make_charts(results, out_dir: Path) -> list[Path]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.png"):
+        old.unlink()
+    made = []
+    head = [v for v in results["videos"].values() if v["role"] == "headline"]
+
+    def bars(ax, groups, series, title, ylabel, log=True):
+        """groups: x labels; series: {key: [(median, p90) or None per group]}"""
+        keys = [k for k in series if any(x for x in series[k])]
+        if not keys:
+            ax.set_visible(False)
+            return
+        width = 0.8 / len(keys)
+        for j, k in enumerate(keys):
+            xs, ys, err = [], [], []
+            for i, val in enumerate(series[k]):
+                if not val or val[0] is None:
+                    continue
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(val[0])
+                err.append(max(0.0, (val[1] or val[0]) - val[0]))
+            ax.bar(xs, ys, width, yerr=[[0] * len(err), err], label=label_of(results, k),
+                   color=COLORS.get(k), capsize=2)
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(groups, fontsize=7, rotation=15)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+
+    for fam, wls in FAMILIES.items():
+        wls = [w for w in wls if any(w in v["workloads"] for v in head)]
+        if not wls:
+            continue
+        fig, axes = plt.subplots(1, len(wls), figsize=(5.5 * len(wls), 4.2), squeeze=False)
+        for ax, w in zip(axes[0], wls):
+            groups = [v["label"] for v in head if w in v["workloads"]]
+            keys = []
+            for v in head:
+                for k in v["workloads"].get(w, {}):
+                    if k not in keys:
+                        keys.append(k)
+            series = {k: [] for k in keys}
+            for v in head:
+                if w not in v["workloads"]:
+                    continue
+                for k in keys:
+                    c = v["workloads"][w].get(k) or {}
+                    series[k].append((c["median"] * 1000, c["p90"] * 1000) if c.get("status") == "ok" else None)
+            bars(ax, groups, series, TITLES[w], "ms (median, whisker = p90)")
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"vidlake benchmark: {fam} ({results['mode']}, {results['threads']} threads)", fontsize=10)
+        fig.tight_layout()
+        p = out_dir / f"{fam}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+
+    # loader
+    lv = [v for v in head if "loader" in v["workloads"]]
+    if lv:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        keys = []
+        for v in lv:
+            for k in v["workloads"]["loader"]:
+                if k not in keys:
+                    keys.append(k)
+        series = {k: [((v["workloads"]["loader"].get(k) or {}).get("frames_per_s"), None)
+                      if (v["workloads"]["loader"].get(k) or {}).get("status") == "ok" else None for v in lv]
+                  for k in keys}
+        bars(ax, [v["label"] for v in lv], series, "data loader: 2 threads x 8 clips x 16 frames",
+             "frames/s (higher is better)", log=False)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out_dir / "loader.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+
+    # ingest
+    ing = results.get("ingest")
+    if ing:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        items = [(("plain copy" if k == "copy" else label_of(results, k)), c["mb_per_s"], COLORS.get(k))
+                 for k, c in ing["results"].items() if c.get("status") == "ok"]
+        if items:
+            ax.barh([i[0] for i in items], [i[1] for i in items], color=[i[2] for i in items])
+            ax.set_xscale("log")
+            ax.set_xlabel("MB/s (higher is better)")
+            ax.set_title(f"ingestion of {ing['files']} files ({ing['total_mb']:.0f} MB)", fontsize=9)
+            fig.tight_layout()
+            p = out_dir / "ingest.png"
+            fig.savefig(p, dpi=110)
+            made.append(p)
+        plt.close(fig)
+
+    # memory + index build
+    mv = [v for v in head if "memory" in v["workloads"]]
+    if mv:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        cells = mv[0]["workloads"]["memory"]
+        items = [(label_of(results, k), c["delta_mb"], c["out_mb"], COLORS.get(k)) for k, c in cells.items()
+                 if c.get("status") == "ok"]
+        if items:
+            ax.barh([i[0] for i in items], [i[1] for i in items], color=[i[3] for i in items])
+            ax.axvline(items[0][2], color="k", ls="--", lw=1, label="output array size")
+            ax.set_xlabel("peak RSS increase, MB (lower is better)")
+            ax.set_title(f"memory of a 100-frame clip fetch, {mv[0]['label']}", fontsize=9)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            p = out_dir / "memory.png"
+            fig.savefig(p, dpi=110)
+            made.append(p)
+        plt.close(fig)
+    iv = [v for v in head if "index_build" in v["workloads"]]
+    if iv:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        keys = []
+        for v in iv:
+            for k in v["workloads"]["index_build"]:
+                if k not in keys:
+                    keys.append(k)
+        series = {k: [((v["workloads"]["index_build"].get(k) or {}).get("mb_per_s"), None)
+                      if (v["workloads"]["index_build"].get(k) or {}).get("status") == "ok" else None for v in iv]
+                  for k in keys}
+        bars(ax, [v["label"] for v in iv], series, "index build (demux only)", "MB/s (higher is better)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out_dir / "index_build.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+
+    # matrix: vidlake / best peer ratio per video for each workload
+    mat = [v for v in results["videos"].values() if v["role"] == "matrix"]
+    if mat:
+        wls = ["warm_random", "batch10", "clip", "strided"]
+        fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(mat)), 4.5))
+        width = 0.8 / len(wls)
+        for j, w in enumerate(wls):
+            xs, ys = [], []
+            for i, v in enumerate(mat):
+                cells = v["workloads"].get(w) or {}
+                vl = (cells.get("vidlake") or {}).get("median")
+                bp = best_peer(cells)
+                if vl and bp:
+                    xs.append(i - 0.4 + width * (j + 0.5))
+                    ys.append(vl / cells[bp]["median"])
+            ax.bar(xs, ys, width, label=TITLES[w])
+        ax.axhline(1.0, color="k", lw=1)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(mat)))
+        ax.set_xticklabels([v["label"] for v in mat], fontsize=6, rotation=70)
+        ax.set_ylabel("vidlake time / best peer time (<1: vidlake faster)")
+        ax.set_title("codec x resolution x GOP matrix", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out_dir / "matrix.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+    _ = math  # keep import for callers formatting inf
+    return made
