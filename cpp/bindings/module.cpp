@@ -5,9 +5,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <sys/mman.h>
-
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -161,23 +158,6 @@ std::vector<int32_t> checked_frames(const PacketIndex& idx, const py::array_t<in
   return out;
 }
 
-// Output arrays of many frames are allocated 2 MB-aligned with transparent huge
-// pages: first-touch page faults on a fresh 600 MB clip cost about as much as
-// decoding it, and huge pages cut that cost 2-3x. Small outputs use numpy.
-py::array_t<uint8_t> allocate_frames(const std::vector<py::ssize_t>& shape) {
-  size_t bytes = 1;
-  for (py::ssize_t d : shape) bytes *= static_cast<size_t>(d);
-  constexpr size_t kHuge = size_t{2} << 20;
-  if (bytes < 4 * kHuge) return py::array_t<uint8_t>(shape);
-  void* p = nullptr;
-  if (posix_memalign(&p, kHuge, bytes) != 0) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-  madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-  py::capsule owner(p, [](void* q) { std::free(q); });
-  return py::array_t<uint8_t>(shape, static_cast<uint8_t*>(p), owner);
-}
-
 class Decoder {
  public:
   Decoder(const py::object& source, IndexPtr index, int threads, bool skip_nonref, const std::string& name)
@@ -211,7 +191,7 @@ class Decoder {
     const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(frames.size()), l.height, l.width, l.channels()};
     py::array_t<uint8_t> result;
     if (out.is_none()) {
-      result = allocate_frames(shape);
+      result = py::array_t<uint8_t>(shape);
     } else {
       if (!py::isinstance<py::array_t<uint8_t>>(out) || py::array(out).dtype().kind() != 'u' ||
           py::array(out).itemsize() != 1) {
