@@ -1,37 +1,20 @@
 """The Deep Lake video walkthrough end to end, the dataset API, read-only and bad inputs."""
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import uuid
 from pathlib import Path
 
-import assets
 import numpy as np
 import oracle
 import pytest
 import vidlake
+from helpers import snapshot, video
 from vidlake.api import dataset, empty, load, read
 
 SEED_KEYS = {"duration", "fps", "timebase", "shape", "format", "filename", "modified"}
 
 
-def video(name: str) -> str:
-    p = assets.VIDEO_DIR / name
-    if not p.exists():
-        pytest.fail(f"shared test video missing: {p}")
-    return str(p)
-
-
-def snapshot(root: Path) -> dict:
-    """Every file under a dataset folder with its hash: "unchanged" means equal snapshots."""
-    out = {}
-    for dirpath, _d, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
-    return out
 
 
 @pytest.fixture(params=["local", "memory"])

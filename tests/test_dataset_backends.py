@@ -9,10 +9,10 @@ import hashlib
 import uuid
 from pathlib import Path
 
-import assets
 import numpy as np
 import pytest
 import vidlake
+from helpers import video
 from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     big_video,
     counting_proxy_s3,
@@ -28,12 +28,6 @@ VIDEOS = ["samplemp4.mp4", "bikes.mp4", "carphone_distorted.mp4"]
 INFO_KEYS = {"duration", "fps", "timebase", "shape", "format", "filename", "modified"}
 SLACK = 512 * 1024
 
-
-def video(name: str) -> str:
-    p = assets.VIDEO_DIR / name
-    if not p.exists():
-        pytest.fail(f"shared test video missing: {p}")
-    return str(p)
 
 
 @pytest.fixture(params=["memory", "local", "s3"])

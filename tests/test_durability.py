@@ -1,19 +1,16 @@
 """Durability: failures at every step of a commit, SIGKILL mid-append, readers during writes."""
 from __future__ import annotations
 
-import hashlib
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-import assets
 import oracle
 import pytest
 import vidlake
+from helpers import snapshot, video
 from vidlake.api import empty, load, read
 from vidlake.storage import LocalProvider
 
@@ -21,20 +18,6 @@ SMALL = ["stub_h264.mp4", "carphone_distorted.mp4", "amve.mp4", "unordered.mov"]
 BIG = "sample_mp4.mp4"   # 1.5 MB: with a 256 kB max_chunk_size it spans several chunks
 
 
-def video(name: str) -> str:
-    p = assets.VIDEO_DIR / name
-    if not p.exists():
-        pytest.fail(f"shared test video missing: {p}")
-    return str(p)
-
-
-def snapshot(root: Path) -> dict:
-    out = {}
-    for dirpath, _d, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
-    return out
 
 
 def check_all_readable(path: str, files: list) -> int:

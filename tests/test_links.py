@@ -13,11 +13,11 @@ import shutil
 import uuid
 from pathlib import Path
 
-import assets
 import av
 import numpy as np
 import pytest
 import vidlake
+from helpers import video
 from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     big_video,
     big_video_s3,
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.timeout(120)
 SLACK = 512 * 1024
 SEVEN = {"duration", "fps", "timebase", "shape", "format", "filename", "modified"}
 
-
-def video(name: str) -> str:
-    p = assets.VIDEO_DIR / name
-    if not p.exists():
-        pytest.fail(f"shared test video missing: {p}")
-    return str(p)
 
 
 def frames(path: str, idx) -> np.ndarray:

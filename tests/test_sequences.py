@@ -1,24 +1,13 @@
 """sequence[X] tensors, htype rules at append, alignment to a video, aligned slicing ds[i, a:b]."""
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
-from pathlib import Path
 
 import annotation_assets as aa
 import numpy as np
 import pytest
 import vidlake
-
-
-def snapshot(root: Path) -> dict:
-    out = {}
-    for dirpath, _d, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
-    return out
+from helpers import snapshot
 
 
 @pytest.fixture(params=["local", "memory"])

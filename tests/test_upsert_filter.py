@@ -1,25 +1,14 @@
 """ds.upsert by reference id (replace, insert, atomic on failure, durable) and ds.filter views."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import uuid
-from pathlib import Path
 
 import annotation_assets as aa
 import numpy as np
 import pytest
 import vidlake
-
-
-def snapshot(root: Path) -> dict:
-    out = {}
-    for dirpath, _d, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
-    return out
+from helpers import snapshot
 
 
 def scene(ref: str, n: int, weather: str, shade: int = 0) -> dict:
