@@ -61,7 +61,7 @@ SourceDemuxer::SourceDemuxer(ByteSource& source, bool keep_recent) : source_(sou
   if (ctx == nullptr) throw DecodeError(source.name() + ": out of memory");
   ctx->pb = io_.get();
   ctx->flags |= AVFMT_FLAG_CUSTOM_IO;
-  int ret = avformat_open_input(&ctx, source.name().c_str(), nullptr, nullptr);
+  int ret = avformat_open_input(&ctx, source.name().c_str(), known_format(source), nullptr);
   if (ret < 0) {  // avformat_open_input freed ctx
     throw_ffmpeg_error(ret, source.name(), "cannot open as a video");
   }
@@ -100,6 +100,24 @@ bool SourceDemuxer::header_is_complete(const AVFormatContext* ctx) {
     if (st->avg_frame_rate.num <= 0 && st->r_frame_rate.num <= 0) return false;
   }
   return video == 1;
+}
+
+// Note [Known formats]: probing runs every demuxer's probe over the first
+// kilobytes, ~15% of indexing a small file. Files whose first bytes name their
+// container unambiguously go straight to its demuxer: an ISO-BMFF box ('ftyp',
+// 'moov', 'mdat', 'free', 'wide', 'skip') at offset 4 is mov/mp4, the EBML magic
+// is Matroska/WebM. Everything else is probed as usual.
+const AVInputFormat* SourceDemuxer::known_format(ByteSource& source) {
+  uint8_t head[12] = {0};
+  if (source.read_at(0, head, sizeof(head)) < static_cast<int64_t>(sizeof(head))) return nullptr;
+  static const char* const kBoxes[] = {"ftyp", "moov", "mdat", "free", "wide", "skip"};
+  for (const char* box : kBoxes) {
+    if (std::memcmp(head + 4, box, 4) == 0) return av_find_input_format("mov");
+  }
+  if (head[0] == 0x1a && head[1] == 0x45 && head[2] == 0xdf && head[3] == 0xa3) {
+    return av_find_input_format("matroska");
+  }
+  return nullptr;
 }
 
 int SourceDemuxer::read(AVPacket* packet) { return av_read_frame(format_.get(), packet); }

@@ -33,6 +33,7 @@ class SourceDemuxer {
 
  private:
   static bool header_is_complete(const AVFormatContext* ctx);
+  static const AVInputFormat* known_format(ByteSource& source);
   static int read_callback(void* opaque, uint8_t* buf, int size);
   static int64_t seek_callback(void* opaque, int64_t offset, int whence);
   bool recent_match(int64_t offset, const uint8_t* data, int64_t size) const;
