@@ -461,24 +461,27 @@ def run_index_build(video: V.Video, libs: list[str], reps: int) -> dict:
         s["status"] = "ok"
         return s
 
+    def measure(key, fn, what):
+        # A peer that cannot open this video (decord has no AV1, say) is recorded, not fatal.
+        try:
+            out[key] = timeit(fn)
+            out[key]["what"] = what
+        except Exception as e:
+            out[key] = {"status": "error", "reason": f"{type(e).__name__}: {str(e)[:300]}"}
+
     if "vidlake" in libs and A.VidlakeReader.unavailable() is None:
         from vidlake import _core
-        try:
-            out["vidlake"] = timeit(lambda: _core.Index.build(video.path))
-            out["vidlake"]["what"] = "vidlake._core.Index.build(path)"
-        except Exception as e:
-            out["vidlake"] = {"status": "error", "reason": str(e)}
+        measure("vidlake", lambda: _core.Index.build(video.path), "vidlake._core.Index.build(path)")
     if "pyav" in libs:
         def pyav_pass():
             a = A.PyAV(threads=1)
             a.open(video.path)
             a.close()
-        out["pyav"] = timeit(pyav_pass)
-        out["pyav"]["what"] = "PyAV demux pass (pts + keyframes), as the PyAV adapter's open"
+        measure("pyav", pyav_pass, "PyAV demux pass (pts + keyframes), as the PyAV adapter's open")
     if "decord" in libs and A.Decord.unavailable() is None:
         from decord import VideoReader, cpu
-        out["decord"] = timeit(lambda: VideoReader(video.path, ctx=cpu(0), num_threads=1))
-        out["decord"]["what"] = "decord.VideoReader(path) (builds its frame index at open)"
+        measure("decord", lambda: VideoReader(video.path, ctx=cpu(0), num_threads=1),
+                "decord.VideoReader(path) (builds its frame index at open)")
     return out
 
 
