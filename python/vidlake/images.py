@@ -88,7 +88,8 @@ def decode_image(data: bytes, out: np.ndarray | None = None, name: str = "") -> 
     """
     from . import _core
 
-    channels = image_header(data)[1][2]
+    # The output row already says how many channels; only a fresh decode reads the header.
+    channels = out.shape[2] if out is not None and out.ndim == 3 else image_header(data)[1][2]
     return _core.decode_image(data, out, channels, name)
 
 
