@@ -252,6 +252,20 @@ struct VideoDecoder::State {
 
 namespace {
 
+// Note [Decoding on instead of seeking]: a decoder that has not been drained
+// and started at or before this span's keyframe, whose position is not before
+// that keyframe, and which has not yet emitted (nor skipped) any of this span's
+// frames, emits exactly the frames a fresh run from the keyframe would: frames
+// come out in presentation order, so every wanted frame is still ahead of it.
+bool can_decode_on(const VideoDecoder::State& s, const Span& span) {
+  if (s.run_start < 0 || s.drained || s.run_start > span.start || s.next_packet < span.start) return false;
+  if (span.frames.front() <= s.last_frame) return false;
+  for (int32_t f : span.frames) {
+    if (s.skipped.count(f) != 0) return false;
+  }
+  return true;
+}
+
 // What one get_frames call wants and where each frame goes.
 struct Target {
   std::vector<int64_t> rows;  // output rows of this frame (duplicates share one decode)
@@ -282,7 +296,7 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
 
 VideoDecoder::~VideoDecoder() = default;
 
-std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const std::vector<int32_t>& frames, int32_t start) {
+std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_span) {
   std::unique_lock<std::mutex> lock(pool_mutex_);
   const bool slice = slice_only_.load();
   for (;;) {
@@ -297,9 +311,7 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const std::vector<int
       // Prefer a state that can decode on to these frames without a seek.
       size_t pick = idle_.size() - 1;
       for (size_t i = 0; i < idle_.size(); ++i) {
-        const State& s = *idle_[i];
-        if (s.run_start >= 0 && !s.drained && s.run_start <= start && s.next_packet >= start &&
-            !frames.empty() && frames.front() > s.last_frame) {
+        if (can_decode_on(*idle_[i], first_span)) {
           pick = i;
           break;
         }
@@ -429,7 +441,7 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
     const bool skip_nonref = options_.skip_nonref && !slice && idx.pts_from_container &&
                              idx.info.codec_id != AV_CODEC_ID_MPEG4;
     const int64_t errors_before = counters_.errors.load();
-    std::unique_ptr<State> state = acquire(spans.front().frames, spans.front().start);
+    std::unique_ptr<State> state = acquire(spans.front());
     try {
       State& s = *state;
       for (size_t span_no = 0; span_no < spans.size(); ++span_no) {
@@ -438,16 +450,7 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
         int remaining = 0;
         for (int32_t f : span.frames) remaining += req.targets[f].done ? 0 : 1;
         if (remaining == 0) continue;  // all emitted by the previous span's lookahead
-        bool none_skipped = true;
-        for (int32_t f : span.frames) none_skipped = none_skipped && s.skipped.count(f) == 0;
-        // Note [Decoding on instead of seeking]: a decoder that has not been
-        // drained and started at or before this span's keyframe, whose position
-        // is not before that keyframe, and which has not yet emitted (nor
-        // skipped) any of this span's frames, emits exactly the frames a fresh
-        // run from the keyframe would: frames come out in presentation order, so
-        // every wanted frame is still ahead of it. Feed it on.
-        const bool forward = s.run_start >= 0 && !s.drained && s.run_start <= span.start &&
-                             s.next_packet >= span.start && span.frames.front() > s.last_frame && none_skipped;
+        const bool forward = can_decode_on(s, span);
         if (forward) {
           ++counters_.forward;
         } else {

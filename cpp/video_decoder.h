@@ -16,6 +16,7 @@
 #include "byte_source.h"
 #include "frame_converter.h"
 #include "packet_index.h"
+#include "read_plan.h"
 
 namespace vidlake {
 
@@ -56,7 +57,7 @@ class VideoDecoder {
   struct State;
 
  private:
-  std::unique_ptr<State> acquire(const std::vector<int32_t>& first_span_frames, int32_t first_span_start);
+  std::unique_ptr<State> acquire(const Span& first_span);
   void release(std::unique_ptr<State> state);
 
   std::shared_ptr<ByteSource> source_;
