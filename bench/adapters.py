@@ -115,6 +115,20 @@ class Adapter:
     def resized(self, indices, h: int, w: int) -> np.ndarray:
         raise NotSupported("no resize in the decoder")
 
+    def stream(self, n: int, batch: int, keep) -> np.ndarray:
+        """Decode all ``n`` frames in order, ``batch`` at a time, holding one batch at a time
+        (as a feature extractor or ``ffmpeg -f rawvideo`` does); returns copies of the frames
+        in ``keep`` so they can be checked."""
+        kept = {}
+        want = set(keep)
+        for a in range(0, n, batch):
+            frames = self.range(a, min(n, a + batch), 1)
+            for i in range(a, min(n, a + batch)):
+                if i in want:
+                    kept[i] = frames[i - a].copy()
+            del frames
+        return _stack([kept[i] for i in keep])
+
 
 # ----------------------------------------------------------------------------------------
 class VidlakeReader(Adapter):
@@ -158,6 +172,19 @@ class VidlakeReader(Adapter):
 
     def resized(self, indices, h, w):
         return self.r.get_frames(list(indices), size=(h, w))
+
+    def stream(self, n, batch, keep):
+        _, h, w, c = self.r.shape
+        buf = np.empty((batch, h, w, c), np.uint8)
+        kept = {}
+        want = set(keep)
+        for a in range(0, n, batch):
+            b = min(n, a + batch)
+            self.r.get_frames(np.arange(a, b), out=buf[:b - a])
+            for i in range(a, b):
+                if i in want:
+                    kept[i] = buf[i - a].copy()
+        return _stack([kept[i] for i in keep])
 
 
 class VidlakeDataset(Adapter):
@@ -222,6 +249,19 @@ class VidlakeDataset(Adapter):
 
     def all_frames(self):
         return np.ascontiguousarray(self.t[0].numpy())
+
+    def stream(self, n, batch, keep):
+        _, h, w, c = self.t[0].shape
+        buf = np.empty((batch, h, w, c), np.uint8)
+        kept = {}
+        want = set(keep)
+        for a in range(0, n, batch):
+            b = min(n, a + batch)
+            self.t[0, a:b].numpy(out=buf[:b - a])
+            for i in range(a, b):
+                if i in want:
+                    kept[i] = buf[i - a].copy()
+        return _stack([kept[i] for i in keep])
 
 
 # ----------------------------------------------------------------------------------------
@@ -341,6 +381,18 @@ class PyAV(Adapter):
 
     def first_n(self, n):
         return self._sequential(n)
+
+    def stream(self, n, batch, keep):
+        self.c.seek(self.key_pts[0], stream=self.s, backward=True)
+        kept, want = {}, set(keep)
+        for i, frame in enumerate(self.c.decode(self.s)):
+            if i >= n:
+                break
+            a = frame.to_ndarray(format="rgb24")
+            if i in want:
+                kept[i] = a
+        self._gen, self._last = None, None
+        return _stack([kept[i] for i in keep if i in kept])
 
     def all_frames(self):
         return self._sequential()
@@ -645,6 +697,9 @@ class Limit(Adapter):
 
     def frame_at(self, i):
         return self.frames_at([i])
+
+    def stream(self, n, batch, keep):
+        return self.frames_at(list(range(n)))
 
 
 ADAPTERS = {

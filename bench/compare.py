@@ -63,6 +63,7 @@ WORKLOADS = {
     "strided": ("sequential", "strided 0:300:5"),
     "first100": ("sequential", "first 100 frames"),
     "full": ("full", "full decode"),
+    "full_stream": ("full", "full decode, streamed in batches of 32 through one buffer"),
     "resize224": ("full", "decode + resize to 224x224 (10 random frames)"),
     "ffmpeg_full": ("full", "full decode vs the ffmpeg CLI at the same thread count"),
     "loader": ("loader", "2 threads x batches of 8 random 16-frame clips"),
@@ -70,16 +71,16 @@ WORKLOADS = {
     "memory": ("memory", "peak memory of a 100-frame clip fetch"),
     "index_build": ("index", "index build (demux, no decode)"),
 }
-PER_VIDEO = ["cold", "warm_random", "batch10", "clip", "strided", "first100", "full", "resize224"]
+PER_VIDEO = ["cold", "warm_random", "batch10", "clip", "strided", "first100", "full", "full_stream", "resize224"]
 
 LIB_ORDER = ["vidlake", "vidlake_ds", "pyav", "decord", "opencv", "deeplake3", "torchcodec"]
 PEERS = ["pyav", "decord", "opencv", "deeplake3", "torchcodec"]
 
 # Repeats per workload: (quick, full). Each cell also stops repeating after CELL_BUDGET s.
 REPS = {"cold": (2, 5), "warm_random": (9, 11), "batch10": (1, 3), "clip": (1, 3), "strided": (1, 3),
-        "first100": (1, 3), "full": (1, 2), "resize224": (1, 3)}
+        "first100": (1, 3), "full": (1, 2), "full_stream": (1, 2), "resize224": (1, 3)}
 CELL_BUDGET = {"quick": 1.5, "full": 3.0}
-ISSUE2 = ["warm_random", "batch10", "clip", "strided", "full"]
+ISSUE2 = ["warm_random", "batch10", "clip", "strided", "full", "full_stream"]
 
 
 def deeplake_skip(mode: str, w: str, video) -> bool:
@@ -88,7 +89,7 @@ def deeplake_skip(mode: str, w: str, video) -> bool:
     big = video.width * video.height > 1280 * 720
     if mode == "quick":
         return w not in ("cold", "warm_random", "clip")
-    return big and w in ("strided", "batch10", "full", "first100", "resize224")
+    return big and w in ("strided", "batch10", "full", "full_stream", "first100", "resize224")
 
 
 def plan_videos(mode: str) -> list[tuple]:
@@ -346,6 +347,9 @@ def make_requests(video: V.Video, n: int, mode: str, workloads: list[str]) -> di
             req[w] = [("first_n", (b,), list(range(b)))] * reps
         elif w == "full":
             req[w] = [("all_frames", (), list(range(n)))] * reps
+        elif w == "full_stream":
+            keep = sorted(set(range(0, n, max(1, n // 10))) | {n - 1})
+            req[w] = [("stream", (n, 32, keep), keep)] * reps
     return req
 
 

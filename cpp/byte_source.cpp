@@ -90,8 +90,8 @@ int64_t FileSource::read_at(int64_t offset, uint8_t* dst, int64_t len) {
   return total;
 }
 
-CallbackSource::CallbackSource(FetchFn fetch, int64_t size, std::string name)
-    : ByteSource(std::move(name)), fetch_(std::move(fetch)), size_(size) {}
+CallbackSource::CallbackSource(FetchFn fetch, int64_t size, std::string name, bool local)
+    : ByteSource(std::move(name)), fetch_(std::move(fetch)), size_(size), local_(local) {}
 
 int64_t CallbackSource::read_at(int64_t offset, uint8_t* dst, int64_t len) {
   if (offset < 0 || offset >= size_ || len <= 0) return 0;

@@ -79,14 +79,17 @@ class FileSource : public ByteSource {
 class CallbackSource : public ByteSource {
  public:
   using FetchFn = std::function<std::vector<std::string>(const std::vector<ByteRange>&)>;
-  CallbackSource(FetchFn fetch, int64_t size, std::string name);
+  // `local`: a fetch costs no network round trip (a dataset on local disk or in memory).
+  CallbackSource(FetchFn fetch, int64_t size, std::string name, bool local = false);
   int64_t size() const override { return size_; }
+  bool local() const { return local_; }
   int64_t read_at(int64_t offset, uint8_t* dst, int64_t len) override;
   std::vector<std::string> read_ranges(const std::vector<ByteRange>& ranges) override;
 
  private:
   FetchFn fetch_;
   int64_t size_;
+  bool local_;
 };
 
 }  // namespace vidlake

@@ -10,6 +10,7 @@
 #include "demuxer.h"
 #include "errors.h"
 #include "ffmpeg_util.h"
+#include "output_prefault.h"
 #include "read_plan.h"
 
 namespace vidlake {
@@ -17,6 +18,11 @@ namespace vidlake {
 namespace {
 
 constexpr int kMaxDecoderStates = 8;
+constexpr double kLightReadPixels = 640.0 * 480.0;   // see Note [Light reads]
+constexpr double kLightReadBitsPerPixel = 0.3;
+constexpr int64_t kParkBytes = 64LL * 1024 * 1024;  // see Note [Parked decoders]
+constexpr int64_t kParkedPictures = 8;
+constexpr int64_t kPrefaultBytes = 64LL * 1024 * 1024;  // see Note [Prefaulting the output]
 constexpr int64_t kWindowBytes = 32 * 1024 * 1024;  // remote fetch window
 constexpr int64_t kRangeGap = 16 * 1024;            // coalesce ranges closer than this
 
@@ -230,19 +236,20 @@ std::map<std::string, int64_t> DecodeStats::as_map() const {
           {"frames_converted", frames_converted}, {"spans", spans},
           {"seeks", seeks}, {"forward_decodes", forward_decodes},
           {"retries", retries}, {"decode_errors", decode_errors},
-          {"bytes_read", bytes_read}};
+          {"bytes_read", bytes_read}, {"decoders", decoders}};
 }
 
 struct VideoDecoder::State {
-  State(const PacketIndex& index, ByteSource& source, int threads, bool slice)
-      : codec(open_codec(index, threads, slice, source.name())), feeder(index, source), frame(make_frame()),
-        packet(make_packet()), slice_only(slice) {}
+  State(const PacketIndex& index, ByteSource& source, int threads, bool slice, bool light_read)
+      : codec(open_codec(index, light_read ? 1 : threads, slice, source.name())), feeder(index, source),
+        frame(make_frame()), packet(make_packet()), slice_only(slice), light(light_read) {}
   CodecContextPtr codec;
   PacketFeeder feeder;
   FramePtr frame;
   PacketPtr packet;
   FrameConverter converter;
   bool slice_only;
+  bool light;               // one codec thread, for single-frame reads of light streams
   int32_t run_start = -1;   // packet the current decode run started from; -1: fresh
   int32_t next_packet = 0;  // next packet to feed
   int32_t last_frame = -1;  // last frame number emitted in this run
@@ -287,18 +294,44 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
     : source_(std::move(source)),
       index_(std::move(index)),
       options_(options),
-      remote_(dynamic_cast<CallbackSource*>(source_.get()) != nullptr),
+      remote_(dynamic_cast<CallbackSource*>(source_.get()) != nullptr &&
+              !dynamic_cast<CallbackSource*>(source_.get())->local()),
       slice_only_(index_->damaged) {
   // Open one decoder now, so a bad codec fails at construction, not at first read.
-  idle_.push_back(std::make_unique<State>(*index_, *source_, options_.threads, slice_only_.load()));
+  idle_.push_back(std::make_unique<State>(*index_, *source_, options_.threads, slice_only_.load(), false));
   live_states_ = 1;
+  // Note [Light reads]: with frame threads, every frame costs a hand-over
+  // between threads; when frames are small and cheap to decode that overhead
+  // outweighs the parallelism for a read that converts one frame (measured:
+  // 640x360 at ~0.05 bit/pixel, random frame 25 ms on one thread vs 30 ms on
+  // two; 1280x720 or ~1 bit/pixel, one thread is 15-40% slower). Such reads
+  // take a one-thread decoder state; reads of several frames keep the frame
+  // threads, which overlap decoding with conversion.
+  const StreamInfo& info = index_->info;
+  const double pixels = static_cast<double>(info.width) * info.height;
+  double bytes = 0;
+  for (const PacketRecord& p : index_->packets) bytes += p.size;
+  const double bits_per_pixel =
+      index_->packets.empty() || pixels <= 0 ? 0 : 8.0 * bytes / static_cast<double>(index_->packets.size()) / pixels;
+  light_reads_ = options_.threads != 1 && pixels > 0 && pixels <= kLightReadPixels &&
+                 bits_per_pixel <= kLightReadBitsPerPixel && (options_.threads > 1 || default_threads() > 1);
+  // Note [Parked decoders]: how many idle states to keep, from an estimate of
+  // a state's memory (its reference pictures and one picture per frame thread).
+  int64_t picture = info.pix_fmt >= 0 ? av_image_get_buffer_size(static_cast<AVPixelFormat>(info.pix_fmt),
+                                                                  info.width, info.height, 1)
+                                      : -1;
+  if (picture <= 0) picture = static_cast<int64_t>(pixels * 3);
+  const int threads = options_.threads > 0 ? options_.threads : default_threads();
+  const int64_t per_state = std::max<int64_t>(1, picture * (kParkedPictures + threads));
+  park_limit_ = static_cast<int>(std::clamp<int64_t>(kParkBytes / per_state, 1, kMaxDecoderStates));
 }
 
 VideoDecoder::~VideoDecoder() = default;
 
-std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_span) {
+std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_span, bool light) {
   std::unique_lock<std::mutex> lock(pool_mutex_);
   const bool slice = slice_only_.load();
+  if (slice) light = false;
   for (;;) {
     // Drop idle states of the wrong threading mode (see Note [Damaged streams]).
     for (size_t i = idle_.size(); i-- > 0;) {
@@ -307,24 +340,51 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
         --live_states_;
       }
     }
-    if (!idle_.empty()) {
-      // Prefer a state that can decode on to these frames without a seek.
-      size_t pick = idle_.size() - 1;
-      for (size_t i = 0; i < idle_.size(); ++i) {
-        if (can_decode_on(*idle_[i], first_span)) {
-          pick = i;
-          break;
-        }
+    // Note [Parked decoders]: an idle state is a checkpoint: it can decode on
+    // to any frame after its position in the same run. Take the one closest
+    // before these frames; otherwise an unpositioned one, or a new one while
+    // the pool may keep more parked, and only then restart the least recently
+    // used (idle_ is in release order). Prefer the wanted thread mode
+    // (Note [Light reads]) among those.
+    long pick = -1;
+    for (size_t i = 0; i < idle_.size(); ++i) {
+      if (can_decode_on(*idle_[i], first_span) &&
+          (pick < 0 || idle_[i]->next_packet > idle_[static_cast<size_t>(pick)]->next_packet)) {
+        pick = static_cast<long>(i);
       }
-      std::unique_ptr<State> state = std::move(idle_[pick]);
-      idle_.erase(idle_.begin() + static_cast<long>(pick));
-      return state;
     }
-    if (live_states_ < kMaxDecoderStates) {
+    auto unpositioned = [](const State& s) { return s.run_start < 0 || s.drained; };
+    for (int pass = 0; pass < 2 && pick < 0; ++pass) {
+      for (size_t i = 0; i < idle_.size() && pick < 0; ++i) {
+        if (unpositioned(*idle_[i]) && (pass == 1 || idle_[i]->light == light)) pick = static_cast<long>(i);
+      }
+    }
+    if (pick < 0 && live_states_ < kMaxDecoderStates && static_cast<int>(idle_.size()) < park_limit_) {
       ++live_states_;
       lock.unlock();
       try {
-        return std::make_unique<State>(*index_, *source_, options_.threads, slice);
+        return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
+      } catch (...) {
+        std::lock_guard<std::mutex> relock(pool_mutex_);
+        --live_states_;
+        throw;
+      }
+    }
+    for (int pass = 0; pass < 2 && pick < 0; ++pass) {
+      for (size_t i = 0; i < idle_.size() && pick < 0; ++i) {
+        if (pass == 1 || idle_[i]->light == light) pick = static_cast<long>(i);
+      }
+    }
+    if (pick >= 0) {
+      std::unique_ptr<State> state = std::move(idle_[static_cast<size_t>(pick)]);
+      idle_.erase(idle_.begin() + pick);
+      return state;
+    }
+    if (live_states_ < kMaxDecoderStates) {  // every state is busy: another thread's read
+      ++live_states_;
+      lock.unlock();
+      try {
+        return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
       } catch (...) {
         std::lock_guard<std::mutex> relock(pool_mutex_);
         --live_states_;
@@ -336,11 +396,19 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
 }
 
 void VideoDecoder::release(std::unique_ptr<State> state) {
-  std::lock_guard<std::mutex> lock(pool_mutex_);
-  if (state) {
-    idle_.push_back(std::move(state));
-  } else {
-    --live_states_;
+  std::unique_ptr<State> dropped;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (state) {
+      idle_.push_back(std::move(state));
+      if (static_cast<int>(idle_.size()) > park_limit_) {  // Note [Parked decoders]: drop the LRU
+        dropped = std::move(idle_.front());
+        idle_.erase(idle_.begin());
+        --live_states_;
+      }
+    } else {
+      --live_states_;
+    }
   }
   pool_cv_.notify_one();
 }
@@ -415,7 +483,8 @@ void send_packet(VideoDecoder::State& s, Request& req, VideoDecoder::Counters& c
 
 }  // namespace
 
-void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out) {
+void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out,
+                              bool fresh_output) {
   if (frames.empty()) return;
   const PacketIndex& idx = *index_;
   Request req{idx, layout, out, {}, 0};
@@ -429,6 +498,15 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
     for (int32_t f : spans[i].frames) req.targets[f].span = i;
   }
   counters_.spans += static_cast<int64_t>(spans.size());
+  // Note [Prefaulting the output]: rows in the order the spans will write them.
+  std::vector<int64_t> write_order;
+  if (static_cast<int64_t>(frames.size()) * layout.frame_bytes() >= kPrefaultBytes) {
+    write_order.reserve(frames.size());
+    for (int32_t f : unique) {
+      for (int64_t row : req.targets[f].rows) write_order.push_back(row);
+    }
+  }
+  OutputPrefault prefault(out, layout.frame_bytes(), std::move(write_order), kPrefaultBytes, fresh_output);
 
   for (int attempt = 0;; ++attempt) {
     const bool slice = slice_only_.load();
@@ -441,7 +519,7 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
     const bool skip_nonref = options_.skip_nonref && !slice && idx.pts_from_container &&
                              idx.info.codec_id != AV_CODEC_ID_MPEG4;
     const int64_t errors_before = counters_.errors.load();
-    std::unique_ptr<State> state = acquire(spans.front());
+    std::unique_ptr<State> state = acquire(spans.front(), light_reads_ && req.targets.size() == 1);
     try {
       State& s = *state;
       for (size_t span_no = 0; span_no < spans.size(); ++span_no) {
@@ -461,7 +539,8 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
         // frame only after a few more packets went in. Local sources feed up to
         // that many packets past the span before draining, so the decoder stays
         // usable for the next read (sequential access never re-seeks); remote
-        // sources drain instead of paying another round trip.
+        // sources drain instead of paying another round trip. Range sources
+        // that say they are local (a dataset on disk or in memory) count as local.
         const int32_t feed_until = std::min<int32_t>(
             static_cast<int32_t>(idx.packets.size()) - 1,
             span.end + (remote_ ? 0 : s.codec->thread_count + idx.info.video_delay + 1));
@@ -524,8 +603,12 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
   }
 }
 
-DecodeStats VideoDecoder::stats() const {
+DecodeStats VideoDecoder::stats() {
   DecodeStats st;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    st.decoders = live_states_;
+  }
   st.packets_decoded = counters_.packets;
   st.frames_decoded = counters_.frames;
   st.frames_converted = counters_.converted;

@@ -35,6 +35,7 @@ struct DecodeStats {
   int64_t retries = 0;           // restarts from an earlier keyframe (frame not emitted)
   int64_t decode_errors = 0;     // packets the decoder rejected (damaged data)
   int64_t bytes_read = 0;        // bytes fetched from the source
+  int64_t decoders = 0;          // decoder states alive now, parked or busy (not a counter)
   std::map<std::string, int64_t> as_map() const;
 };
 
@@ -47,9 +48,11 @@ class VideoDecoder {
 
   // Decodes frames[i] (presentation numbers, validated by the caller) into
   // out + i * layout.frame_bytes(). Duplicates are decoded and converted once.
-  void get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out);
+  // `fresh_output`: out was allocated for this call (see Note [Prefaulting the output]).
+  void get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out,
+                  bool fresh_output = false);
 
-  DecodeStats stats() const;
+  DecodeStats stats();
   void reset_stats();
   const PacketIndex& index() const { return *index_; }
   const std::string& name() const { return source_->name(); }
@@ -57,7 +60,7 @@ class VideoDecoder {
   struct State;
 
  private:
-  std::unique_ptr<State> acquire(const Span& first_span);
+  std::unique_ptr<State> acquire(const Span& first_span, bool light);
   void release(std::unique_ptr<State> state);
 
   std::shared_ptr<ByteSource> source_;
@@ -73,6 +76,8 @@ class VideoDecoder {
   // error) every decoder of it runs single-threaded, like the reference decode.
   std::atomic<bool> slice_only_{false};
   int64_t bytes_at_reset_ = 0;
+  bool light_reads_ = false;  // Note [Light reads]
+  int park_limit_ = 1;        // Note [Parked decoders]
 
  public:
   struct Counters {

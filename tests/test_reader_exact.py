@@ -238,6 +238,23 @@ def test_out_buffer_written_in_place(base):
     oracle.assert_batch_equal(out, oracle.stack(path, idx), idx, "get_frames(out=)")
 
 
+@pytest.mark.parametrize("with_out", [False, True], ids=["new array", "out="])
+def test_large_read_prefaulted_output(with_out, asset_path):
+    """Reads of >= 64 MB of frames fault the output's pages in on a helper thread (Note
+    [Prefaulting the output]); the frames, duplicates and a caller's buffer stay exact."""
+    path = asset_path("samplemp4.mp4")          # 640x360: 120 rows = 83 MB
+    r = vidlake.VideoReader(path)
+    idx = list(range(150, 30, -1)) + [40, 150]
+    out = None
+    if with_out:
+        out = np.full((len(idx), 360, 640, 3), 7, dtype=np.uint8)
+    res = r.get_frames(idx, out=out)
+    assert res.nbytes >= 64 * 2**20
+    if with_out:
+        assert res is out
+    oracle.assert_batch_equal(res, oracle.stack(path, idx), idx, "large read")
+
+
 def test_out_buffer_gray_and_resize(base):
     path, r = base
     out = np.zeros((2, BASE.height, BASE.width, 1), dtype=np.uint8)

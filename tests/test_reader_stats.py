@@ -196,3 +196,36 @@ def test_bytes_read_grows_with_the_read(clips):
     r.reset_stats()
     r.get_frames(list(range(0, NUM_FRAMES, 29)))
     assert r.stats["bytes_read"] > small
+
+
+@pytest.mark.parametrize("threads", [1, None])
+def test_parked_decoder_serves_a_later_frame_after_a_jump_back(clips, threads):
+    """Note [Parked decoders]: reading 200 then jumping back to 20 keeps the decoder that stands
+    at 200 parked; a read of 230 continues from it instead of decoding 0..230 again."""
+    clip = clips["gop300"]
+    r = fresh(clip, threads=threads)
+    for t in (200, 20):
+        oracle.assert_frames_equal(r[t], oracle.frame(clip.path, t), f"gop300 frame {t}")
+    before = dict(r.stats)
+    oracle.assert_frames_equal(r[230], oracle.frame(clip.path, 230), "gop300 frame 230")
+    d = delta(r.stats, before)
+    assert d["seeks"] == 0, f"the read of 230 restarted at the keyframe: {d}"
+    slack = REORDER + (os.cpu_count() or 1) + 1
+    assert d["packets_decoded"] <= clip.last_dpos(230) - clip.last_dpos(200) + slack, d
+    # and the decoder parked at 20 still serves 25
+    before = dict(r.stats)
+    oracle.assert_frames_equal(r[25], oracle.frame(clip.path, 25), "gop300 frame 25")
+    d = delta(r.stats, before)
+    assert d["seeks"] == 0 and d["packets_decoded"] <= 5 + slack, d
+
+
+def test_parked_decoders_are_bounded(clips):
+    """Random reads across one long GOP keep at most 8 decoders; every frame stays exact."""
+    clip = clips["gop300"]
+    r = vidlake.VideoReader(clip.path)
+    rng = np.random.default_rng(7)
+    ref = {}
+    for t in rng.integers(0, NUM_FRAMES, 24).tolist():
+        ref.setdefault(t, oracle.frame(clip.path, t))
+        oracle.assert_frames_equal(r[t], ref[t], f"gop300 frame {t}")
+    assert 1 <= r.stats["decoders"] <= 8, r.stats

@@ -65,7 +65,8 @@ std::shared_ptr<ByteSource> make_source(const py::object& source, const std::str
       }
       return out;
     };
-    return std::make_shared<CallbackSource>(std::move(fetch), size, name);
+    const bool local = py::bool_(py::getattr(source, "local", py::bool_(false)));
+    return std::make_shared<CallbackSource>(std::move(fetch), size, name, local);
   }
   if (PyObject_CheckBuffer(source.ptr())) {
     py::buffer buf = py::reinterpret_borrow<py::buffer>(source);
@@ -212,7 +213,7 @@ class Decoder {
     uint8_t* data = result.mutable_data();
     {
       py::gil_scoped_release nogil;
-      decoder_->get_frames(frames, l, data);
+      decoder_->get_frames(frames, l, data, out.is_none());
     }
     return std::move(result);
   }

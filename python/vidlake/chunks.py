@@ -193,6 +193,8 @@ class ChunkRangeSource:
         self.size = pos
         self.name = name
         self.bytes_fetched = 0
+        # no round trip per read: the decoder may read ahead (see StorageProvider.local)
+        self.local = bool(getattr(store.provider, "local", False))
 
     def fetch(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """The bytes of each sample-relative ``[start, end)`` range.

@@ -113,7 +113,8 @@ class VideoReader:
     @property
     def stats(self) -> dict:
         """Counters since creation or ``reset_stats()``: packets_decoded, frames_decoded,
-        frames_converted, bytes_read, spans, seeks, forward_decodes, retries, decode_errors."""
+        frames_converted, bytes_read, spans, seeks, forward_decodes, retries, decode_errors;
+        and ``decoders``, the decoder states alive now (parked between reads, see docs/DESIGN.md)."""
         return dict(self._decoder.stats)
 
     def reset_stats(self) -> None:

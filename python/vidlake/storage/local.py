@@ -30,6 +30,7 @@ class LocalProvider(StorageProvider):
     """Objects stored as files below ``root`` (created on first write)."""
 
     schemes = ("", "file")
+    local = True
 
     def __init__(self, root: str, read_only: bool = False, fsync: bool | None = None) -> None:
         root = root.removeprefix("file://")

@@ -25,6 +25,7 @@ class MemoryProvider(StorageProvider):
     """A dict of key -> bytes, shared by name within the process."""
 
     schemes = ("mem",)
+    local = True
 
     def __init__(self, root: str = "mem://", read_only: bool = False) -> None:
         if not root.startswith("mem://"):

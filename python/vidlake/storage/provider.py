@@ -122,6 +122,9 @@ class StorageProvider(ABC):
 
     #: URL schemes this provider serves (``""`` = plain local path).
     schemes: tuple[str, ...] = ()
+    #: True when a ranged read costs no round trip (local disk, memory): the decoder then
+    #: reads a few packets past a request so the next one can continue without a seek.
+    local: bool = False
 
     def __init__(self, root: str, read_only: bool = False) -> None:
         self.root = root
