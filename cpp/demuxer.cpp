@@ -7,7 +7,7 @@
 namespace vidlake {
 
 namespace {
-constexpr int kIoBufferSize = 256 * 1024;
+constexpr int kIoBufferSize = 64 * 1024;
 constexpr int64_t kRecentLimit = 16 * 1024 * 1024;
 }  // namespace
 

@@ -306,6 +306,28 @@ def test_bad_input_leaves_dataset_unchanged(tmp_path, case):
     assert len(load(str(p)).videos) == 3
 
 
+def test_extend_indexes_in_parallel_keeps_order_and_first_error(tmp_path):
+    """extend() builds the packet indexes on a thread pool: samples land in the order given,
+    and with several bad files the error is the first bad row's, the dataset unchanged."""
+    p = tmp_path / "ds"
+    ds = empty(str(p))
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    good = [video(n) for n in ("stub_h264.mp4", "carphone_distorted.mp4", "samplemp4.mp4", "bikes.mp4",
+                               "amve.mp4", "realshort.mp4")]
+    ds.videos.extend([read(g) for g in good])
+    assert [i["filename"] for i in ds.videos.sample_info] == good
+    for i, g in enumerate(good):
+        want = oracle.info(g)
+        assert ds.videos[i].shape[0] == want.num_frames, g
+    oracle.assert_frames_equal(ds.videos[2, 300].numpy(), oracle.frame(good[2], 300), "samplemp4 frame 300")
+    before = snapshot(p)
+    bad = _bad_inputs(tmp_path)
+    rows = [good[0], bad["truncated mp4"][0], good[1], bad["text named .mp4"][0]]
+    with pytest.raises(vidlake.SampleAppendError, match="trunc"):
+        ds.videos.extend(rows)
+    assert snapshot(p) == before and len(ds.videos) == len(good)
+
+
 def test_mov_family_accepted_and_recorded(tmp_path):
     """A QuickTime .mov in an mp4 tensor: same container family, accepted; sample_info says mov."""
     ds = empty(str(tmp_path / "ds"))

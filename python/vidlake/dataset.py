@@ -19,9 +19,11 @@ on exit (or when more than ``flush_threshold`` bytes are waiting).
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 try:
@@ -47,6 +49,7 @@ __all__ = ["Dataset", "DatasetView"]
 DEFAULT_FLUSH_THRESHOLD = 64 * 1024 * 1024
 #: a loader retries this long when objects named by the commit record vanish under it
 _LOAD_RETRY_SECONDS = 10.0
+_INDEX_WORKERS = 8  # threads building the packet indexes of one extend() (see _prepare_rows)
 #: merged-away table segments are deleted only this long after they left the commit record,
 #: so a reader that read the old record has time to read them
 GC_GRACE_SECONDS = 30.0
@@ -244,6 +247,7 @@ class Dataset:
         """Validate, stage and (outside ``with``) commit rows; on any failure the rows of this
         call are dropped and the dataset is as before."""
         self._check_writable()
+        rows = list(rows)
         save = self._savepoint()
         try:
             for row in rows:
@@ -256,17 +260,39 @@ class Dataset:
                         raise SampleAppendError(
                             f"the row has no sample for tensor(s) {missing}; pass skip_ok=True to leave them out"
                         )
-                prepared = {k: prepare_sample(self._tensors[k].htype, v, k, self._tensors[k].meta,
-                                              dataset=self)
-                            for k, v in row.items()}
+            for row, prepared in zip(rows, self._prepare_rows(rows)):
                 for k, p in prepared.items():
                     self._stage(self._tensors[k], p)
-                check_alignment(self, {k: len(self._tensors[k]._entries) - 1 for k in prepared})
+                check_alignment(self, {k: len(self._tensors[k]._entries) - 1 for k in row})
         except BaseException:
             self._rollback(save)
             raise
         if self._depth == 0 or self._pending_bytes() > self.flush_threshold:
             self._commit()
+
+    def _prepare_rows(self, rows: list[dict[str, Any]]):
+        """Yield each row's prepared samples, in order. Video samples are indexed on a thread
+        pool (the core releases the GIL while it demuxes), so an extend of many files builds
+        their packet indexes in parallel; the first failing row, in row order, raises."""
+        def prep(k: str, v: Any) -> PreparedSample:
+            t = self._tensors[k]
+            return prepare_sample(t.htype, v, k, t.meta, dataset=self)
+
+        videos = [(i, k) for i, row in enumerate(rows) for k in row if self._tensors[k].htype == "video"]
+        workers = min(len(videos), os.cpu_count() or 1, _INDEX_WORKERS)
+        if workers < 2:
+            for row in rows:
+                yield {k: prep(k, v) for k, v in row.items()}
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidlake-index") as pool:
+            futures = {(i, k): pool.submit(prep, k, rows[i][k]) for i, k in videos}
+            try:
+                for i, row in enumerate(rows):
+                    yield {k: futures[(i, k)].result() if (i, k) in futures else prep(k, v)
+                           for k, v in row.items()}
+            finally:
+                for f in futures.values():
+                    f.cancel()
 
     def _stage(self, t: Tensor, p: PreparedSample) -> None:
         """Place a prepared sample's bytes (and index) in the tensor's chunks, in memory."""
