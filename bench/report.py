@@ -19,7 +19,7 @@ TITLES = {
     "strided": "strided 0:300:5",
     "first100": "first 100 frames",
     "full": "full decode",
-    "full_stream": "full decode, streamed in batches of 32 through one buffer",
+    "full_stream": "full decode, streamed in batches of 8 through one buffer",
     "resize224": "decode + resize to 224x224 (10 random frames)",
 }
 COLORS = {"vidlake": "#1f77b4", "vidlake_ds": "#aec7e8", "pyav": "#ff7f0e", "decord": "#2ca02c",
@@ -245,7 +245,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
                      f"decoding every frame into one new array: {ms(vl.get('median'))} ms"
                      + (f" (speed {fr(ratio(ff.get('median'), vl.get('median')))} of ffmpeg's)"
                         if vl.get("median") and ff.get("median") else "")
-                     + f"; streamed in batches of 32 through one buffer, which is what ffmpeg does when it "
+                     + f"; streamed in batches of 8 through one buffer, which is what ffmpeg does when it "
                        f"writes raw frames to /dev/null: {ms(vs.get('median'))} ms"
                      + (f" (speed {fr(ratio(ff.get('median'), vs.get('median')))})"
                         if vs.get("median") and ff.get("median") else "")
@@ -253,14 +253,14 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
                        "(zeroing) the new array's pages, which ffmpeg never does.\n")
         if "index_build" in W:
             L.append("### index build (demux only, no decode)\n")
-            L.append("| library | what is timed | median ms | p90 ms | MB/s |")
-            L.append("|---|---|---|---|---|")
+            L.append("| library | what is timed | median ms | p90 ms | n | MB/s |")
+            L.append("|---|---|---|---|---|---|")
             for k, c in W["index_build"].items():
                 if c.get("status") == "ok":
                     L.append(f"| {label_of(results, k)} | {c.get('what', '')} | {ms(c['median'])} | "
-                             f"{ms(c['p90'])} | {c['mb_per_s']:.0f} |")
+                             f"{ms(c['p90'])} | {c.get('n', '')} | {c['mb_per_s']:.0f} |")
                 else:
-                    L.append(f"| {label_of(results, k)} | | {c.get('status')}: {c.get('reason')} | | |")
+                    L.append(f"| {label_of(results, k)} | | {c.get('status')}: {c.get('reason')} | | | |")
             L.append("")
         if "loader" in W:
             L.append("### data-loader pattern: 2 Python threads, each decoding batches of 8 random 16-frame "
