@@ -1,6 +1,7 @@
 #include "demuxer.h"
 
 #include <cstring>
+#include <vector>
 
 #include "errors.h"
 
@@ -11,15 +12,41 @@ constexpr int kIoBufferSize = 64 * 1024;
 constexpr int64_t kRecentLimit = 16 * 1024 * 1024;
 }  // namespace
 
+// Note [Reused read blocks]: the recent-read cache copies every block the
+// demuxer reads. Fresh strings for each index build meant fresh pages each time
+// (glibc hands the freed heap back to the kernel at the end of a build, so the
+// next one faults it in again: most of a small file's indexing time on the
+// benchmark VM). Blocks are kept in a small per-thread pool and reused instead.
+namespace {
+constexpr size_t kSpareBlocks = 32;  // 2 MB of 64 KB blocks per thread
+thread_local std::vector<std::string> spare_blocks;
+
+std::string take_block() {
+  if (spare_blocks.empty()) return std::string();
+  std::string s = std::move(spare_blocks.back());
+  spare_blocks.pop_back();
+  return s;
+}
+
+void give_block(std::string&& s) {
+  if (spare_blocks.size() < kSpareBlocks && s.capacity() <= static_cast<size_t>(kIoBufferSize) * 2) {
+    spare_blocks.push_back(std::move(s));
+  }
+}
+}  // namespace
+
 int SourceDemuxer::read_callback(void* opaque, uint8_t* buf, int size) {
   auto* self = static_cast<SourceDemuxer*>(opaque);
   int64_t n = self->source_.read_at(self->position_, buf, size);
   if (n <= 0) return AVERROR_EOF;
   if (self->keep_recent_) {
-    self->recent_.emplace_back(self->position_, std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(n)));
+    std::string block = take_block();
+    block.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(n));
+    self->recent_.emplace_back(self->position_, std::move(block));
     self->recent_bytes_ += n;
     while (self->recent_bytes_ > kRecentLimit && self->recent_.size() > 1) {
       self->recent_bytes_ -= static_cast<int64_t>(self->recent_.front().second.size());
+      give_block(std::move(self->recent_.front().second));
       self->recent_.pop_front();
     }
   }
@@ -47,6 +74,11 @@ int64_t SourceDemuxer::seek_callback(void* opaque, int64_t offset, int whence) {
   }
   if (self->position_ < 0) self->position_ = 0;
   return self->position_;
+}
+
+SourceDemuxer::~SourceDemuxer() {
+  format_.reset();  // closes the demuxer before the blocks go back to the pool
+  for (auto& block : recent_) give_block(std::move(block.second));
 }
 
 SourceDemuxer::SourceDemuxer(ByteSource& source, bool keep_recent) : source_(source), keep_recent_(keep_recent) {

@@ -18,6 +18,7 @@ class SourceDemuxer {
   // Opens and probes the source; throws DecodeError naming it on failure.
   // keep_recent: remember recently read bytes so locate() needs no second read.
   SourceDemuxer(ByteSource& source, bool keep_recent);
+  ~SourceDemuxer();
   SourceDemuxer(const SourceDemuxer&) = delete;
   SourceDemuxer& operator=(const SourceDemuxer&) = delete;
 

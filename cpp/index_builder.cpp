@@ -14,6 +14,7 @@ extern "C" {
 #include "errors.h"
 #include "ffmpeg_util.h"
 #include "frame_filter.h"
+#include "h264_sps.h"
 #include "video_decoder.h"
 
 namespace vidlake {
@@ -219,7 +220,13 @@ PacketIndex build_index(ByteSource& source, int stream) {
   }
   if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
   idx.finalize();
-  if (!demuxer.probed() || idx.info.pix_fmt < 0) idx.info.pix_fmt = decode_first_frame_format(idx, source);
+  if (!demuxer.probed() || idx.info.pix_fmt < 0) {
+    int from_sps = -1;
+    if (idx.info.codec_id == AV_CODEC_ID_H264) {  // Note [H.264 pixel format]
+      from_sps = h264_pixel_format(idx.info.extradata, idx.info.color_range, idx.info.color_space);
+    }
+    idx.info.pix_fmt = from_sps >= 0 ? from_sps : decode_first_frame_format(idx, source);
+  }
   return idx;
 }
 

@@ -97,6 +97,7 @@ def test_len_and_metadata(case: Case):
     assert (md["width"], md["height"]) == (a.width, a.height)
     assert md["codec"] == a.codec
     assert md["pix_fmt"] == a.pix_fmt
+    assert md["pix_fmt"] == case.info.pix_fmt, "the index's pixel format is not the decoded frames' format"
     assert (md["rotation"] - a.rotation) % 360 == 0, f"rotation {md['rotation']}, expected {a.rotation}"
     if not a.vfr:
         assert md["fps"] == pytest.approx(a.fps_value, rel=1e-3)
