@@ -92,6 +92,59 @@ def test_failure_at_each_commit_step_leaves_dataset_unchanged(tmp_path, monkeypa
     assert check_all_readable(str(p), [video(SMALL[0]), video(SMALL[1]), video(BIG)]) == 3
 
 
+def _tmp_files(root) -> list:
+    return [str(q) for q in root.rglob("*") if ".tmp-" in q.name]
+
+
+def test_new_chunks_are_written_during_extend_and_published_at_commit(tmp_path):
+    """Inside ``with ds:`` the bytes of new chunks go to temporary files as the samples are
+    staged (so copying overlaps indexing); other processes see none of it until the commit."""
+    p = tmp_path / "ds"
+    ds = empty(str(p))
+    ds.create_tensor("videos", htype="video", sample_compression="mp4",
+                     max_chunk_size=1024 * 1024, target_chunk_size=512 * 1024)
+    ds.videos.append(read(video(SMALL[0])))
+    with ds:
+        ds.videos.extend([read(video(n)) for n in SMALL[1:]] + [read(video(BIG))])
+        assert _tmp_files(p), "no chunk was written before the commit"
+        assert len(load(str(p), read_only=True).videos) == 1        # not visible yet
+        assert len(ds.videos) == 5                                   # but readable here
+        oracle.assert_frames_equal(ds.videos[4, 10].numpy(), oracle.frame(video(BIG), 10), "staged read")
+    assert not _tmp_files(p)
+    assert check_all_readable(str(p), [video(n) for n in SMALL] + [video(BIG)]) == 5
+
+
+def test_failed_staged_write_leaves_dataset_unchanged(tmp_path, monkeypatch):
+    """A write error while an extend copies a new chunk (disk full): nothing appended, no
+    temporary file left, and the dataset keeps working."""
+    from vidlake.storage.local import StagedObject
+
+    p = tmp_path / "ds"
+    ds = empty(str(p))
+    ds.create_tensor("videos", htype="video", sample_compression="mp4",
+                     max_chunk_size=1024 * 1024, target_chunk_size=512 * 1024)
+    ds.videos.append(read(video(SMALL[0])))
+    before = snapshot(p)
+    real = StagedObject.write
+    calls = {"n": 0}
+
+    def failing(self, parts, pos):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise vidlake.StorageError("injected failure (disk full)")
+        return real(self, parts, pos)
+
+    monkeypatch.setattr(StagedObject, "write", failing)
+    with pytest.raises(vidlake.StorageError, match="disk full"):
+        ds.videos.extend([read(video(BIG)), read(video(SMALL[1]))])
+    monkeypatch.undo()
+    assert calls["n"] == 2
+    assert snapshot(p) == before and not _tmp_files(p)
+    assert len(ds.videos) == 1 and len(load(str(p)).videos) == 1
+    ds.videos.extend([read(video(BIG)), read(video(SMALL[1]))])
+    assert check_all_readable(str(p), [video(SMALL[0]), video(BIG), video(SMALL[1])]) == 3
+
+
 WRITER = textwrap.dedent("""
     import sys, itertools
     from vidlake.api import load, read

@@ -52,12 +52,13 @@ Part = Union[bytes, bytearray, memoryview, FileRange]
 class _Pending:
     """Staged appends to one chunk: parts written after the chunk's committed ``base``."""
 
-    __slots__ = ("base", "length", "parts")
+    __slots__ = ("base", "length", "parts", "staged")
 
     def __init__(self, base: int) -> None:
         self.base = base
         self.parts: list[Part] = []
         self.length = 0
+        self.staged = None   # a new chunk already being written (provider.begin_write), or None
 
 
 class ChunkStore:
@@ -75,7 +76,12 @@ class ChunkStore:
         self._pending: dict[str, _Pending] = {}
 
     def write(self, extent: Extent, part: Part) -> None:
-        """Stage ``part`` (exactly ``extent``'s length) at ``extent``, the chunk's current end."""
+        """Stage ``part`` (exactly ``extent``'s length) at ``extent``, the chunk's current end.
+
+        The parts of a *new* chunk on a provider that can stage objects (local disk) are
+        copied into its temporary file right away, so an ``extend()`` copies the bytes of the
+        files it has indexed while it indexes the next ones; the commit then only publishes
+        the file. Anything else is written at commit."""
         cid, off, n = extent
         if len(part) != n:
             raise StorageError(f"chunk {cid}: part of {len(part)} bytes for an extent of {n}")
@@ -84,12 +90,19 @@ class ChunkStore:
             p = self._pending[cid] = _Pending(off)
         if p.base + p.length != off:
             raise StorageError(f"chunk {cid}: write at {off}, but its end is {p.base + p.length}")
+        begin = getattr(self.provider, "begin_write", None)
+        if p.base == 0 and begin is not None:
+            if p.staged is None:
+                p.staged = begin(chunk_key(self.tensor, cid))
+            p.staged.write([part], p.length)
         p.parts.append(part)
         p.length += n
 
     def pending(self) -> list[tuple[str, int, list[Part]]]:
-        """(chunk id, offset, parts) of every staged append."""
-        return [(cid, p.base, list(p.parts)) for cid, p in self._pending.items() if p.length]
+        """(chunk id, offset, parts) of every staged append; a chunk already written into a
+        staged object comes as that one object, which the provider's ``write_parts`` publishes."""
+        return [(cid, p.base, [p.staged] if p.staged is not None else list(p.parts))
+                for cid, p in self._pending.items() if p.length]
 
     def pending_bytes(self) -> int:
         """Total staged bytes."""
@@ -104,14 +117,22 @@ class ChunkStore:
         for cid in list(self._pending):
             p = self._pending[cid]
             if cid not in save:
+                if p.staged is not None:
+                    p.staged.abort()
                 del self._pending[cid]
             else:
                 for part in p.parts[save[cid]:]:
                     p.length -= len(part)
                 del p.parts[save[cid]:]
+                if p.staged is not None:
+                    p.staged.truncate(p.length)
 
     def discard(self) -> None:
-        """Forget staged appends (after a commit, or to roll back)."""
+        """Forget staged appends (after a commit, or to roll back); temporary files of chunks
+        not published are removed."""
+        for p in self._pending.values():
+            if p.staged is not None:
+                p.staged.abort()
         self._pending.clear()
 
     def _read_pending(self, p: _Pending, start: int, end: int) -> bytes:

@@ -26,6 +26,61 @@ __all__ = ["LocalProvider"]
 _TMP_MARK = ".tmp-"
 
 
+class StagedObject:
+    """A new object being written into a temporary file (:meth:`LocalProvider.begin_write`)."""
+
+    def __init__(self, provider: LocalProvider, key: str, tmp: str, fd: int) -> None:
+        self.provider, self.key, self.tmp, self.fd = provider, key, tmp, fd
+        self.open = True
+        self.published = False
+
+    def __len__(self) -> int:
+        return os.fstat(self.fd).st_size if self.open else 0
+
+    def write(self, parts: Sequence[bytes | bytearray | memoryview | FileRange], pos: int) -> None:
+        try:
+            LocalProvider._write_at(self.fd, parts, pos)
+        except OSError as e:
+            raise self.provider._fail("writing", self.key, e) from None
+
+    def truncate(self, length: int) -> None:
+        try:
+            os.ftruncate(self.fd, length)
+        except OSError as e:
+            raise self.provider._fail("writing", self.key, e) from None
+
+    def publish(self) -> None:
+        """Make the object visible under its key (fsync'ed first when the provider fsyncs)."""
+        p = self.provider
+        p.check_writable()
+        try:
+            if p.fsync:
+                os.fsync(self.fd)
+            os.close(self.fd)
+            self.open = False
+            os.replace(self.tmp, p._path(self.key))
+        except OSError as e:
+            self.abort()
+            raise p._fail("writing", self.key, e) from None
+        self.published = True
+        p._fsync_dir(os.path.dirname(p._path(self.key)))
+
+    def abort(self) -> None:
+        """Drop the temporary file (idempotent; nothing to do once published)."""
+        if self.published:
+            return
+        if self.open:
+            self.open = False
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
 class LocalProvider(StorageProvider):
     """Objects stored as files below ``root`` (created on first write)."""
 
@@ -158,10 +213,27 @@ class LocalProvider(StorageProvider):
                     view = view[n:]
                     pos += n
 
+    def begin_write(self, key: str) -> StagedObject:
+        """A new object written piece by piece into a temporary file, invisible until
+        ``write_parts(key, [staged], 0)`` publishes it (by rename); ``abort()`` drops it.
+        Datasets copy the bytes of new chunks this way while an ``extend()`` still indexes
+        the files after them (see docs/FORMAT.md, "The commit protocol")."""
+        self.check_writable()
+        path = self._path(key)
+        tmp = f"{path}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as e:
+            raise self._fail("writing", key, e) from None
+        return StagedObject(self, key, tmp, fd)
+
     def write_parts(self, key: str, parts: Sequence[bytes | bytearray | memoryview | FileRange],
                     offset: int) -> None:
         if offset:
             return self._append_parts(key, parts, offset)
+        if len(parts) == 1 and isinstance(parts[0], StagedObject) and parts[0].key == key:
+            return parts[0].publish()
         self.check_writable()
         path = self._path(key)
         d = os.path.dirname(path)
