@@ -360,15 +360,7 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
       }
     }
     if (pick < 0 && live_states_ < kMaxDecoderStates && static_cast<int>(idle_.size()) < park_limit_) {
-      ++live_states_;
-      lock.unlock();
-      try {
-        return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
-      } catch (...) {
-        std::lock_guard<std::mutex> relock(pool_mutex_);
-        --live_states_;
-        throw;
-      }
+      return open_state(lock, slice, light);
     }
     for (int pass = 0; pass < 2 && pick < 0; ++pass) {
       for (size_t i = 0; i < idle_.size() && pick < 0; ++i) {
@@ -381,17 +373,22 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
       return state;
     }
     if (live_states_ < kMaxDecoderStates) {  // every state is busy: another thread's read
-      ++live_states_;
-      lock.unlock();
-      try {
-        return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
-      } catch (...) {
-        std::lock_guard<std::mutex> relock(pool_mutex_);
-        --live_states_;
-        throw;
-      }
+      return open_state(lock, slice, light);
     }
     pool_cv_.wait(lock);
+  }
+}
+
+std::unique_ptr<VideoDecoder::State> VideoDecoder::open_state(std::unique_lock<std::mutex>& lock, bool slice,
+                                                              bool light) {
+  ++live_states_;
+  lock.unlock();  // opening a codec may take a while; the pool stays usable meanwhile
+  try {
+    return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
+  } catch (...) {
+    std::lock_guard<std::mutex> relock(pool_mutex_);
+    --live_states_;
+    throw;
   }
 }
 

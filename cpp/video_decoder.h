@@ -61,6 +61,8 @@ class VideoDecoder {
 
  private:
   std::unique_ptr<State> acquire(const Span& first_span, bool light);
+  // Counts a new state and opens it with the pool lock released.
+  std::unique_ptr<State> open_state(std::unique_lock<std::mutex>& lock, bool slice, bool light);
   void release(std::unique_ptr<State> state);
 
   std::shared_ptr<ByteSource> source_;

@@ -34,6 +34,16 @@ def check_all_readable(path: str, files: list) -> int:
     return len(v)
 
 
+def _one_sample_dataset(tmp_path):
+    """A dataset holding SMALL[0], with 1 MB chunks so BIG spans two of them."""
+    p = tmp_path / "ds"
+    ds = empty(str(p))
+    ds.create_tensor("videos", htype="video", sample_compression="mp4",
+                     max_chunk_size=1024 * 1024, target_chunk_size=512 * 1024)
+    ds.videos.append(read(video(SMALL[0])))
+    return p, ds
+
+
 class Boom(Exception):
     pass
 
@@ -45,11 +55,7 @@ def test_failure_at_each_commit_step_leaves_dataset_unchanged(tmp_path, monkeypa
     Appending BIG (1.5 MB) with a 1 MB max_chunk_size writes: chunk 1, chunk 2 (data), the
     merged table segment (index), dataset_meta.json (commit point) -- writes 0..3; 4 = no failure.
     """
-    p = tmp_path / "ds"
-    ds = empty(str(p))
-    ds.create_tensor("videos", htype="video", sample_compression="mp4",
-                     max_chunk_size=1024 * 1024, target_chunk_size=512 * 1024)
-    ds.videos.append(read(video(SMALL[0])))
+    p, ds = _one_sample_dataset(tmp_path)
     before = snapshot(p)
     calls = {"n": 0}
     real_write, real_append = LocalProvider.write_parts, LocalProvider.append
@@ -99,11 +105,7 @@ def _tmp_files(root) -> list:
 def test_new_chunks_are_written_during_extend_and_published_at_commit(tmp_path):
     """Inside ``with ds:`` the bytes of new chunks go to temporary files as the samples are
     staged (so copying overlaps indexing); other processes see none of it until the commit."""
-    p = tmp_path / "ds"
-    ds = empty(str(p))
-    ds.create_tensor("videos", htype="video", sample_compression="mp4",
-                     max_chunk_size=1024 * 1024, target_chunk_size=512 * 1024)
-    ds.videos.append(read(video(SMALL[0])))
+    p, ds = _one_sample_dataset(tmp_path)
     with ds:
         ds.videos.extend([read(video(n)) for n in SMALL[1:]] + [read(video(BIG))])
         assert _tmp_files(p), "no chunk was written before the commit"
@@ -119,11 +121,7 @@ def test_failed_staged_write_leaves_dataset_unchanged(tmp_path, monkeypatch):
     temporary file left, and the dataset keeps working."""
     from vidlake.storage.local import StagedObject
 
-    p = tmp_path / "ds"
-    ds = empty(str(p))
-    ds.create_tensor("videos", htype="video", sample_compression="mp4",
-                     max_chunk_size=1024 * 1024, target_chunk_size=512 * 1024)
-    ds.videos.append(read(video(SMALL[0])))
+    p, ds = _one_sample_dataset(tmp_path)
     before = snapshot(p)
     real = StagedObject.write
     calls = {"n": 0}
