@@ -137,6 +137,13 @@ def targets(results):
         r = cp["median"] / vl["median"]
         out.append(("ingestion >= 0.5x plain file copy speed",
                     f"vidlake {ms(vl['median'])} ms, copy {ms(cp['median'])} ms: {fr(r)}", r >= 0.5))
+    meta = (results.get("ingest") or {}).get("metadata") or {}
+    for what in ("shape", "sample_info"):
+        c = meta.get(what) or {}
+        if c.get("status") == "ok":
+            out.append((f"`ds.videos[i].{what}` of a loaded dataset < 1 ms",
+                        f"median {c['median'] * 1e6:.1f} µs, p90 {c['p90'] * 1e6:.1f} µs ({c['n']} calls)",
+                        c["median"] < 1e-3))
     # zero wrong frames (vidlake, every cell)
     wrong = total = 0
     for v in results["videos"].values():

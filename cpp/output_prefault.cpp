@@ -13,10 +13,9 @@
 namespace vidlake {
 
 // Note [Prefaulting the output]: a full decode into a freshly allocated array
-// spends much of its time in the kernel, zeroing each new page on first write
-// (and, with transparent huge pages, sometimes compacting memory first): on
-// the 2-core benchmark VM a 1.9 GB output took 1.1-5.4 s against 0.98 s into a
-// reused one. That work does not depend on the decode, so a helper thread asks
+// spends much of its time in the kernel, handing out and zeroing each new page
+// on first write: on the 2-core benchmark VM a 1.9 GB output took 1.1-5.4 s
+// against 0.98 s into a reused one. That work does not depend on the decode, so a helper thread asks
 // the kernel to populate the rows in the order the decoder will write them
 // (madvise MADV_POPULATE_WRITE, which faults pages in without touching their
 // contents) while the codec threads decode. Kernels without it (< 5.14) and
@@ -27,10 +26,13 @@ OutputPrefault::OutputPrefault(uint8_t* base, int64_t row_bytes, std::vector<int
 #if defined(__linux__)
   if (base_ == nullptr || row_bytes_ <= 0 || static_cast<int64_t>(rows_.size()) * row_bytes_ < min_bytes) return;
   if (fresh) {
-    // Small pages for a buffer we just allocated: numpy asks for huge pages,
-    // and on a fragmented machine the kernel then stalls in compaction on
-    // first touch (measured 4.3-4.7 s instead of 1.0-1.3 s for a 1.9 GB output;
-    // small pages: a steady 1.3-1.6 s). Buffers passed in are left alone.
+    // Small pages for a buffer we just allocated. numpy asks for transparent
+    // huge pages; those come from large free blocks, which a VM with free page
+    // reporting (Firecracker here: page_reporting_order=11) has handed back to
+    // the host, so their first touch waits for the host to fault memory back
+    // in (no compaction: compact_stall stayed 0). Measured for a 1.9 GB output:
+    // huge pages 4.3-4.7 s for the first read in a process, 1.0-1.3 s after;
+    // small pages a steady 1.3-1.6 s. Buffers passed in are left alone.
     int64_t top = 0;
     for (int64_t r : rows_) top = std::max(top, r);
     const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
