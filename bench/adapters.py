@@ -129,6 +129,20 @@ class Adapter:
             del frames
         return _stack([kept[i] for i in keep])
 
+    def _stream_through(self, shape, n: int, batch: int, keep, fill) -> np.ndarray:
+        """``stream`` through one reused buffer: ``fill(start, stop, rows)`` decodes frames
+        ``[start, stop)`` into ``rows``."""
+        buf = np.empty((batch,) + tuple(shape), np.uint8)
+        kept = {}
+        want = set(keep)
+        for a in range(0, n, batch):
+            b = min(n, a + batch)
+            fill(a, b, buf[:b - a])
+            for i in range(a, b):
+                if i in want:
+                    kept[i] = buf[i - a].copy()
+        return _stack([kept[i] for i in keep])
+
 
 # ----------------------------------------------------------------------------------------
 class VidlakeReader(Adapter):
@@ -174,17 +188,8 @@ class VidlakeReader(Adapter):
         return self.r.get_frames(list(indices), size=(h, w))
 
     def stream(self, n, batch, keep):
-        _, h, w, c = self.r.shape
-        buf = np.empty((batch, h, w, c), np.uint8)
-        kept = {}
-        want = set(keep)
-        for a in range(0, n, batch):
-            b = min(n, a + batch)
-            self.r.get_frames(np.arange(a, b), out=buf[:b - a])
-            for i in range(a, b):
-                if i in want:
-                    kept[i] = buf[i - a].copy()
-        return _stack([kept[i] for i in keep])
+        return self._stream_through(self.r.shape[1:], n, batch, keep,
+                                    lambda a, b, rows: self.r.get_frames(np.arange(a, b), out=rows))
 
 
 class VidlakeDataset(Adapter):
@@ -251,17 +256,8 @@ class VidlakeDataset(Adapter):
         return np.ascontiguousarray(self.t[0].numpy())
 
     def stream(self, n, batch, keep):
-        _, h, w, c = self.t[0].shape
-        buf = np.empty((batch, h, w, c), np.uint8)
-        kept = {}
-        want = set(keep)
-        for a in range(0, n, batch):
-            b = min(n, a + batch)
-            self.t[0, a:b].numpy(out=buf[:b - a])
-            for i in range(a, b):
-                if i in want:
-                    kept[i] = buf[i - a].copy()
-        return _stack([kept[i] for i in keep])
+        return self._stream_through(self.t[0].shape[1:], n, batch, keep,
+                                    lambda a, b, rows: self.t[0, a:b].numpy(out=rows))
 
 
 # ----------------------------------------------------------------------------------------

@@ -34,9 +34,6 @@ class StagedObject:
         self.open = True
         self.published = False
 
-    def __len__(self) -> int:
-        return os.fstat(self.fd).st_size if self.open else 0
-
     def write(self, parts: Sequence[bytes | bytearray | memoryview | FileRange], pos: int) -> None:
         try:
             LocalProvider._write_at(self.fd, parts, pos)
