@@ -19,31 +19,16 @@ namespace vidlake {
 // the kernel to populate the rows in the order the decoder will write them
 // (madvise MADV_POPULATE_WRITE, which faults pages in without touching their
 // contents) while the codec threads decode. Kernels without it (< 5.14) and
-// other systems skip this; the output is the same either way.
-OutputPrefault::OutputPrefault(uint8_t* base, int64_t row_bytes, std::vector<int64_t> rows, int64_t min_bytes,
-                               bool fresh)
+// other systems skip this; the output is the same either way. Outputs that
+// vidlake allocates come from Note [Recycled output buffers], which skips this
+// for a recycled block whose pages are already in memory.
+OutputPrefault::OutputPrefault(uint8_t* base, int64_t row_bytes, std::vector<int64_t> rows, int64_t min_bytes)
     : base_(base), row_bytes_(row_bytes), rows_(std::move(rows)) {
 #if defined(__linux__)
   if (base_ == nullptr || row_bytes_ <= 0 || static_cast<int64_t>(rows_.size()) * row_bytes_ < min_bytes) return;
-  if (fresh) {
-    // Small pages for a buffer we just allocated. numpy asks for transparent
-    // huge pages; those come from large free blocks, which a VM with free page
-    // reporting (Firecracker here: page_reporting_order=11) has handed back to
-    // the host, so their first touch waits for the host to fault memory back
-    // in (no compaction: compact_stall stayed 0). Measured for a 1.9 GB output:
-    // huge pages 4.3-4.7 s for the first read in a process, 1.0-1.3 s after;
-    // small pages a steady 1.3-1.6 s. Buffers passed in are left alone.
-    int64_t top = 0;
-    for (int64_t r : rows_) top = std::max(top, r);
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t first = (reinterpret_cast<uintptr_t>(base_) + page - 1) & ~(page - 1);
-    const uintptr_t last = reinterpret_cast<uintptr_t>(base_ + (top + 1) * row_bytes_) & ~(page - 1);
-    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_NOHUGEPAGE);
-  }
   helper_ = std::thread([this] { run(); });
 #else
   (void)min_bytes;
-  (void)fresh;
 #endif
 }
 

@@ -14,8 +14,7 @@ class OutputPrefault {
   // Starts populating rows (each `row_bytes` long, at base + row * row_bytes)
   // in the given order, when they add up to at least `min_bytes`; otherwise
   // does nothing. Never writes to the buffer: its contents are unchanged.
-  // `fresh`: the buffer was just allocated for this read (not the caller's).
-  OutputPrefault(uint8_t* base, int64_t row_bytes, std::vector<int64_t> rows, int64_t min_bytes, bool fresh);
+  OutputPrefault(uint8_t* base, int64_t row_bytes, std::vector<int64_t> rows, int64_t min_bytes);
   ~OutputPrefault();  // stops and joins the helper
   OutputPrefault(const OutputPrefault&) = delete;
   OutputPrefault& operator=(const OutputPrefault&) = delete;

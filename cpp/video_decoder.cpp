@@ -481,7 +481,7 @@ void send_packet(VideoDecoder::State& s, Request& req, VideoDecoder::Counters& c
 }  // namespace
 
 void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out,
-                              bool fresh_output) {
+                              bool resident_output) {
   if (frames.empty()) return;
   const PacketIndex& idx = *index_;
   Request req{idx, layout, out, {}, 0};
@@ -497,13 +497,13 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
   counters_.spans += static_cast<int64_t>(spans.size());
   // Note [Prefaulting the output]: rows in the order the spans will write them.
   std::vector<int64_t> write_order;
-  if (static_cast<int64_t>(frames.size()) * layout.frame_bytes() >= kPrefaultBytes) {
+  if (!resident_output && static_cast<int64_t>(frames.size()) * layout.frame_bytes() >= kPrefaultBytes) {
     write_order.reserve(frames.size());
     for (int32_t f : unique) {
       for (int64_t row : req.targets[f].rows) write_order.push_back(row);
     }
   }
-  OutputPrefault prefault(out, layout.frame_bytes(), std::move(write_order), kPrefaultBytes, fresh_output);
+  OutputPrefault prefault(out, layout.frame_bytes(), std::move(write_order), kPrefaultBytes);
 
   for (int attempt = 0;; ++attempt) {
     const bool slice = slice_only_.load();

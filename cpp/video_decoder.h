@@ -48,9 +48,10 @@ class VideoDecoder {
 
   // Decodes frames[i] (presentation numbers, validated by the caller) into
   // out + i * layout.frame_bytes(). Duplicates are decoded and converted once.
-  // `fresh_output`: out was allocated for this call (see Note [Prefaulting the output]).
+  // `resident_output`: out's pages are known to be in memory already (a
+  // recycled block, Note [Recycled output buffers]), so they are not prefaulted.
   void get_frames(const std::vector<int32_t>& frames, const OutputLayout& layout, uint8_t* out,
-                  bool fresh_output = false);
+                  bool resident_output = false);
 
   DecodeStats stats();
   void reset_stats();

@@ -20,6 +20,7 @@ extern "C" {
 #include "frame_converter.h"
 #include "image_decoder.h"
 #include "index_builder.h"
+#include "output_buffers.h"
 #include "packet_index.h"
 #include "read_plan.h"
 #include "video_decoder.h"
@@ -28,6 +29,30 @@ namespace py = pybind11;
 using namespace vidlake;
 
 namespace {
+
+// A new uint8 array for a read's output; large ones come from OutputBuffers
+// (Note [Recycled output buffers]). `resident`: its pages are already in memory.
+py::array_t<uint8_t> new_output(const std::vector<py::ssize_t>& shape, bool* resident) {
+  size_t bytes = 1;
+  for (py::ssize_t d : shape) bytes *= static_cast<size_t>(d);
+  *resident = false;
+  if (bytes < OutputBuffers::kMinBytes) return py::array_t<uint8_t>(shape);
+  auto holder = std::make_unique<OutputBlock>(OutputBuffers::instance().acquire(bytes));
+  *resident = holder->resident;
+  uint8_t* data = holder->data;
+  py::capsule owner;
+  try {
+    owner = py::capsule(holder.get(), [](void* p) {
+      std::unique_ptr<OutputBlock> block(static_cast<OutputBlock*>(p));
+      OutputBuffers::instance().release(*block);
+    });
+  } catch (...) {
+    OutputBuffers::instance().release(*holder);
+    throw;
+  }
+  holder.release();  // the capsule owns it now
+  return py::array_t<uint8_t>(shape, data, owner);
+}
 
 std::string describe(const py::handle& obj) {
   if (py::hasattr(obj, "name")) {
@@ -191,8 +216,9 @@ class Decoder {
     OutputLayout l = layout(height, width, gray, rotate, stream_colors);
     const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(frames.size()), l.height, l.width, l.channels()};
     py::array_t<uint8_t> result;
+    bool resident = false;
     if (out.is_none()) {
-      result = py::array_t<uint8_t>(shape);
+      result = new_output(shape, &resident);
     } else {
       if (!py::isinstance<py::array_t<uint8_t>>(out) || py::array(out).dtype().kind() != 'u' ||
           py::array(out).itemsize() != 1) {
@@ -213,7 +239,7 @@ class Decoder {
     uint8_t* data = result.mutable_data();
     {
       py::gil_scoped_release nogil;
-      decoder_->get_frames(frames, l, data, out.is_none());
+      decoder_->get_frames(frames, l, data, resident);
     }
     return std::move(result);
   }
@@ -397,6 +423,30 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("source"), py::arg("out") = py::none(), py::arg("channels") = 0, py::arg("name") = "",
       "Decode a still image with libavcodec into (H, W, C) uint8: C 1 gray, 3 RGB, 4 RGBA (0: the image's own)");
+  m.def(
+      "configure_output_cache",
+      [](int64_t max_bytes, double keep_seconds) { OutputBuffers::instance().configure(max_bytes, keep_seconds); },
+      py::arg("max_bytes") = -1, py::arg("keep_seconds") = -1.0,
+      "Set the recycled output cache's size and keep time (negative: unchanged; 0 turns it off)");
+  m.def(
+      "output_cache_info",
+      []() {
+        const OutputCacheInfo i = OutputBuffers::instance().info();
+        py::dict d;
+        d["max_bytes"] = i.max_bytes;
+        d["keep_seconds"] = i.keep_seconds;
+        d["cached_bytes"] = i.cached_bytes;
+        d["cached_blocks"] = i.cached_blocks;
+        d["hits"] = i.hits;
+        d["misses"] = i.misses;
+        d["returned"] = i.returned;
+        d["min_bytes"] = static_cast<int64_t>(OutputBuffers::kMinBytes);
+        return d;
+      },
+      "Counters of the recycled output cache (Note [Recycled output buffers])");
+  m.def(
+      "clear_output_cache", []() { OutputBuffers::instance().clear(); },
+      "Give every cached output block back to the system now");
   m.def(
       "decode_limit",
       [](const py::object& source, const std::vector<int64_t>& frames, int threads) {

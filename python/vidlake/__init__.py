@@ -24,6 +24,7 @@ from .errors import (  # noqa: F401
     VidlakeError,
 )
 from .link import LinkedSample, link  # noqa: F401
+from .memory import clear_output_cache, output_cache_info, set_output_cache  # noqa: F401
 from .reader import VideoReader  # noqa: F401
 from .remote import RangeCache, RemoteRangeSource, open_remote_video  # noqa: F401
 from .sample import Sample  # noqa: F401

@@ -1,0 +1,45 @@
+"""The memory behind the frame arrays vidlake allocates.
+
+A read that allocates its output (``r[a:b]``, ``r.get_frames(idx)``, ``ds.videos[i].numpy()``)
+gets arrays of 16 MB or more from a small cache of recycled blocks: when Python frees such an
+array its memory is kept, pages still in place, for ``keep_seconds`` (10 s by default) and given
+to the next read of about the same size, instead of asking the kernel for new zeroed pages each
+time. A loop reading clip after clip of one shape stops paying for page faults; memory that is
+not reused in time goes back to the system. See docs/DESIGN.md, "Recycled output buffers".
+
+    >>> import vidlake
+    >>> vidlake.output_cache_info()["max_bytes"]      # an eighth of RAM, at most 4 GB
+    >>> vidlake.set_output_cache(max_bytes=0)         # off: every array is new memory
+    >>> vidlake.set_output_cache(max_bytes=2 << 30, keep_seconds=30)
+
+Passing ``out=`` to a read never involves the cache.
+"""
+from __future__ import annotations
+
+import math
+
+from . import _core
+
+
+def set_output_cache(*, max_bytes: int | None = None, keep_seconds: float | None = None) -> None:
+    """Set how much freed output memory is kept for reuse (0 turns the cache off) and for how long.
+
+    ``None`` leaves a setting as it is. Lowering either gives memory back at once.
+    """
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
+        raise ValueError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
+    if keep_seconds is not None and (isinstance(keep_seconds, bool) or not isinstance(keep_seconds, (int, float))
+                                     or not math.isfinite(keep_seconds) or keep_seconds < 0):
+        raise ValueError(f"keep_seconds must be a finite non-negative number or None, got {keep_seconds!r}")
+    _core.configure_output_cache(-1 if max_bytes is None else max_bytes, -1.0 if keep_seconds is None else float(keep_seconds))
+
+
+def output_cache_info() -> dict:
+    """Settings and counters: max_bytes, keep_seconds, cached_bytes, cached_blocks, hits, misses,
+    returned (blocks given back to the system) and min_bytes (smaller arrays use numpy's allocator)."""
+    return dict(_core.output_cache_info())
+
+
+def clear_output_cache() -> None:
+    """Give every cached block back to the system now."""
+    _core.clear_output_cache()
