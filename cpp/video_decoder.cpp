@@ -20,8 +20,8 @@ namespace {
 constexpr int kMaxDecoderStates = 8;
 constexpr double kLightReadPixels = 640.0 * 480.0;   // see Note [Light reads]
 constexpr double kLightReadBitsPerPixel = 0.3;
-constexpr int64_t kParkBytes = 64LL * 1024 * 1024;  // see Note [Parked decoders]
-constexpr int64_t kParkedPictures = 8;
+constexpr int64_t kParkBytes = 160LL * 1024 * 1024;  // see Note [Parked decoders]
+constexpr int64_t kParkedPictures = 10;
 constexpr int64_t kPrefaultBytes = 64LL * 1024 * 1024;  // see Note [Prefaulting the output]
 constexpr int64_t kWindowBytes = 32 * 1024 * 1024;  // remote fetch window
 constexpr int64_t kRangeGap = 16 * 1024;            // coalesce ranges closer than this
@@ -390,6 +390,20 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::open_state(std::unique_lock<s
     --live_states_;
     throw;
   }
+}
+
+void VideoDecoder::trim(int keep) {
+  std::vector<std::unique_ptr<State>> dropped;  // closed after the lock is released
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    const size_t k = static_cast<size_t>(std::max(0, keep));
+    while (idle_.size() > k) {
+      dropped.push_back(std::move(idle_.front()));
+      idle_.erase(idle_.begin());
+      --live_states_;
+    }
+  }
+  pool_cv_.notify_all();
 }
 
 void VideoDecoder::release(std::unique_ptr<State> state) {

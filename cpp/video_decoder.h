@@ -55,6 +55,9 @@ class VideoDecoder {
 
   DecodeStats stats();
   void reset_stats();
+  // Closes the idle (parked) states beyond the `keep` most recently used, which
+  // frees their memory; states busy in other threads' reads are not touched.
+  void trim(int keep);
   const PacketIndex& index() const { return *index_; }
   const std::string& name() const { return source_->name(); }
 

@@ -412,6 +412,25 @@ def test_sequential_batches_decode_on_without_seeking(ds_path):
     assert stats["packets_decoded"] <= n + 16, stats
 
 
+def test_only_the_two_most_recent_readers_keep_several_parked_decoders(ds_path):
+    """Memory bound (docs/DESIGN.md, "Parked decoders"): a tensor's cached readers other than
+    the two most recently read close their parked decoder states down to one; frames stay exact."""
+    ds = empty(ds_path)
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    path = video("samplemp4.mp4")
+    ds.videos.extend([read(path)] * 3)
+    for t in (200, 20, 100):                              # three parked states in sample 0
+        oracle.assert_frames_equal(ds.videos[0, t].numpy(), oracle.frame(path, t), f"[0, {t}]")
+    readers = ds.videos._readers
+    assert readers[0].stats["decoders"] >= 2
+    for i, t in ((1, 210), (1, 30), (2, 220), (2, 40)):  # a jump back opens a second state
+        oracle.assert_frames_equal(ds.videos[i, t].numpy(), oracle.frame(path, t), f"[{i}, {t}]")
+    assert readers[0].stats["decoders"] == 1, "the least recent reader kept all its parked decoders"
+    assert readers[1].stats["decoders"] >= 2 and readers[2].stats["decoders"] >= 2
+    oracle.assert_frames_equal(ds.videos[0, 110].numpy(), oracle.frame(path, 110), "[0, 110] after trim")
+    assert readers[1].stats["decoders"] == 1 and readers[2].stats["decoders"] >= 2
+
+
 def test_dataset_pickles_for_worker_processes(tmp_path):
     import pickle
     from concurrent.futures import ThreadPoolExecutor

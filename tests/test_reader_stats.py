@@ -229,3 +229,24 @@ def test_parked_decoders_are_bounded(clips):
         ref.setdefault(t, oracle.frame(clip.path, t))
         oracle.assert_frames_equal(r[t], ref[t], f"gop300 frame {t}")
     assert 1 <= r.stats["decoders"] <= 8, r.stats
+
+
+def test_trim_closes_parked_decoders_and_reads_stay_exact(clips):
+    """r.trim(keep) closes idle decoder states beyond the `keep` most recently used; the one kept
+    still serves a later frame without a seek, and a reader trimmed to none opens a new state."""
+    clip = clips["gop300"]
+    r = vidlake.VideoReader(clip.path)
+    for t in (200, 20, 100):
+        oracle.assert_frames_equal(r[t], oracle.frame(clip.path, t), f"gop300 frame {t}")
+    assert r.stats["decoders"] >= 2, r.stats
+    r.trim(1)
+    assert r.stats["decoders"] == 1, r.stats
+    before = dict(r.stats)
+    oracle.assert_frames_equal(r[110], oracle.frame(clip.path, 110), "gop300 frame 110")
+    assert delta(r.stats, before)["seeks"] == 0, "the state parked at 100 (the most recent) was closed"
+    r.trim()
+    assert r.stats["decoders"] == 0, r.stats
+    oracle.assert_frames_equal(r[5], oracle.frame(clip.path, 5), "gop300 frame 5 after trim()")
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError):
+            r.trim(bad)

@@ -250,6 +250,10 @@ class Decoder {
     return d;
   }
   void reset_stats() { decoder_->reset_stats(); }
+  void trim(int keep) {
+    py::gil_scoped_release nogil;
+    decoder_->trim(keep);
+  }
   IndexPtr index() const { return index_; }
 
  private:
@@ -366,6 +370,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("stream_colors") = false)
       .def_property_readonly("stats", &Decoder::stats)
       .def("reset_stats", &Decoder::reset_stats)
+      .def("trim", &Decoder::trim, py::arg("keep") = 0,
+           "Close idle decoder states beyond the `keep` most recently used (frees their memory)")
       .def_property_readonly("index", &Decoder::index);
 
   m.def(

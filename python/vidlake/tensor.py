@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SampleView", "Tensor", "TensorView"]
 
 _READER_CACHE = 8
+# Readers of the most recently read samples keep their parked decoder states (docs/DESIGN.md,
+# "Parked decoders"; up to ~128 MB each); older cached readers keep one, so a tensor's readers
+# hold at most about 2 x 128 MB + 6 states at once.
+_PARKING_READERS = 2
 
 FrameSel = Union[None, int, slice, Sequence[int], np.ndarray]
 
@@ -207,8 +211,15 @@ class Tensor:
         with self._lock:
             r = self._readers.get(i)
             if r is not None:
+                was_last = next(reversed(self._readers)) == i
                 self._readers.move_to_end(i)
-                return r
+                older = [] if was_last else list(self._readers.values())[:-_PARKING_READERS]
+            else:
+                older = None
+        if r is not None:
+            for o in older:  # memory: only the most recent readers keep several parked decoders
+                o.trim(1)
+            return r
         from .reader import VideoReader
 
         e = self._entries[i]
@@ -224,8 +235,12 @@ class Tensor:
             r = VideoReader(src, index=index_bytes, name=name)
         with self._lock:
             r = self._readers.setdefault(i, r)
+            self._readers.move_to_end(i)
             while len(self._readers) > _READER_CACHE:
                 self._readers.popitem(last=False)
+            older = list(self._readers.values())[:-_PARKING_READERS]
+        for o in older:
+            o.trim(1)
         return r
 
     def _value(self, i: int) -> Any:
