@@ -173,3 +173,27 @@ def test_a_forked_child_starts_with_an_empty_cache_and_reads(cache, video):
     assert child.exitcode == 0
     assert got == want
     assert vidlake.output_cache_info()["cached_blocks"] == 1   # the parent's cache is untouched
+
+
+def test_threads_reading_and_freeing_large_arrays_stay_exact(cache, video):
+    """Blocks move between threads' reads while others are live: every frame stays exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path, r = video
+    want = {i: oracle.frame(path, i) for i in (BIG[0], BIG[-1], OTHER[0], OTHER[-1])}
+
+    def work(k):
+        idx = BIG if k % 2 else OTHER
+        for _ in range(4):
+            a = r.get_frames(idx)
+            np.testing.assert_array_equal(a[0], want[idx[0]])
+            np.testing.assert_array_equal(a[-1], want[idx[-1]])
+            del a
+        return True
+
+    before = vidlake.output_cache_info()
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(8)))
+    info = vidlake.output_cache_info()
+    assert info["hits"] - before["hits"] + info["misses"] - before["misses"] == 32
+    assert info["hits"] > before["hits"]
