@@ -191,3 +191,30 @@ def test_remote_sample_frame_read_fetches_only_needed_ranges(moto_server, s3_buc
     assert np.array_equal(got, vidlake.VideoReader(str(big_video.path))[frame])
     assert moved <= gop_bytes + SLACK, (moved, gop_bytes)
     assert moved < big_video.size / 4
+
+
+def test_s3_append_to_a_large_open_chunk_uploads_only_the_new_sample(moto_server, s3_bucket,
+                                                                      counting_proxy_s3, record_property):
+    """Growing an open chunk of 5 MiB or more on S3 copies the committed bytes on the server
+    (S3Provider.append): the commit moves about the new sample, not the whole chunk twice."""
+    path = f"s3://{s3_bucket}/ds"
+    creds = moto_server.creds(counting_proxy_s3.url)
+    names = ["sample_mp4.mp4"] * 4                                # 4 x 1.57 MB: one open chunk
+    ds = vidlake.empty(path, creds=creds)
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    with ds:
+        ds.videos.extend([vidlake.read(video(n)) for n in names])
+    chunks = [k for k in vidlake.storage.get_provider(path, creds=creds).list("videos/") if "chunks" in k]
+    assert len(chunks) == 1
+    new = video("samplemp4.mp4")
+    counting_proxy_s3.reset()
+    ds.videos.append(vidlake.read(new))
+    moved = counting_proxy_s3.bytes_up + counting_proxy_s3.bytes_down
+    size = Path(new).stat().st_size
+    record_property("bytes_moved", moved)
+    assert moved < size + 512 * 1024, f"{moved} bytes moved to append {size} bytes"
+    ds = vidlake.load(path, creds=creds, read_only=True)
+    assert len(ds.videos) == 5
+    for i, n in ((0, names[0]), (3, names[3]), (4, "samplemp4.mp4")):
+        want = _frames(video(n), [0, 17])
+        np.testing.assert_array_equal(ds.videos[i, [0, 17]].numpy(), want)

@@ -16,6 +16,7 @@ import vidlake
 from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     HOST,
     MotoS3,
+    counting_proxy_s3,
     fault_proxy_s3,
     free_port,
     moto_server,
@@ -155,6 +156,44 @@ def test_bad_creds_fields(moto_server):
 def _via(proxy, moto_server: MotoS3, bucket: str, **kw) -> S3Provider:
     kw.setdefault("retry", FAST)
     return S3Provider(f"s3://{bucket}/r", creds=moto_server.creds(proxy.url), **kw)
+
+
+def test_append_copies_a_large_prefix_on_the_server(moto_server, s3_bucket, counting_proxy_s3):
+    """S3Provider.append above 5 MiB: a multipart upload whose first part is a server-side copy
+    of the kept prefix; only the new bytes cross the network (counted by a TCP proxy)."""
+    p = _via(counting_proxy_s3, moto_server, s3_bucket)
+    blob = os.urandom(6 << 20)
+    p.put("videos/chunks/0", blob)
+    tail = os.urandom(100_000)
+    counting_proxy_s3.reset()
+    p.append("videos/chunks/0", tail, len(blob))
+    moved = counting_proxy_s3.bytes_up + counting_proxy_s3.bytes_down
+    assert len(tail) <= moved < len(tail) + 64_000, moved
+    assert p.get("videos/chunks/0") == blob + tail
+    # a shorter kept prefix drops what follows it (a rolled-back tail), bytes before it stay
+    p.append("videos/chunks/0", b"end", len(blob) - 10)
+    assert p.get("videos/chunks/0") == blob[:-10] + b"end"
+    p.append("videos/chunks/0", b"", 5 << 20)            # nothing new: the copy alone
+    assert p.get("videos/chunks/0") == blob[:5 << 20]
+    with pytest.raises(vidlake.StorageError, match="expected at least"):
+        p.append("videos/chunks/0", b"x", (5 << 20) + 1)
+    assert p.get("videos/chunks/0") == blob[:5 << 20]
+    # below 5 MiB the default GET + PUT
+    p.append("videos/chunks/0", b"small", 10)
+    assert p.get("videos/chunks/0") == blob[:10] + b"small"
+
+
+def test_failed_server_side_append_leaves_the_object(moto_server, s3_bucket, fault_proxy_s3):
+    p = _via(fault_proxy_s3, moto_server, s3_bucket)
+    blob = os.urandom(6 << 20)
+    p.put("chunk", blob)
+    fault_proxy_s3.fail_matching("POST", "uploadId", "503", None)   # CompleteMultipartUpload
+    with pytest.raises(vidlake.StorageError, match="failed after"):
+        p.append("chunk", b"new bytes", len(blob))
+    fault_proxy_s3.heal()
+    assert p.get("chunk") == blob
+    uploads = moto_server.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+    assert uploads == [], "the failed upload was not aborted"
 
 
 def test_retry_503_then_success(moto_server, s3_bucket, fault_proxy_s3):

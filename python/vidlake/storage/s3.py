@@ -18,6 +18,9 @@ anything else, after the transient failures (connection errors, timeouts, HTTP 5
 (:mod:`vidlake.retry`), raises :class:`vidlake.StorageError` naming the URL. botocore's own
 retries are switched off so that vidlake's policy is the only one.
 
+``append`` (growing a dataset's open chunk) copies a kept prefix of 5 MiB or more on the server
+(multipart upload with ``UploadPartCopy``) and uploads only the new bytes; see docs/REMOTE.md.
+
 Ranged reads of several ranges (``get_ranges``) run on a thread pool over pooled connections
 (botocore ``max_pool_connections``); ranges larger than ``part_size`` are split into parts
 fetched in parallel.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import concurrent.futures as cf
+import contextlib
 import socket
 import threading
 from collections.abc import Iterable, Sequence
@@ -57,6 +61,7 @@ _TRANSIENT_CODES = frozenset({
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+COPY_MIN_BYTES = 5 * 1024 * 1024  # S3's smallest multipart part (but the last): server-side append above it
 DEFAULT_WORKERS = 16
 
 
@@ -332,6 +337,41 @@ class S3Provider(StorageProvider):
         okey = self._object_key(key)
         body = bytes(data)
         self._call("PUT", key, lambda: self._client.put_object(Bucket=self.bucket, Key=okey, Body=body))
+
+    def append(self, key: str, data: bytes | bytearray | memoryview, offset: int) -> None:
+        """Replace ``key`` by its bytes ``[0, offset)`` followed by ``data``, atomically.
+
+        S3 cannot append. When the kept prefix is at least 5 MiB (S3's smallest part), S3
+        copies it on the server: a multipart upload whose first part is an ``UploadPartCopy``
+        of the prefix and whose second is ``data``, so nothing is downloaded and only the new
+        bytes are uploaded. Until the upload completes the old object stays as it was; a
+        failure aborts the upload. Smaller prefixes take the default GET + PUT.
+        """
+        self.check_writable()
+        if offset < COPY_MIN_BYTES:
+            return super().append(key, data, offset)
+        have = self.size(key)
+        if have < offset:
+            raise StorageError(f"{self.url(key)}: has {have} bytes, expected at least {offset}")
+        okey = self._object_key(key)
+        body = bytes(data)
+        c = self._client
+        upload = self._call("PUT", key, lambda: c.create_multipart_upload(Bucket=self.bucket, Key=okey))["UploadId"]
+        try:
+            copied = self._call("PUT", key, lambda: c.upload_part_copy(
+                Bucket=self.bucket, Key=okey, UploadId=upload, PartNumber=1,
+                CopySource={"Bucket": self.bucket, "Key": okey}, CopySourceRange=f"bytes=0-{offset - 1}"))
+            parts = [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}]
+            if body:
+                sent = self._call("PUT", key, lambda: c.upload_part(
+                    Bucket=self.bucket, Key=okey, UploadId=upload, PartNumber=2, Body=body))
+                parts.append({"PartNumber": 2, "ETag": sent["ETag"]})
+            self._call("PUT", key, lambda: c.complete_multipart_upload(
+                Bucket=self.bucket, Key=okey, UploadId=upload, MultipartUpload={"Parts": parts}))
+        except BaseException:
+            with contextlib.suppress(Exception):  # best effort: S3 lifecycle rules clean up the rest
+                c.abort_multipart_upload(Bucket=self.bucket, Key=okey, UploadId=upload)
+            raise
 
     def delete(self, key: str) -> None:
         self.check_writable()
