@@ -220,7 +220,7 @@ void OutputBuffers::configure(int64_t max_bytes, double keep_seconds) {
   for (const OutputBlock& b : drop) unmap_block(b);
 }
 
-void OutputBuffers::clear() noexcept {
+void OutputBuffers::clear() {
   std::vector<OutputBlock> drop;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -40,7 +40,7 @@ class OutputBuffers {
   void release(const OutputBlock& block) noexcept;
   // max_bytes < 0 or keep_seconds < 0: leave that setting as it is.
   void configure(int64_t max_bytes, double keep_seconds);
-  void clear() noexcept;  // unmap every cached block now
+  void clear();  // unmap every cached block now
   OutputCacheInfo info();
 
  private:

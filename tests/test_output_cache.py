@@ -142,7 +142,7 @@ def test_blocks_over_max_bytes_are_not_kept(cache, video):
     assert info["cached_blocks"] == 1 and info["cached_bytes"] <= 30 << 20
 
 
-@pytest.mark.parametrize("kwargs", [{"max_bytes": -1}, {"max_bytes": 1.5}, {"max_bytes": True},
+@pytest.mark.parametrize("kwargs", [{"max_bytes": -1}, {"max_bytes": 1.5}, {"max_bytes": True}, {"max_bytes": 2**63},
                                     {"keep_seconds": -0.1}, {"keep_seconds": float("nan")}, {"keep_seconds": float("inf")},
                                     {"keep_seconds": "10"}])
 def test_bad_settings_raise(kwargs):

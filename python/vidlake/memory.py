@@ -26,8 +26,9 @@ def set_output_cache(*, max_bytes: int | None = None, keep_seconds: float | None
 
     ``None`` leaves a setting as it is. Lowering either gives memory back at once.
     """
-    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
-        raise ValueError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
+                                  or not 0 <= max_bytes < 2**63):
+        raise ValueError(f"max_bytes must be a non-negative int (below 2**63) or None, got {max_bytes!r}")
     if keep_seconds is not None and (isinstance(keep_seconds, bool) or not isinstance(keep_seconds, (int, float))
                                      or not math.isfinite(keep_seconds) or keep_seconds < 0):
         raise ValueError(f"keep_seconds must be a finite non-negative number or None, got {keep_seconds!r}")

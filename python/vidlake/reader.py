@@ -122,8 +122,8 @@ class VideoReader:
 
     def trim(self, keep: int = 0) -> None:
         """Close the decoder states parked between reads, except the ``keep`` most recently
-        used, and free their memory (up to about 128 MB per reader; a 1080p state is about
-        32 MB). Later reads open new states as needed; frames are the same either way."""
+        used, and free their memory (up to about 160 MB per reader; a 1080p H.264 state is
+        about 37 MB). Later reads open new states as needed; frames are the same either way."""
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
             raise ValueError(f"keep must be a non-negative int, got {keep!r}")
         self._decoder.trim(keep)

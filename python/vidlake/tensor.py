@@ -31,8 +31,8 @@ __all__ = ["SampleView", "Tensor", "TensorView"]
 
 _READER_CACHE = 8
 # Readers of the most recently read samples keep their parked decoder states (docs/DESIGN.md,
-# "Parked decoders"; up to ~128 MB each); older cached readers keep one, so a tensor's readers
-# hold at most about 2 x 128 MB + 6 states at once.
+# "Parked decoders"; up to ~160 MB each); older cached readers keep one, so a tensor's readers
+# hold at most about 2 x 160 MB + 6 states at once.
 _PARKING_READERS = 2
 
 FrameSel = Union[None, int, slice, Sequence[int], np.ndarray]
