@@ -14,23 +14,27 @@ int quarter_turns_for_rotation(double degrees) {
 
 SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt,
                                         bool stream_colors) {
-  if (!stream_colors && applied_colorspace_ != -1) {
-    sws_.reset();  // back to PyAV's conversion: a fresh context has swscale's defaults
-    applied_colorspace_ = applied_range_ = -1;
-  }
-  SwsContext* before = sws_.get();
-  SwsContext* ctx = sws_getCachedContext(sws_.release(), frame->width, frame->height,
-                                         static_cast<AVPixelFormat>(frame->format), dst_w, dst_h, dst_fmt,
-                                         SWS_BILINEAR, nullptr, nullptr, nullptr);
+  // Note [One context per conversion]: a context is reused only for the same sizes, formats and
+  // colour details. Anything else gets a fresh context (swscale's defaults) with the details set
+  // once on it: changing the details of a context that already converted with others is not
+  // always the same as setting them on a fresh one (reading one frame with the stream's colours,
+  // then with BT.601, then the next with the stream's gave 15 levels off on a full-range BT.709
+  // stream), and malloc may hand a new context the old one's address.
+  const std::array<int, 6> key = {frame->width, frame->height, frame->format, dst_w, dst_h, static_cast<int>(dst_fmt)};
+  const int colorspace = stream_colors ? frame->colorspace : -1;
+  const int range = stream_colors ? frame->color_range : -1;
+  if (sws_ && key == made_for_ && colorspace == applied_colorspace_ && range == applied_range_) return sws_.get();
+  sws_.reset(sws_getContext(frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), dst_w, dst_h,
+                            dst_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
+  SwsContext* ctx = sws_.get();
   if (ctx == nullptr) {
     throw DecodeError(std::string("cannot convert pixel format ") +
                       (av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format)) ?: "unknown"));
   }
-  sws_.reset(ctx);
-  if (ctx != before) applied_colorspace_ = applied_range_ = -1;  // a new context has default details
-  const int colorspace = stream_colors ? frame->colorspace : -1;
-  const int range = stream_colors ? frame->color_range : -1;
-  if (stream_colors && (colorspace != applied_colorspace_ || range != applied_range_)) {
+  made_for_ = key;
+  applied_colorspace_ = colorspace;
+  applied_range_ = range;
+  if (stream_colors) {
     // As FFmpeg's scale filter does with in_color_matrix=auto: the input matrix
     // and range from the frame, everything else as swscale set it up.
     int *inv_table = nullptr, *table = nullptr;
@@ -40,8 +44,6 @@ SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst
     if (frame->colorspace != AVCOL_SPC_UNSPECIFIED) src_coeffs = sws_getCoefficients(frame->colorspace);
     if (frame->color_range != AVCOL_RANGE_UNSPECIFIED) src_range = frame->color_range == AVCOL_RANGE_JPEG;
     sws_setColorspaceDetails(ctx, src_coeffs, src_range, table, dst_range, brightness, contrast, saturation);
-    applied_colorspace_ = colorspace;
-    applied_range_ = range;
   }
   return ctx;
 }
@@ -53,7 +55,9 @@ void FrameConverter::convert(const AVFrame* frame, const OutputLayout& layout, u
   const int w = sideways ? layout.height : layout.width;
   const int h = sideways ? layout.width : layout.height;
   const AVPixelFormat dst_fmt = layout.gray ? AV_PIX_FMT_GRAY8 : (layout.alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24);
-  SwsContext* ctx = context_for(frame, w, h, dst_fmt, layout.stream_colors);
+  // Gray output is the luma plane as swscale converts it by default (as the ffmpeg CLI and PyAV do):
+  // colour matrices do not apply to it.
+  SwsContext* ctx = context_for(frame, w, h, dst_fmt, layout.stream_colors && !layout.gray);
   // Note [Output stride]: swscale's SIMD converters pick how many pixels to
   // write per row from the destination stride, and may write up to a few pixels
   // past the width. PyAV converts into av_image_alloc(align=16) buffers, whose

@@ -3,6 +3,7 @@
 // frame's own colourspace and range), so results are bit-identical to it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -31,7 +32,10 @@ class FrameConverter {
  private:
   SwsContext* context_for(const AVFrame* frame, int dst_w, int dst_h, AVPixelFormat dst_fmt, bool stream_colors);
   SwsContextPtr sws_;
-  int applied_colorspace_ = -1;  // colour details last set on sws_ (-1: swscale's defaults)
+  // What sws_ was made for (source w, h, format; destination w, h, format) and the colour
+  // details set on it (-1: swscale's defaults); see Note [One context per conversion].
+  std::array<int, 6> made_for_{};
+  int applied_colorspace_ = -1;
   int applied_range_ = -1;
   std::vector<uint8_t> scratch_;  // stride-padded rows (see Note [Output stride])
 };

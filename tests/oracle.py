@@ -28,7 +28,10 @@ av.logging.set_level(av.logging.PANIC)
 # pinned by test_reader_threads.py::test_no_deadlock_with_pyav_log_callback (in a subprocess).
 av.logging.restore_default_callback()
 
-Kind = Union[str, tuple]          # "rgb24" | "gray" | (height, width) bilinear resize to rgb24
+# "rgb24" | "gray" | (height, width) bilinear resize to rgb24, in the frame's own colours (vidlake's
+# default); "bt601" | ("bt601", height, width): swscale's default BT.601 matrix (PyAV <= 16's
+# to_ndarray, vidlake's color_conversion="bt601")
+Kind = Union[str, tuple]
 
 _FRAME_BUDGET = 1_500_000_000     # bytes of decoded frames kept across the session
 _lock = threading.RLock()
@@ -100,15 +103,86 @@ def info(path, stream_index: int | None = None) -> Info:
     return result
 
 
+# PyAV 12's names for the swscale colour matrices (sws_getCoefficients) it can set; other
+# matrices (BT.2020) it cannot express, and those frames come from the ffmpeg CLI instead
+_SWS_CS_DEFAULT = 5
+_PYAV_MATRICES = {1, 4, 5, 6, 7}
+_RANGE_JPEG, _RANGE_MPEG = 2, 1
+
+
+class NotExpressible(Exception):
+    """PyAV cannot apply this frame's colour matrix."""
+
+
+def _stream_colors(frame, fmt: str, size: tuple | None = None):
+    """``frame`` converted with its own matrix and range, as vidlake's default, the ffmpeg CLI and
+    torchcodec do. PyAV 12's ``to_ndarray`` keeps swscale's BT.601 defaults, and its ``reformat``
+    sets colour details only when source and destination colorspace (or range) differ, so the
+    source matrix and range are given explicitly and the destination matrix (unused for RGB
+    output) is made to differ. Checked against torchcodec's reference frames
+    (test_reference_frames.py) and against the ffmpeg CLI."""
+    cs, rng = int(frame.colorspace), int(frame.color_range)
+    src_cs = _SWS_CS_DEFAULT if cs == 2 else cs                  # unspecified: swscale's default
+    if src_cs not in _PYAV_MATRICES:
+        raise NotExpressible(cs)
+    if rng in (_RANGE_JPEG, _RANGE_MPEG):
+        src_range = "JPEG" if rng == _RANGE_JPEG else "MPEG"
+    else:                                                        # unspecified: swscale's default
+        src_range = "JPEG" if frame.format.name.startswith("yuvj") else "MPEG"
+    kw = {} if size is None else {"height": size[0], "width": size[1], "interpolation": "BILINEAR"}
+    return frame.reformat(format=fmt, src_colorspace=src_cs, dst_colorspace=1 if src_cs != 1 else 5,
+                          src_color_range=src_range, dst_color_range="JPEG", **kw).to_ndarray()
+
+
 def _convert(frame, kind: Kind) -> np.ndarray:
     if kind == "rgb24":
+        arr = _stream_colors(frame, "rgb24")
+    elif kind == "bt601":
         arr = frame.to_ndarray(format="rgb24")
-    elif kind == "gray":
+    elif kind == "gray":  # the luma plane as swscale converts it by default (no colour matrix)
         arr = frame.to_ndarray(format="gray")[..., None]
-    else:
-        h, w = kind
+    elif kind[0] == "bt601":
+        _, h, w = kind
         arr = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR").to_ndarray()
+    else:
+        arr = _stream_colors(frame, "rgb24", kind)
     return np.ascontiguousarray(arr).copy()
+
+
+_cli_cache: dict = {}
+
+
+def _cli_frames(path: str, stream_index: int | None, kind: Kind) -> np.ndarray:
+    """Every frame of a sequential ffmpeg CLI decode converted as ``kind`` (the CLI's scale
+    filter uses the frame's matrix and range; bilinear as vidlake; no frame dropped or doubled).
+
+    Used only where PyAV cannot apply the frame's matrix (BT.2020), and only after checking that
+    the CLI decodes the same pictures as PyAV: its BT.601 conversion of the first frames must
+    equal PyAV's ``to_ndarray``; otherwise the test is skipped with the reason (there is then
+    no independent reference for that stream's colours here)."""
+    import subprocess
+
+    import pytest
+
+    inf = info(path, stream_index)
+    h, w = (inf.height, inf.width) if kind == "rgb24" else kind
+    key = (str(path), inf.stream_index, h, w)
+    if key in _cli_cache:
+        return _cli_cache[key]
+
+    def run(vf: str) -> np.ndarray:
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{inf.stream_index}",
+               "-vsync", "passthrough", "-vf", vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+        raw = subprocess.run(cmd, capture_output=True, check=True).stdout
+        return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+
+    probe = run(f"scale={inf.width}:{inf.height}:in_color_matrix=bt601:in_range=tv:flags=bilinear")
+    ref = frames(path, [0, min(2, inf.num_frames - 1)], "bt601", stream_index)
+    if len(probe) != inf.num_frames or not all(np.array_equal(probe[i], ref[i]) for i in ref):
+        pytest.skip(f"{os.path.basename(str(path))}: PyAV 12 cannot apply this stream's colour matrix and the "
+                    "ffmpeg CLI decodes other pictures than PyAV here, so there is no reference for its colours")
+    out = _cli_cache[key] = run(f"scale={w}:{h}:flags=bilinear")
+    return out
 
 
 def _store(key: tuple, arr: np.ndarray) -> None:
@@ -139,11 +213,16 @@ def frames(path, indices: Iterable[int], kind: Kind = "rgb24",
         missing = {i for i in wanted if base + (i,) not in _frame_cache}
         if missing:
             last = max(missing)
-            for i, (_, frame) in enumerate(_iter_frames(str(path), stream_index)):
-                if i in missing:
-                    _store(base + (i,), _convert(frame, kind))
-                if i >= last:
-                    break
+            try:
+                for i, (_, frame) in enumerate(_iter_frames(str(path), stream_index)):
+                    if i in missing:
+                        _store(base + (i,), _convert(frame, kind))
+                    if i >= last:
+                        break
+            except NotExpressible:
+                cli = _cli_frames(str(path), stream_index, kind)
+                for i in missing:
+                    _store(base + (i,), np.ascontiguousarray(cli[i]).copy())
         out = {}
         for i in wanted:
             arr = _frame_cache.get(base + (i,))
@@ -154,9 +233,12 @@ def frames(path, indices: Iterable[int], kind: Kind = "rgb24",
 
 
 def _single(path, index: int, kind: Kind, stream_index: int | None) -> np.ndarray:
-    for i, (_, frame) in enumerate(_iter_frames(str(path), stream_index)):
-        if i == index:
-            return _convert(frame, kind)
+    try:
+        for i, (_, frame) in enumerate(_iter_frames(str(path), stream_index)):
+            if i == index:
+                return _convert(frame, kind)
+    except NotExpressible:
+        return np.ascontiguousarray(_cli_frames(str(path), stream_index, kind)[index]).copy()
     raise IndexError(index)
 
 

@@ -63,28 +63,29 @@ def generate_videos(out_dir: str) -> list[str]:
 
 
 def _oracle(path: str, upto: int) -> tuple[list[np.ndarray], list[float]]:
-    """Frames 0..upto and their timestamps from a plain sequential decode."""
-    try:
-        import av
-    except ImportError:
-        av = None
-    frames, times = [], []
-    if av is not None:
-        with av.open(path) as c:
-            for f in c.decode(video=0):
-                frames.append(f.to_ndarray(format="rgb24"))
-                times.append(float(f.time) if f.time is not None else float("nan"))
-                if len(frames) > upto:
-                    break
-        return frames, times
-    # fallback: ffmpeg CLI raw RGB (no timestamps)
+    """Frames 0..upto of a plain sequential decode by the ffmpeg CLI, converted to RGB with each
+    frame's own colour matrix and range (as vidlake does by default; bilinear, every frame kept,
+    frames as stored: no auto-rotation),
+    and their timestamps from PyAV when it is installed (else NaN)."""
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                             "stream=width,height", "-of", "csv=p=0", path], check=False, capture_output=True, text=True)
     w, h = (int(x) for x in probe.stdout.strip().split(",")[:2])
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough",
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=False, capture_output=True).stdout
-    arr = np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
-    return list(arr[:upto + 1]), [float("nan")] * min(len(arr), upto + 1)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-noautorotate", "-i", path, "-map", "0:v:0", "-fps_mode",
+                          "passthrough", "-frames:v", str(upto + 1), "-sws_flags", "bilinear", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-"], check=False, capture_output=True).stdout
+    frames = list(np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)[:upto + 1])
+    times = [float("nan")] * len(frames)
+    try:
+        import av
+    except ImportError:
+        return frames, times
+    with av.open(path) as c:
+        times = []
+        for f in c.decode(video=0):
+            times.append(float(f.time) if f.time is not None else float("nan"))
+            if len(times) >= len(frames):
+                break
+    return frames, times
 
 
 def _ms(t0: float) -> float:

@@ -19,6 +19,9 @@ import numpy as np
 
 from .. import _core
 
+#: ``color_conversion`` values: the frame's own colours (default), or BT.601 always ("pyav": alias)
+COLOR_CONVERSIONS = ("stream", "bt601", "pyav")
+
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
 
 
@@ -145,7 +148,7 @@ class VideoReader:
         size: tuple[int, int] | None = None,
         gray: bool = False,
         rotate: bool = False,
-        color_conversion: str = "pyav",
+        color_conversion: str = "stream",
     ) -> np.ndarray:
         """Frames at ``indices`` (any order, duplicates allowed, negative from the end).
 
@@ -153,10 +156,11 @@ class VideoReader:
         in the order asked. ``out`` is a C-contiguous uint8 array of that shape to
         decode into (returned). ``size=(h, w)`` resizes in the same conversion pass
         (bilinear). ``rotate=True`` turns frames upright by the display matrix.
-        ``color_conversion="pyav"`` (default) converts exactly as PyAV's
-        ``to_ndarray`` and Deep Lake do (swscale's default BT.601 matrix);
-        ``"stream"`` uses the stream's own matrix and range (BT.709, BT.2020, full
-        range), exactly as the ffmpeg CLI and torchcodec do.
+        ``color_conversion="stream"`` (default) converts with each frame's own
+        matrix and range (BT.709, BT.2020, full range), exactly as the ffmpeg CLI,
+        torchcodec and PyAV >= 17 do; ``"bt601"`` (alias ``"pyav"``) always uses
+        swscale's default BT.601 matrix, as PyAV <= 16 and Deep Lake 3.x do.
+        ``gray=True`` gives the luma plane either way.
 
             >>> r.get_frames([30, 10, 10], size=(224, 224)).shape
             (3, 224, 224, 3)
@@ -168,8 +172,9 @@ class VideoReader:
             raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
         if idx.dtype.kind not in "iu":
             raise TypeError(f"frame indices must be integers, got {idx.dtype}")
-        if color_conversion not in ("pyav", "stream"):
-            raise ValueError(f"color_conversion must be 'pyav' or 'stream', got {color_conversion!r}")
+        if color_conversion not in COLOR_CONVERSIONS:
+            raise ValueError(f"color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
+                             f"got {color_conversion!r}")
         h = w = 0
         if size is not None:
             if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
