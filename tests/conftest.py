@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,10 @@ import assets
 import pytest
 
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+# The link tests link the shared test videos and files under pytest's tmp folders: allow local
+# links for the suite (the documented setting); tests/test_hostile_datasets.py checks the default.
+os.environ.setdefault("VIDLAKE_ALLOW_LOCAL_LINKS", "*")
 
 
 def pytest_configure(config):

@@ -195,8 +195,9 @@ def test_remote_sample_frame_read_fetches_only_needed_ranges(moto_server, s3_buc
 
 def test_s3_append_to_a_large_open_chunk_uploads_only_the_new_sample(moto_server, s3_bucket,
                                                                       counting_proxy_s3, record_property):
-    """Growing an open chunk of 5 MiB or more on S3 copies the committed bytes on the server
-    (S3Provider.append): the commit moves about the new sample, not the whole chunk twice."""
+    """Appending to a dataset whose open chunk is 5 MiB or more moves about the new sample, not the
+    whole chunk twice (on S3 a commit opens a new chunk rather than rewrite a committed one, which
+    another writer may be appending to: docs/FORMAT.md, "Several writers")."""
     path = f"s3://{s3_bucket}/ds"
     creds = moto_server.creds(counting_proxy_s3.url)
     names = ["sample_mp4.mp4"] * 4                                # 4 x 1.57 MB: one open chunk

@@ -15,10 +15,12 @@ from .dataset import (
     Tensor,  # noqa: F401
 )
 from .errors import (  # noqa: F401
+    ConcurrentWriteError,
     CredentialsError,
     DatasetError,
     HtypeError,
     IndexFormatError,
+    LinkRefusedError,
     ReadOnlyError,
     SampleAppendError,
     StorageError,

@@ -30,7 +30,8 @@ def exists(path: PathLike, creds: dict[str, Any] | None = None) -> bool:
     return get_provider(_path(path), creds=creds, read_only=True).exists(fmt.DATASET_META_KEY)
 
 
-def empty(path: PathLike, overwrite: bool = False, creds: dict[str, Any] | None = None) -> Dataset:
+def empty(path: PathLike, overwrite: bool = False, creds: dict[str, Any] | None = None,
+          allow_local_links: Any = None) -> Dataset:
     """Create a new, empty dataset at ``path`` (a folder, or ``mem://name``).
 
     An existing dataset there is an error unless ``overwrite=True`` (which deletes it).
@@ -50,11 +51,17 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict[str, Any] | None 
         raise DatasetError(f"{p} is not empty and is not a vidlake dataset; refusing to create one there")
     if isinstance(provider, LocalProvider) and os.path.isfile(provider.root):
         raise DatasetError(f"{p} is a file, not a folder")
-    return Dataset._create(provider, p)
+    return Dataset._create(provider, p, allow_local_links=allow_local_links)
 
 
-def load(path: PathLike, read_only: bool = False, creds: dict[str, Any] | None = None) -> Dataset:
+def load(path: PathLike, read_only: bool = False, creds: dict[str, Any] | None = None,
+         allow_local_links: Any = None) -> Dataset:
     """Open an existing dataset; ``read_only=True`` refuses every write with ``ReadOnlyError``.
+
+    ``allow_local_links`` (also on :func:`empty` and :func:`dataset`): the local folders under
+    which ``link[...]`` samples may name files (a path, a list, or ``True`` for any; default:
+    ``VIDLAKE_ALLOW_LOCAL_LINKS``, else none), so that a dataset from someone else cannot make
+    vidlake read local files.
 
         >>> ds = vidlake.load("./video_ds")
         >>> ds.videos[0, 0:8].numpy().shape
@@ -62,17 +69,17 @@ def load(path: PathLike, read_only: bool = False, creds: dict[str, Any] | None =
     """
     p = _path(path)
     provider = get_provider(p, creds=creds, read_only=read_only)
-    return Dataset(provider, p, read_only=read_only)
+    return Dataset(provider, p, read_only=read_only, allow_local_links=allow_local_links)
 
 
 def dataset(path: PathLike, read_only: bool = False, overwrite: bool = False,
-            creds: dict[str, Any] | None = None) -> Dataset:
+            creds: dict[str, Any] | None = None, allow_local_links: Any = None) -> Dataset:
     """Load the dataset at ``path`` if there is one, else create it.
 
         >>> ds = vidlake.dataset("./video_ds")
     """
     if not overwrite and exists(path, creds=creds):
-        return load(path, read_only=read_only, creds=creds)
+        return load(path, read_only=read_only, creds=creds, allow_local_links=allow_local_links)
     if read_only:
         raise DatasetError(f"no vidlake dataset at {_path(path)} to open read-only")
-    return empty(path, overwrite=overwrite, creds=creds)
+    return empty(path, overwrite=overwrite, creds=creds, allow_local_links=allow_local_links)

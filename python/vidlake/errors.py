@@ -34,6 +34,11 @@ class ReadOnlyError(DatasetError):
     """A write was attempted on a dataset opened with ``read_only=True``."""
 
 
+class ConcurrentWriteError(DatasetError):
+    """Another writer committed to the dataset first (or holds its commit lock too long); this
+    writer's staged appends were not committed. Reload the dataset and append again."""
+
+
 class SampleAppendError(DatasetError, ValueError):
     """A sample was refused at append time; the dataset was left unchanged."""
 
@@ -46,15 +51,22 @@ class StorageError(VidlakeError):
     """A storage provider failed (missing key, I/O error, remote failure after retries)."""
 
 
+class LinkRefusedError(StorageError):
+    """A linked sample points at a local file outside the roots the user allowed
+    (``allow_local_links``): a dataset cannot make vidlake read local files by itself."""
+
+
 class CredentialsError(StorageError):
     """Credentials are missing, not populated, or were refused by the storage service."""
 
 
 __all__ = [
+    "ConcurrentWriteError",
     "CredentialsError",
     "DatasetError",
     "HtypeError",
     "IndexFormatError",
+    "LinkRefusedError",
     "ReadOnlyError",
     "SampleAppendError",
     "StorageError",

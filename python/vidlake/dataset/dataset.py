@@ -14,6 +14,7 @@ there and in ``docs/FORMAT.md``).
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -26,12 +27,12 @@ except ImportError:  # Python < 3.11
 
     Self = TypeVar("Self", bound="Dataset")  # type: ignore[misc]
 
-from ..errors import CredentialsError, DatasetError, SampleAppendError
+from ..errors import CredentialsError, DatasetError, LinkRefusedError, SampleAppendError
 from ..format import records as fmt
 from ..htypes import lookup
 from ..storage import StorageProvider, get_provider
 from ..storage.creds import resolve_creds, validate_creds
-from .tensor import Tensor
+from .tensor import Tensor, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
 from .writer import GC_GRACE_SECONDS, Writer
@@ -44,14 +45,52 @@ DEFAULT_FLUSH_THRESHOLD = 64 * 1024 * 1024
 _LOAD_RETRY_SECONDS = 10.0
 
 
+def local_link_roots(allow: Any) -> Any:
+    """``True`` (any local path) or the list of real paths under which local links may be read,
+    from ``allow_local_links`` or, when it is None, ``VIDLAKE_ALLOW_LOCAL_LINKS`` ("*" or roots
+    separated by ``os.pathsep``)."""
+    if allow is None:
+        env = os.environ.get("VIDLAKE_ALLOW_LOCAL_LINKS", "")
+        if env.strip() in ("*", "1", "true", "yes"):
+            return True
+        allow = [p for p in env.split(os.pathsep) if p.strip()]
+    if allow is True:
+        return True
+    if allow is False:
+        return []
+    if isinstance(allow, (str, os.PathLike)):
+        allow = [allow]
+    try:
+        return [os.path.realpath(os.fspath(p)) for p in allow]
+    except TypeError:
+        raise ValueError(f"allow_local_links is True, False, a path or a list of paths, got {allow!r}") from None
+
+
 class LinkAccess:
     """The dataset's credentials for linked samples (:class:`vidlake.htypes.WriteContext`):
     creds key names live in the commit record, secrets only in this object's memory."""
 
-    def __init__(self, ds: Dataset) -> None:
+    def __init__(self, ds: Dataset, allow_local_links: Any = None) -> None:
         self._ds = ds
         self.populated: dict[str, dict[str, Any]] = {}  # creds key -> secrets, memory only
         self._providers: dict[tuple[str, str | None], StorageProvider] = {}
+        self.allow_local_links = allow_local_links
+        self._local_roots = local_link_roots(allow_local_links)
+
+    def check_local_path(self, path: str) -> None:
+        """Links to local files are read only under roots the user allowed: a dataset from
+        someone else (a shared folder, a bucket) must not turn local files into pixels."""
+        roots = self._local_roots
+        if roots is True:
+            return
+        real = os.path.realpath(path)
+        for r in roots or ():
+            if real == r or real.startswith(r.rstrip(os.sep) + os.sep):
+                return
+        raise LinkRefusedError(
+            f"{self._ds.path}: refusing the link to the local file {path}: local links are read only under "
+            "roots you allow (vidlake.load(path, allow_local_links=['/data/videos']) or True for any, or "
+            f"VIDLAKE_ALLOW_LOCAL_LINKS); allowed here: {roots or 'none'}")
 
     def creds(self, creds_key: str | None, check_only: bool = False) -> Any:
         """The creds dict of a linked sample's key (``None``: the client's default chain);
@@ -93,7 +132,8 @@ class Dataset:
         >>> ds.summary()
     """
 
-    def __init__(self, provider: StorageProvider, path: str, read_only: bool = False) -> None:
+    def __init__(self, provider: StorageProvider, path: str, read_only: bool = False,
+                 allow_local_links: Any = None) -> None:
         self.provider = provider
         self.path = path
         self.read_only = read_only
@@ -102,15 +142,15 @@ class Dataset:
         self._meta: dict[str, Any] = {}
         self._tensors: dict[str, Tensor] = {}
         self.writer = Writer(self)
-        self.link_access = LinkAccess(self)
+        self.link_access = LinkAccess(self, allow_local_links)
         self._populated_creds = self.link_access.populated
         self._load()
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
-    def _create(cls, provider: StorageProvider, path: str) -> Dataset:
+    def _create(cls, provider: StorageProvider, path: str, allow_local_links: Any = None) -> Dataset:
         provider.put(fmt.DATASET_META_KEY, fmt.encode_json(fmt.new_dataset_meta()))
-        return cls(provider, path)
+        return cls(provider, path, allow_local_links=allow_local_links)
 
     def _load(self) -> None:
         """Read a consistent snapshot: the commit record, then the immutable objects it names.
@@ -156,10 +196,11 @@ class Dataset:
         loads it again from storage."""
         if self.writer.pending_bytes():
             raise DatasetError(f"{self.path} has staged appends; call ds.flush() before pickling")
-        return {"provider": self.provider, "path": self.path, "read_only": self.read_only}
+        return {"provider": self.provider, "path": self.path, "read_only": self.read_only,
+                "allow_local_links": self.link_access.allow_local_links}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["provider"], state["path"], state["read_only"])
+        self.__init__(state["provider"], state["path"], state["read_only"], state.get("allow_local_links"))
 
     # -- tensors -----------------------------------------------------------------------
     @property
@@ -198,11 +239,13 @@ class Dataset:
                       dtype: str | None = None, class_names: Sequence[str] | None = None,
                       max_chunk_size: int | None = None, target_chunk_size: int | None = None,
                       exist_ok: bool = False, coords: dict[str, str] | None = None,
-                      aligned_to: str | None = None, **kwargs: Any) -> Tensor:
+                      aligned_to: str | None = None, read_options: dict[str, Any] | None = None,
+                      **kwargs: Any) -> Tensor:
         """Add a tensor. Video tensors need a ``sample_compression``; anything not accepted is
         a ``ValueError`` listing what is. ``coords`` is for bbox tensors, ``aligned_to`` makes a
         ``sequence[...]`` tensor keep one item per frame of a video or sequence tensor
-        (``docs/ANNOTATIONS.md``).
+        (``docs/ANNOTATIONS.md``). ``read_options`` (video tensors: ``size``, ``gray``,
+        ``rotate``, ``color_conversion``) are stored as the defaults of every frame read.
 
             >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
             >>> ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
@@ -233,6 +276,11 @@ class Dataset:
         tmeta.update(spec.params(dtype, class_names, coords))  # dtype, class_names, coords: the htype's rules
         if aligned_to is not None:
             tmeta["aligned_to"] = self.writer.check_aligned_to(htype, aligned_to)
+        if read_options:
+            if not spec.video:
+                raise ValueError(f"read_options are for video tensors, not {htype!r}")
+            tmeta["read_options"] = {k: list(v) if isinstance(v, tuple) else v
+                                     for k, v in check_read_options(dict(read_options), name).items()}
         return self.writer.create_tensor(name, tmeta)
 
     # -- writing ----------------------------------------------------------------------

@@ -22,7 +22,8 @@ import numpy as np
 from ..format.chunks import ChunkRangeSource, ChunkStore
 from ..htypes import Htype, common_shape, lookup
 from ..video import VideoReader
-from .views import SampleView, SequenceSampleView, TensorView, sample_indices
+from ..video.reader import COLOR_CONVERSIONS
+from .views import SampleView, SequenceSampleView, TensorView, frame_shape, sample_indices
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..storage import StorageProvider
@@ -35,6 +36,28 @@ _READER_CACHE = 8
 # "Parked decoders"; up to ~160 MB each); older cached readers keep one, so a tensor's readers
 # hold at most about 2 x 160 MB + 6 states at once.
 _PARKING_READERS = 2
+
+
+def check_read_options(options: dict[str, Any], tensor: str) -> dict[str, Any]:
+    """Validate read options (those of ``VideoReader.get_frames``); ``ValueError`` naming them."""
+    allowed = ("size", "gray", "rotate", "color_conversion")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"{tensor}: unknown read option(s) {unknown}; accepted: {', '.join(allowed)}")
+    out = dict(options)
+    if out.get("size") is not None:
+        size = out["size"]
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise ValueError(f"{tensor}: size must be (height, width) with positive ints, got {size!r}")
+        out["size"] = (int(size[0]), int(size[1]))
+    for k in ("gray", "rotate"):
+        if k in out and not isinstance(out[k], (bool, np.bool_)):
+            raise ValueError(f"{tensor}: {k} must be True or False, got {out[k]!r}")
+    if "color_conversion" in out and out["color_conversion"] not in COLOR_CONVERSIONS:
+        raise ValueError(f"{tensor}: color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
+                         f"got {out['color_conversion']!r}")
+    return out
 
 
 class StoredSample:
@@ -62,6 +85,9 @@ class StoredSample:
 
     def link_provider(self, parent: str, creds_key: str | None) -> StorageProvider:
         return self._tensor.dataset.link_access.link_provider(parent, creds_key)
+
+    def check_local_path(self, path: str) -> None:
+        self._tensor.dataset.link_access.check_local_path(path)
 
 
 class Tensor:
@@ -92,6 +118,7 @@ class Tensor:
         self._replaced: dict[int, dict[str, Any]] = {}
         #: per-sample memory of this process (htypes keep lazily built facts here)
         self._memo: dict[int, dict[str, Any]] = {}
+        self._read_options = check_read_options(meta.get("read_options") or {}, name)
 
     # -- description -------------------------------------------------------------------
     @property
@@ -126,6 +153,9 @@ class Tensor:
         shapes = [e["info"]["shape"] for e in self._entries]
         if not shapes:
             return (0,) + ((None, None, None, 3) if self.spec.video else ())
+        if self.spec.video and self._read_options:
+            shapes = [[s[0], *frame_shape(s[1:], self._read_options, e)] if None not in s else s
+                      for s, e in zip(shapes, self._entries)]
         return (len(shapes),) + common_shape(shapes)
 
     @property
@@ -135,6 +165,28 @@ class Tensor:
 
     def __repr__(self) -> str:
         return f"Tensor(key={self.key!r}, htype={self.htype!r}, len={len(self)})"
+
+    @property
+    def read_options(self) -> dict[str, Any]:
+        """Default options of frame reads (``size``, ``gray``, ``rotate``, ``color_conversion``):
+        stored with ``create_tensor(..., read_options=...)``, changed for this process with
+        :meth:`set_read_options`; each ``numpy()`` call may override them."""
+        return dict(self._read_options)
+
+    def set_read_options(self, **options: Any) -> None:
+        """Change the read options of this tensor object (not stored in the dataset).
+
+            >>> ds.videos.set_read_options(rotate=True, size=(224, 224))
+        """
+        if not self.spec.video:
+            raise ValueError(f"{self.key}: read options are for video tensors, not {self.htype!r}")
+        merged = {**self._read_options, **options}
+        self._read_options = check_read_options({k: v for k, v in merged.items() if v is not None}, self.key)
+
+    def merged_read_options(self, **options: Any) -> dict[str, Any]:
+        """The tensor's read options with the given ones (not None) on top, validated."""
+        given = {k: v for k, v in options.items() if v is not None}
+        return check_read_options({**self._read_options, **given}, self.key)
 
     # -- writing -----------------------------------------------------------------------
     def append(self, sample: Any) -> None:

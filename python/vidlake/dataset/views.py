@@ -44,10 +44,22 @@ __all__ = [
     "filter_rows",
     "frame_indices",
     "frame_row",
+    "frame_shape",
     "sample_indices",
 ]
 
 FrameSel = Union[None, int, slice, Sequence[int], np.ndarray]
+
+
+def frame_shape(hwc: Sequence[int], opts: builtins.dict[str, Any], entry: builtins.dict[str, Any]) -> tuple[int, ...]:
+    """``(H, W, C)`` of one frame as read with these options (``size``, ``rotate``, ``gray``),
+    from the stored shape and display rotation (the core's rule: quarter turns of -rotation)."""
+    h, w, c = hwc
+    if opts.get("size") is not None:
+        h, w = (int(v) for v in opts["size"])
+    elif opts.get("rotate") and round(-float((entry.get("video") or {}).get("rotation") or 0) / 90) % 2:
+        h, w = w, h
+    return (h, w, 1 if opts.get("gray") else c)
 
 
 def sample_indices(item: Any, n: int, what: str) -> tuple[list[int], bool]:
@@ -129,12 +141,19 @@ class SampleView:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """``(N, H, W, 3)`` for a video (``(H, W, 3)`` for one frame); from metadata, no decode."""
+        """``(N, H, W, 3)`` for a video (``(H, W, 3)`` for one frame), as :meth:`numpy` returns it
+        with the tensor's read options; from metadata, no decode."""
+        return self._shape(self.tensor.read_options)
+
+    def _shape(self, opts: builtins.dict[str, Any]) -> tuple[int, ...]:
         full = self.tensor.sample_shape(self.index)
-        if not self.tensor.spec.video or self.frames is None:
+        if not self.tensor.spec.video:
+            return full
+        full = (full[0], *frame_shape(full[1:], opts, self.tensor.entry(self.index)))
+        if self.frames is None:
             return full
         idx, single = self._selection()
-        return full[1:] if single else (len(idx),) + full[1:]
+        return full[1:] if single else (len(idx), *full[1:])
 
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 1
@@ -145,20 +164,32 @@ class SampleView:
         ``filename``, ``modified`` for a video sample."""
         return self.tensor.info(self.index)
 
-    def numpy(self, aslist: bool = False, out: np.ndarray | None = None) -> Any:
+    def numpy(self, aslist: bool = False, out: np.ndarray | None = None, *,
+              size: tuple[int, int] | None = None, gray: bool | None = None, rotate: bool | None = None,
+              color_conversion: str | None = None) -> Any:
         """Decode the selected frames: ``(k, H, W, 3)`` uint8 RGB, or ``(H, W, 3)`` for one frame.
 
-        ``out`` (a C-contiguous uint8 array of exactly that shape) receives the frames without
-        another allocation and is returned.
+        The options are :meth:`vidlake.VideoReader.get_frames`'s: ``size=(h, w)`` resizes in
+        the conversion pass, ``gray=True`` gives ``(..., 1)`` luma, ``rotate=True`` turns frames
+        upright by the display matrix, ``color_conversion`` is ``"stream"`` (the frame's own
+        colours, default) or ``"bt601"``. Options left at ``None`` take the tensor's read
+        options (``create_tensor(..., read_options={...})``). ``out`` (a C-contiguous uint8
+        array of exactly the result's shape) receives the frames without another allocation.
 
+            >>> ds.videos[0, 0:10].numpy(size=(224, 224), rotate=True).shape
+            (10, 224, 224, 3)
             >>> buf = np.empty((10, 360, 640, 3), np.uint8)
             >>> ds.videos[0, 0:10].numpy(out=buf)
         """
         t = self.tensor
         if not t.spec.video:
+            if size is not None or gray or rotate or color_conversion is not None:
+                raise ValueError(f"{self._what()}: size, gray, rotate and color_conversion are read options "
+                                 f"of video samples; {t.htype!r} samples take none")
             return t.value(self.index)
+        opts = t.merged_read_options(size=size, gray=gray, rotate=rotate, color_conversion=color_conversion)
         idx, single = self._selection()
-        shape = self.shape
+        shape = self._shape(opts)
         if out is not None:
             if out.shape != shape or out.dtype != np.uint8:
                 raise ValueError(f"{self._what()}: out must be a uint8 array of shape {shape}, "
@@ -169,7 +200,7 @@ class SampleView:
             return out if out is not None else np.empty(shape, np.uint8)
         r = t.reader(self.index)
         dst = None if out is None else (out[None] if single else out)
-        frames = r.get_frames(idx, out=dst)
+        frames = r.get_frames(idx, out=dst, **opts)
         if out is not None:
             return out
         return frames[0] if single else frames
@@ -252,10 +283,11 @@ class TensorView:
         """``sample_info`` of each sample."""
         return [self.tensor.info(i) for i in self.indices]
 
-    def numpy(self, aslist: bool = False) -> np.ndarray | list[Any]:
+    def numpy(self, aslist: bool = False, **read_options: Any) -> np.ndarray | list[Any]:
         """Decode each sample; ``aslist=True`` returns one array per sample (ragged is fine),
-        otherwise samples of equal shape are stacked."""
-        arrays = [s.numpy() for s in self._samples()]
+        otherwise samples of equal shape are stacked. ``read_options`` (``size``, ``gray``,
+        ``rotate``, ``color_conversion``) go to each video sample's :meth:`SampleView.numpy`."""
+        arrays = [s.numpy(**read_options) for s in self._samples()]
         if aslist:
             return arrays
         if not self.tensor.spec.array_values:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DatasetError, ReadOnlyError, SampleAppendError, StorageError
+from ..errors import ConcurrentWriteError, ReadOnlyError, SampleAppendError, StorageError
 from ..format import records as fmt
 from ..format.chunks import place
 from ..htypes import PreparedSample, lookup
@@ -40,10 +40,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["GC_GRACE_SECONDS", "Writer"]
 
+#: how long a writer waits for another's commit lock (``VIDLAKE_LOCK_TIMEOUT`` seconds)
+DEFAULT_LOCK_TIMEOUT = 60.0
 _INDEX_WORKERS = 8  # threads building the packet indexes of one extend() (see prepare_rows)
 #: merged-away table segments are deleted only this long after they left the commit record,
 #: so a reader that read the old record has time to read them
 GC_GRACE_SECONDS = 30.0
+
+
+def lock_timeout() -> float:
+    """Seconds a commit waits for the dataset's commit lock (``VIDLAKE_LOCK_TIMEOUT``, default 60)."""
+    try:
+        return max(0.0, float(os.environ.get("VIDLAKE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_LOCK_TIMEOUT
 
 
 class Writer:
@@ -75,13 +85,17 @@ class Writer:
         """Commit a change of the commit record alone (e.g. a creds key name), refused when
         another writer committed since this dataset was loaded."""
         self.check_writable()
-        cur = fmt.decode_dataset_meta(self.ds.provider.get(fmt.DATASET_META_KEY), self.ds.path)
-        if cur["generation"] != self.ds._meta["generation"]:
-            raise DatasetError(f"{self.ds.path} was changed by another writer since it was loaded; reload it")
-        meta = copy.deepcopy(self.ds._meta)
-        meta["generation"] += 1
-        change(meta)
-        self.ds.provider.put(fmt.DATASET_META_KEY, fmt.encode_json(meta))
+        p = self.ds.provider
+        with p.commit_lock(lock_timeout()):
+            raw, tag = p.get_tagged(fmt.DATASET_META_KEY)
+            cur = fmt.decode_dataset_meta(raw, self.ds.path)
+            if cur["generation"] != self.ds._meta["generation"]:
+                raise ConcurrentWriteError(f"{self.ds.path} was changed by another writer since it was loaded; "
+                                           "reload it")
+            meta = copy.deepcopy(self.ds._meta)
+            meta["generation"] += 1
+            change(meta)
+            p.put_if_tag(fmt.DATASET_META_KEY, fmt.encode_json(meta), tag)
         self.ds._meta = meta
 
     def maybe_commit(self) -> None:
@@ -150,8 +164,14 @@ class Writer:
         maximum = int(t.meta["max_chunk_size"])
         target = int(t.meta["target_chunk_size"])
 
+        # A writer without an exclusive commit lock never appends to a chunk that is already
+        # committed (another writer may be appending to it too): its first sample of each commit
+        # opens a new chunk (Note [Commit under the lock]).
+        shared = not self.ds.provider.exclusive_commits
+
         def put(data: bytes | FileRange) -> list[list[Any]]:
-            extents = place(t._open_chunk, len(data), target, maximum, fmt.new_id)
+            oc = None if shared and t._open_chunk == t._committed_open_chunk else t._open_chunk
+            extents = place(oc, len(data), target, maximum, fmt.new_id)
             view = data if isinstance(data, FileRange) else memoryview(data)
             pos = 0
             for cid, off, n in extents:
@@ -202,14 +222,25 @@ class Writer:
         p = self.ds.provider
         stale: list[str] = []
         expired: list[str] = []
+        lock = p.commit_lock(lock_timeout())
+        locked = False
         try:
             self.check_writable()
-            cur = fmt.decode_dataset_meta(p.get(fmt.DATASET_META_KEY), self.ds.path)
+            lock.__enter__()
+            locked = True
+            # Note [Commit under the lock]: the generation check, every write and the
+            # replacement of the commit record happen while this writer holds the dataset's
+            # commit lock (local: flock; memory: a process lock), and the record is replaced
+            # only if it is still the version read here (S3: If-Match on its ETag). A writer
+            # that finds another's commit refuses before writing a byte; on providers without
+            # an exclusive lock it never rewrote a committed chunk anyway (see stage()).
+            raw, tag = p.get_tagged(fmt.DATASET_META_KEY)
+            cur = fmt.decode_dataset_meta(raw, self.ds.path)
             if cur["generation"] != self.ds._meta["generation"]:
-                raise DatasetError(
+                raise ConcurrentWriteError(
                     f"{self.ds.path} was changed by another writer since it was loaded (generation "
                     f"{self.ds._meta['generation']} -> {cur['generation']}); reload it with vidlake.load() "
-                    "and append again. Only one process may write to a dataset at a time."
+                    "and append again"
                 )
             meta = copy.deepcopy(self.ds._meta)
             meta["generation"] += 1
@@ -246,18 +277,26 @@ class Writer:
             # merged-away segments are garbage: deleted after a grace period (see GC_GRACE_SECONDS)
             now = time.time()
             garbage = meta.get("garbage", [])
-            expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS]
+            # only table segments this format writes are ever deleted (a crafted entry naming
+            # another object, the commit record say, is dropped from the list, never deleted)
+            expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS and fmt.is_table_key(k)]
             meta["garbage"] = [[k, t0] for k, t0 in garbage if now - t0 <= GC_GRACE_SECONDS]
             meta["garbage"] += [[k, now] for k in stale]
             # 3. metadata: the atomic commit point
-            p.put(fmt.DATASET_META_KEY, fmt.encode_json(meta))
+            p.put_if_tag(fmt.DATASET_META_KEY, fmt.encode_json(meta), tag)
         except BaseException as e:
+            if locked:
+                lock.__exit__(None, None, None)
             n = sum(len(t._entries) - t._committed_len for t in dirty)
             self.rollback_all()
+            if isinstance(e, ConcurrentWriteError):
+                raise ConcurrentWriteError(f"{e} ({n} staged sample(s) not committed; the dataset has the "
+                                           "other writer's commit)") from None
             if isinstance(e, (StorageError, OSError)) and not isinstance(e, ReadOnlyError):
                 raise StorageError(f"writing to {self.ds.path} failed, the dataset is unchanged "
                                    f"({n} staged sample(s) dropped): {e}") from e
             raise
+        lock.__exit__(None, None, None)
         self.ds._meta = meta
         for t in self.ds._tensors.values():
             t._committed_len = len(t._entries)

@@ -38,6 +38,7 @@ __all__ = [
     "decode_tensor_meta",
     "encode_json",
     "encode_table",
+    "is_table_key",
     "new_dataset_meta",
     "new_id",
     "table_key",
@@ -55,6 +56,8 @@ FORMAT_MAJOR = 1
 DATASET_META_KEY = "dataset_meta.json"
 DEFAULT_MAX_CHUNK_SIZE = 16 * 1024 * 1024
 DEFAULT_TARGET_CHUNK_SIZE = 8 * 1024 * 1024
+#: the largest chunk size a tensor meta may declare (16 GiB)
+MAX_CHUNK_SIZE_LIMIT = 16 << 30
 
 #: a byte extent inside a tensor's chunks: (chunk id, offset, length)
 Extent = tuple[str, int, int]
@@ -84,6 +87,14 @@ def chunk_key(tensor: str, chunk_id: str) -> str:
 def table_key(tensor: str, seg_id: str) -> str:
     """Key of one sample-table segment."""
     return f"{tensor}/tables/{seg_id}.json"
+
+
+_TABLE_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}/tables/[0-9a-f]{8,64}\.json$")
+
+
+def is_table_key(key: str) -> bool:
+    """True for the key of a sample-table segment (what a writer may delete as garbage)."""
+    return isinstance(key, str) and bool(_TABLE_KEY_RE.match(key))
 
 
 def new_id() -> str:
@@ -155,6 +166,14 @@ def decode_tensor_meta(data: bytes, what: str) -> dict[str, Any]:
     for k in ("name", "htype"):
         if k not in meta:
             raise DatasetError(f"{what} is damaged (missing {k!r})")
+    # values that drive writes: a crafted 0 or negative chunk size would loop forever on append
+    sizes = {k: meta.get(k) for k in ("max_chunk_size", "target_chunk_size")}
+    for k, v in sizes.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_CHUNK_SIZE_LIMIT):
+            raise DatasetError(f"{what} is damaged: {k} must be an int in 1 .. {MAX_CHUNK_SIZE_LIMIT}, got {v!r}")
+    if None not in sizes.values() and sizes["target_chunk_size"] > sizes["max_chunk_size"]:
+        raise DatasetError(f"{what} is damaged: target_chunk_size {sizes['target_chunk_size']} is larger than "
+                           f"max_chunk_size {sizes['max_chunk_size']}")
     return meta
 
 

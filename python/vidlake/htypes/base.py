@@ -68,6 +68,9 @@ class WriteContext(Protocol):
     def link_provider(self, parent: str, creds_key: str | None) -> StorageProvider:
         """A read-only provider for ``parent`` with that key's credentials (cached)."""
 
+    def check_local_path(self, path: str) -> None:
+        """Raise unless the user allowed links to this local path (``allow_local_links``)."""
+
 
 class SampleContext(WriteContext, Protocol):
     """What an htype may ask of the dataset about one stored sample."""

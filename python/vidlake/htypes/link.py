@@ -58,8 +58,13 @@ __all__ = ["LinkImageHtype", "LinkVideoHtype"]
 
 
 # -- sources ---------------------------------------------------------------------------------
-def _local_path(url: str) -> str:
-    return url.removeprefix("file://")
+def _local_path(url: str, ctx: WriteContext | None = None) -> str:
+    """The path of a local link, after the dataset said that this path may be read (a dataset
+    from someone else must not make vidlake read local files: ``allow_local_links``)."""
+    path = url.removeprefix("file://")
+    if ctx is not None:
+        ctx.check_local_path(path)
+    return path
 
 
 def _provider(ctx: WriteContext | None, url: str, creds_key: str | None) -> tuple[StorageProvider, str]:
@@ -82,7 +87,7 @@ def _remote_source(ctx: WriteContext | None, url: str, creds_key: str | None,
 def _whole_file(ctx: WriteContext | None, ln: Mapping[str, Any]) -> bytes:
     url = ln["url"]
     if url_scheme(url) in ("", "file"):
-        with open(_local_path(url), "rb") as f:
+        with open(_local_path(url, ctx), "rb") as f:
             return f.read()
     provider, key = _provider(ctx, url, ln.get("creds_key"))
     try:
@@ -96,7 +101,7 @@ def _index_video(ctx: WriteContext | None, s: LinkedSample, tensor: str, compres
     """(index, sample_info, extra) of a linked video, by ranged reads or from the local file."""
     what = repr(redact(s.url))
     if s.is_local:
-        path = _local_path(s.url)
+        path = _local_path(s.url, ctx)
         try:
             index = Index.build(path, -1, s.url)
             with open(path, "rb") as f:
@@ -216,7 +221,7 @@ def open_linked_reader(ctx: SampleContext) -> VideoReader:
         index = _resolved(ctx, "link[video]")["index"]
     url = ln["url"]
     if url_scheme(url) in ("", "file"):
-        path = _local_path(url)
+        path = _local_path(url, ctx)
         try:
             size = os.stat(path).st_size
         except OSError as err:

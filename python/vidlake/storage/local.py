@@ -13,17 +13,23 @@ Stray ``*.tmp-*`` files from killed writers are ignored by :meth:`list`.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
+import fcntl
 import os
+import stat
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from ..errors import StorageError
+from ..errors import ConcurrentWriteError, StorageError
 from .provider import FileRange, StorageProvider, check_key
 
 __all__ = ["LocalProvider"]
 
 _TMP_MARK = ".tmp-"
+#: the commit lock file in a dataset root (not an object: list() does not show it)
+LOCK_NAME = ".vidlake-commit.lock"
 
 
 class StagedObject:
@@ -83,6 +89,7 @@ class LocalProvider(StorageProvider):
 
     schemes = ("", "file")
     local = True
+    exclusive_commits = True
 
     def __init__(self, root: str, read_only: bool = False, fsync: bool | None = None) -> None:
         root = root.removeprefix("file://")
@@ -93,7 +100,46 @@ class LocalProvider(StorageProvider):
         self.fsync = fsync
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.root, *check_key(key).split("/"))
+        """The file of ``key``; refused when a folder on the way is a link out of the dataset
+        (a dataset from someone else must not make vidlake read or write elsewhere)."""
+        path = os.path.join(self.root, *check_key(key).split("/"))
+        parent = os.path.dirname(path)
+        if parent != self.root:
+            real_root = os.path.realpath(self.root)
+            real = os.path.realpath(parent)
+            if real != real_root and not real.startswith(real_root + os.sep):
+                raise StorageError(f"{key!r} in {self.root}: its folder leads outside the dataset "
+                                   f"(a symbolic link to {real}); refusing to use it")
+        return path
+
+    def _open_read(self, key: str) -> int:
+        """A read descriptor of ``key``'s file: a regular file inside the dataset, not a link,
+        device or FIFO (opened non-blocking, so a FIFO cannot hang the reader)."""
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        except IsADirectoryError:
+            raise KeyError(key) from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StorageError(f"{key!r} in {self.root} is a symbolic link; a dataset's objects are "
+                                   "regular files inside it") from None
+            raise self._fail("reading", key, e) from None
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            os.close(fd)
+            raise self._fail("reading", key, e) from None
+        if stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise KeyError(key)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise StorageError(f"{key!r} in {self.root} is not a regular file (a device, FIFO or socket); "
+                               "refusing to read it")
+        return fd
 
     def _fail(self, what: str, key: str, e: OSError) -> StorageError:
         msg = f"{what} {key!r} in {self.root} failed: {e.strerror or e}"
@@ -103,24 +149,16 @@ class LocalProvider(StorageProvider):
 
     # -- reads -------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
+        fd = self._open_read(key)
         try:
-            with open(self._path(key), "rb") as f:
+            with os.fdopen(fd, "rb") as f:
                 return f.read()
-        except FileNotFoundError:
-            raise KeyError(key) from None
-        except IsADirectoryError:
-            raise KeyError(key) from None
         except OSError as e:
             raise self._fail("reading", key, e) from None
 
     def get_bytes(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
         start = start or 0
-        try:
-            fd = os.open(self._path(key), os.O_RDONLY)
-        except FileNotFoundError:
-            raise KeyError(key) from None
-        except OSError as e:
-            raise self._fail("reading", key, e) from None
+        fd = self._open_read(key)
         try:
             if end is None:
                 end = os.fstat(fd).st_size
@@ -139,13 +177,15 @@ class LocalProvider(StorageProvider):
 
     def size(self, key: str) -> int:
         try:
-            st = os.stat(self._path(key))
+            st = os.lstat(self._path(key))
         except FileNotFoundError:
             raise KeyError(key) from None
         except OSError as e:
             raise self._fail("stat of", key, e) from None
-        if not os.path.isfile(self._path(key)):
+        if stat.S_ISDIR(st.st_mode):
             raise KeyError(key)
+        if not stat.S_ISREG(st.st_mode):
+            raise StorageError(f"{key!r} in {self.root} is not a regular file; refusing to use it")
         return st.st_size
 
     def list(self, prefix: str = "") -> builtins.list[str]:
@@ -156,12 +196,43 @@ class LocalProvider(StorageProvider):
             rel = os.path.relpath(dirpath, self.root)
             rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
             for name in files:
-                if _TMP_MARK in name:
+                if _TMP_MARK in name or (not rel and name == LOCK_NAME):
                     continue
                 k = rel + name
                 if k.startswith(prefix):
                     keys.append(k)
         return sorted(keys)
+
+    # -- commits -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def commit_lock(self, timeout: float) -> Iterator[None]:
+        """An exclusive advisory lock (``flock``) on ``<root>/{LOCK_NAME}``, waited for up to
+        ``timeout`` seconds. The kernel drops it when the holder exits, also on SIGKILL, so a
+        crashed writer never leaves the dataset locked."""
+        self.check_writable()
+        path = os.path.join(self.root, LOCK_NAME)
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise self._fail("locking", LOCK_NAME, e) from None
+        try:
+            deadline = time.monotonic() + max(0.0, timeout)
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ConcurrentWriteError(
+                            f"{self.root}: another process has been committing to this dataset for over "
+                            f"{timeout:g} s (lock {path}); try again later") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     # -- writes ------------------------------------------------------------------------
     def _fsync_dir(self, d: str) -> None:
@@ -265,7 +336,7 @@ class LocalProvider(StorageProvider):
         path = self._path(key)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as e:
             raise self._fail("writing", key, e) from None
         try:

@@ -11,13 +11,17 @@ Stores with the same name share their objects inside one process, so
 from __future__ import annotations
 
 import builtins
+import contextlib
 import threading
+from collections.abc import Iterator
 
+from ..errors import ConcurrentWriteError
 from .provider import StorageProvider, check_key
 
 __all__ = ["MemoryProvider"]
 
 _STORES: dict[str, dict[str, bytes]] = {}
+_COMMIT_LOCKS: dict[str, threading.Lock] = {}
 _LOCK = threading.Lock()
 
 
@@ -26,6 +30,7 @@ class MemoryProvider(StorageProvider):
 
     schemes = ("mem",)
     local = True
+    exclusive_commits = True
 
     def __init__(self, root: str = "mem://", read_only: bool = False) -> None:
         if not root.startswith("mem://"):
@@ -33,6 +38,16 @@ class MemoryProvider(StorageProvider):
         super().__init__(root, read_only)
         with _LOCK:
             self._objects = _STORES.setdefault(root, {})
+            self._commit = _COMMIT_LOCKS.setdefault(root, threading.Lock())
+
+    @contextlib.contextmanager
+    def commit_lock(self, timeout: float) -> Iterator[None]:
+        if not self._commit.acquire(timeout=max(0.0, timeout)):
+            raise ConcurrentWriteError(f"{self.root}: another writer has been committing for over {timeout:g} s")
+        try:
+            yield
+        finally:
+            self._commit.release()
 
     def get(self, key: str) -> bytes:
         return self._objects[check_key(key)]

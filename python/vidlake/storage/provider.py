@@ -28,13 +28,15 @@ Contract every provider keeps (the dataset layer's durability rests on it):
 from __future__ import annotations
 
 import builtins
+import contextlib
+import hashlib
 import os
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import ReadOnlyError, StorageError
+from ..errors import ConcurrentWriteError, ReadOnlyError, StorageError
 
 __all__ = ["FileRange", "StorageProvider", "check_key"]
 
@@ -125,6 +127,10 @@ class StorageProvider(ABC):
     #: True when a ranged read costs no round trip (local disk, memory): the decoder then
     #: reads a few packets past a request so the next one can continue without a seek.
     local: bool = False
+    #: True when :meth:`commit_lock` excludes every other writer (local disk: an advisory file
+    #: lock; memory: a process lock). Without it, writers rely on :meth:`put_if_tag` alone and
+    #: never rewrite an object another writer may have committed (no appends to shared chunks).
+    exclusive_commits: bool = False
 
     def __init__(self, root: str, read_only: bool = False) -> None:
         self.root = root
@@ -186,6 +192,30 @@ class StorageProvider(ABC):
             self.put(key, data)
         else:
             self.append(key, data, offset)
+
+    # -- commits -------------------------------------------------------------------------
+    def commit_lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """Held by a writer from checking the commit record to replacing it. The default
+        excludes nobody (see :attr:`exclusive_commits`)."""
+        return contextlib.nullcontext()
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object and a tag of this version of it, for :meth:`put_if_tag`. The default tag
+        is a hash of the bytes (providers with versions use their ETag or generation)."""
+        data = self.get(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if_tag(self, key: str, data: bytes, tag: str) -> None:
+        """Replace ``key`` only if it is still the version ``tag`` names, else raise
+        :class:`vidlake.ConcurrentWriteError`. The default compares and replaces under
+        :meth:`commit_lock` (which the caller holds), so it is atomic only where that lock is."""
+        try:
+            now = self.get_tagged(key)[1]
+        except KeyError:
+            now = None
+        if now != tag:
+            raise ConcurrentWriteError(f"{self.root}/{key} was replaced by another writer")
+        self.put(key, data)
 
     @abstractmethod
     def delete(self, key: str) -> None:

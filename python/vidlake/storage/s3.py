@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, TypeVar
 
-from ..errors import CredentialsError, StorageError
+from ..errors import ConcurrentWriteError, CredentialsError, StorageError
 from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
@@ -228,7 +228,7 @@ class S3Provider(StorageProvider):
                 raise CredentialsError(
                     f"{where}: access denied ({_describe(e)}); check the credentials (creds / creds key) "
                     f"used for {self.root}") from None
-            if isinstance(e, (KeyError, StorageError)):
+            if isinstance(e, (KeyError, StorageError, ConcurrentWriteError)):
                 raise
             code, _ = _client_error_info(e)
             if code == "NoSuchBucket":
@@ -332,6 +332,45 @@ class S3Provider(StorageProvider):
         return sorted(keys)
 
     # -- writes ------------------------------------------------------------------------
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object and its ETag (for :meth:`put_if_tag`)."""
+        okey = self._object_key(key)
+
+        def once() -> tuple[bytes, str]:
+            resp = self._client.get_object(Bucket=self.bucket, Key=okey)
+            body = resp["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            n = resp.get("ContentLength")
+            if n is not None and len(data) != int(n):
+                raise ConnectionError(f"short body: {len(data)} of {n} bytes")
+            return data, str(resp.get("ETag", ""))
+
+        return self._call("GET", key, once)
+
+    def put_if_tag(self, key: str, data: bytes, tag: str) -> None:
+        """Replace ``key`` only while its ETag is still ``tag``: a conditional PUT (``If-Match``),
+        so a racing writer's commit fails with :class:`vidlake.ConcurrentWriteError` instead of
+        overwriting another's."""
+        from botocore import exceptions as bex
+
+        self.check_writable()
+        okey = self._object_key(key)
+        body = bytes(data)
+
+        def once() -> None:
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=okey, Body=body, IfMatch=tag)
+            except bex.ClientError as e:
+                code, status = _client_error_info(e)
+                if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise ConcurrentWriteError(f"{self.url(key)} was replaced by another writer") from None
+                raise
+
+        self._call("PUT", key, once)
+
     def put(self, key: str, data: bytes) -> None:
         self.check_writable()
         okey = self._object_key(key)
