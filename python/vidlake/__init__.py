@@ -12,6 +12,7 @@ from __future__ import annotations
 from .api import dataset, empty, exists, load, read  # noqa: F401
 from .dataset import Dataset  # noqa: F401
 from .errors import (  # noqa: F401
+    ConcurrentWriteError,
     CredentialsError,
     DatasetError,
     HtypeError,
