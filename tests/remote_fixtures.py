@@ -497,7 +497,7 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
         if answer is not None:
             self._send_answer(*answer)
             return
-        fault = proxy._next_fault(self.command, self.path)
+        fault = proxy._next_fault(self.command, self.path, body)
         if fault == "503":
             self.send_response(503, "Service Unavailable")
             self.send_header("Content-Type", "application/xml")
@@ -542,7 +542,8 @@ class FaultProxy:
     (the connection is reset without an answer), ``"stall"`` (no answer for ``stall_seconds``,
     then reset). ``fail_matching(method, path_part, mode, n)`` fails only requests of that
     method whose path contains ``path_part`` (``n=None``: until ``heal()``), e.g. the PUT of
-    ``dataset_meta.json``. ``requests`` counts requests, ``faults`` the faults injected.
+    ``dataset_meta.json``; with ``body_part`` only those whose body holds it too (a GCS upload
+    names its object in the body). ``requests`` counts requests, ``faults`` the faults injected.
     """
 
     def __init__(self, host: str, port: int, stall_seconds: float = 5.0) -> None:
@@ -573,10 +574,11 @@ class FaultProxy:
         with self._lock:
             self._always = mode
 
-    def fail_matching(self, method: str, path_part: str, mode: str = "503", n: int | None = None) -> None:
+    def fail_matching(self, method: str, path_part: str, mode: str = "503", n: int | None = None,
+                      body_part: bytes | None = None) -> None:
         assert mode in ("503", "drop", "stall"), mode
         with self._lock:
-            self._rules.append([method.upper(), path_part, mode, n])
+            self._rules.append([method.upper(), path_part, mode, n, body_part])
 
     def heal(self) -> None:
         with self._lock:
@@ -589,11 +591,12 @@ class FaultProxy:
         with self._lock:
             self.requests = self.faults = 0
 
-    def _next_fault(self, method: str = "", path: str = "") -> str | None:
+    def _next_fault(self, method: str = "", path: str = "", body: bytes = b"") -> str | None:
         with self._lock:
             self.requests += 1
             for rule in self._rules:
-                if rule[0] == method.upper() and rule[1] in path and rule[3] != 0:
+                if (rule[0] == method.upper() and rule[1] in path and rule[3] != 0
+                        and (rule[4] is None or rule[4] in body)):
                     if rule[3] is not None:
                         rule[3] -= 1
                     self.faults += 1
