@@ -925,9 +925,10 @@ class TokenServer:
         self.thread.start()
         self._pem: str | None = None
 
-    def key(self, email: str = "vidlake-test@vidlake-test.iam.gserviceaccount.com") -> dict:
-        """A service-account key (JSON as a dict) with a fresh RSA key, ``token_uri`` = this server."""
-        if self._pem is None:
+    def key(self, email: str = "vidlake-test@vidlake-test.iam.gserviceaccount.com", fresh: bool = False) -> dict:
+        """A service-account key (JSON as a dict), ``token_uri`` = this server; its RSA key is made
+        once per server (``fresh=True``: a new one)."""
+        if self._pem is None or fresh:
             from cryptography.hazmat.primitives import serialization
             from cryptography.hazmat.primitives.asymmetric import rsa
 
