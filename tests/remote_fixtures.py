@@ -494,6 +494,9 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
         proxy: FaultProxy = self.server.owner  # type: ignore[attr-defined]
         body = self._read_body()
         answer = proxy._intercept(self.command, self.path, self.headers, body)
+        if answer == "drop":
+            self._drop()
+            return
         if answer is not None:
             self._send_answer(*answer)
             return
@@ -511,6 +514,10 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
             return
         if fault == "stall":
             proxy._closed.wait(proxy.stall_seconds)
+            self._drop()
+            return
+        if fault == "lose":  # the server does the work, the client never hears of it
+            forward(proxy.target, self.command, self.path, self.headers, body)
             self._drop()
             return
         self._send_answer(*forward(proxy.target, self.command, self.path, self.headers, body))
@@ -534,13 +541,17 @@ def forward(target: tuple[str, int], method: str, path: str, headers, body: byte
         conn.close()
 
 
+MODES = ("503", "drop", "stall", "lose")
+
+
 class FaultProxy:
     """An HTTP proxy on 127.0.0.1 in front of ``(host, port)`` that misbehaves on purpose.
 
     ``fail(n, mode)`` makes the next ``n`` requests fail; ``fail_always(mode)`` every request
     until ``heal()``. Modes: ``"503"`` (an S3-style ServiceUnavailable answer), ``"drop"``
     (the connection is reset without an answer), ``"stall"`` (no answer for ``stall_seconds``,
-    then reset). ``fail_matching(method, path_part, mode, n)`` fails only requests of that
+    then reset), ``"lose"`` (the request is forwarded and done, then the connection is reset
+    before the answer: a write that landed although the client saw it fail). ``fail_matching(method, path_part, mode, n)`` fails only requests of that
     method whose path contains ``path_part`` (``n=None``: until ``heal()``), e.g. the PUT of
     ``dataset_meta.json``; with ``body_part`` only those whose body holds it too (a GCS upload
     names its object in the body). ``requests`` counts requests, ``faults`` the faults injected.
@@ -565,18 +576,18 @@ class FaultProxy:
         self.thread.start()
 
     def fail(self, n: int, mode: str = "503") -> None:
-        assert mode in ("503", "drop", "stall"), mode
+        assert mode in MODES, mode
         with self._lock:
             self._pending.extend([mode] * n)
 
     def fail_always(self, mode: str = "503") -> None:
-        assert mode in ("503", "drop", "stall"), mode
+        assert mode in MODES, mode
         with self._lock:
             self._always = mode
 
     def fail_matching(self, method: str, path_part: str, mode: str = "503", n: int | None = None,
                       body_part: bytes | None = None) -> None:
-        assert mode in ("503", "drop", "stall"), mode
+        assert mode in MODES, mode
         with self._lock:
             self._rules.append([method.upper(), path_part, mode, n, body_part])
 
@@ -717,8 +728,11 @@ class GcsEmulator:
 
         self.port = free_port()
         self.server = create_server(HOST, self.port, in_memory=True)
+        api = getattr(self.server, "_api", None)
+        if isinstance(api, threading.Thread):
+            api.daemon = True  # an interrupted session must not hang on the server thread
         self.server.start()
-        for name in ("gcp_storage_emulator", "api.object", "api.bucket", "api.storage"):
+        for name in ("gcp_storage_emulator", "api.object", "api.bucket"):
             logging.getLogger(name).setLevel(logging.CRITICAL)  # it logs every 404 as an error
         self.endpoint = f"http://{HOST}:{self.port}"
 
@@ -856,7 +870,8 @@ class GenerationProxy(FaultProxy):
         if obj is None:
             return None
         with self._write_lock:
-            if self._next_fault(method, path) is not None:  # keep fault injection usable here
+            fault = self._next_fault(method, path, body)  # keep fault injection usable here
+            if fault is not None and fault != "lose":
                 return 503, "Service Unavailable", [("Content-Type", "application/json")], \
                     b'{"error": {"code": 503, "message": "injected by GenerationProxy"}}'
             have = self._current_generation(*obj)
@@ -866,7 +881,8 @@ class GenerationProxy(FaultProxy):
                 msg = {"error": {"code": 412, "message": "At least one of the pre-conditions you specified did "
                                  "not hold.", "errors": [{"reason": "conditionNotMet"}]}}
                 return 412, "Precondition Failed", [("Content-Type", "application/json")], json.dumps(msg).encode()
-            return forward(self.target, method, path, headers, body)
+            answer = forward(self.target, method, path, headers, body)
+            return "drop" if fault == "lose" else answer
 
 
 @pytest.fixture

@@ -347,6 +347,29 @@ def test_put_if_generation(gcs_server, gcs_bucket, generation_proxy_gcs):
     assert b.get_with_generation("dataset_meta.json") == (b'{"v": 3}', g3)
 
 
+def test_conditional_writes_whose_answer_was_lost(gcs_server, gcs_bucket, generation_proxy_gcs):
+    """The write lands, its answer is lost, the retry meets 412: it was ours, so it succeeded."""
+    creds = gcs_server.creds(generation_proxy_gcs.url)
+    p = GCSProvider(f"gs://{gcs_bucket}/ds", creds=creds, retry=FAST)
+    g1 = p.put_if_generation("dataset_meta.json", b"v1", 0)
+    generation_proxy_gcs.fail(1, "lose")
+    g2 = p.put_if_generation("dataset_meta.json", b"v2", g1)
+    assert generation_proxy_gcs.refused == 1  # the retry was refused ...
+    assert p.get_with_generation("dataset_meta.json") == (b"v2", g2)  # ... and reported as the success it was
+    # someone else's write after ours is still a conflict
+    other = GCSProvider(f"gs://{gcs_bucket}/ds", creds=creds, retry=FAST)
+    other.put_if_generation("dataset_meta.json", b"other", g2)
+    generation_proxy_gcs.fail(1, "503")
+    with pytest.raises(vidlake.ConcurrentWriteError):
+        p.put_if_generation("dataset_meta.json", b"v3", g2)
+    # a compose that landed but whose answer was lost is not applied twice
+    blob = os.urandom(2 << 20)
+    p.put("chunk", blob)
+    generation_proxy_gcs.fail_matching("POST", "/compose", "lose", 1)
+    p.append("chunk", b"tail", len(blob))
+    assert p.get("chunk") == blob + b"tail"
+
+
 def test_racing_writers_exactly_one_wins(gcs_server, gcs_bucket, generation_proxy_gcs):
     creds = gcs_server.creds(generation_proxy_gcs.url)
     base = GCSProvider(f"gs://{gcs_bucket}/ds", creds=creds)
