@@ -265,6 +265,39 @@ def test_secrets_stay_out_of_logs(gcs_server, gcs_bucket, token_server, caplog):
     assert key["private_key"] not in repr(p)
 
 
+def test_google_auth_structured_logs_are_masked(gcs_server, gcs_bucket, token_server):
+    """With the ``google`` logger configured, google-auth logs each request with its headers and
+    body as structured extras: the signed JWT it trades for a token is masked there."""
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    h = Keep()
+    g = logging.getLogger("google")
+    level = g.level
+    g.addHandler(h)
+    g.setLevel(logging.DEBUG)
+    try:
+        key = token_server.key()
+        p = get_provider(f"gs://{gcs_bucket}/ds", creds={"gcs_service_account": key,
+                                                         "endpoint_url": gcs_server.endpoint})
+        p.put("k", b"v")
+    finally:
+        g.removeHandler(h)
+        g.setLevel(level)
+    token_requests = [r for r in h.records if "/token" in str(getattr(r, "httpRequest", ""))]
+    assert token_requests, "google-auth logged no structured request"
+    for r in h.records:
+        attrs = str(r.__dict__)
+        assert "eyJ" not in attrs, "a JWT in a log record"  # every JWT starts with eyJ ({")
+        assert token_server.access_token not in attrs and key["private_key_id"] not in attrs
+
+
 # -- append: compose on the server --------------------------------------------------------
 def test_append_composes_on_the_server(gcs_server, gcs_bucket, counting_proxy_gcs):
     """Above 1 MiB append uploads only the new bytes and GCS concatenates (compose)."""

@@ -80,7 +80,7 @@ CREDS_FIELDS = (
 #: Fields shown as they are; every other field's value is a secret.
 PUBLIC_FIELDS = frozenset({"endpoint_url", "aws_region", "profile_name", "gcs_anon", "gcs_project", "token_uri"})
 _SECRET_WORDS = ("secret", "token", "password", "passwd", "authorization", "api_key", "apikey",
-                 "access_key", "signature", "credential", "cookie", "headers", "private_key")
+                 "access_key", "signature", "credential", "cookie", "headers", "private_key", "assertion")
 MASK = "***"
 _MIN_SECRET_LEN = 4  # shorter strings are not scrubbed from text (they would mangle it)
 
@@ -171,10 +171,19 @@ class Creds(dict):
 
 
 # -- log redaction ---------------------------------------------------------------------
+_STRUCTURED_EXTRAS = ("httpRequest", "httpResponse")
+
+
 class _RedactFilter(logging.Filter):
     """Scrubs registered secrets from a record's message (in place; always lets it through)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # google-auth puts requests and responses in structured extras (headers, and the
+        # signed JWT it trades for a token, in the body): mask their secret fields
+        for attr in _STRUCTURED_EXTRAS:
+            v = getattr(record, attr, None)
+            if isinstance(v, Mapping):
+                setattr(record, attr, redact(v))
         if _SECRETS_RE is None:
             return True
         try:
@@ -194,7 +203,7 @@ class _RedactFilter(logging.Filter):
 
 
 _FILTER = _RedactFilter("vidlake-redact")
-LOG_PREFIXES = ("vidlake", "botocore", "boto3", "urllib3", "s3transfer")
+LOG_PREFIXES = ("vidlake", "botocore", "boto3", "urllib3", "s3transfer", "google")
 
 
 def install_log_redaction(prefixes: Iterable[str] = LOG_PREFIXES) -> None:

@@ -69,7 +69,7 @@ SCOPE_RW = "https://www.googleapis.com/auth/devstorage.read_write"
 SCOPE_RO = "https://www.googleapis.com/auth/devstorage.read_only"
 _KEY_TYPES = ("service_account", "authorized_user")
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_GCS_LOGGERS = (*LOG_PREFIXES, "google", "requests")
+_GCS_LOGGERS = (*LOG_PREFIXES, "requests")
 
 
 def _status(e: BaseException) -> int:
