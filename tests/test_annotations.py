@@ -4,7 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import vidlake
-from vidlake.annotations import check_coords, convert_boxes, htype_params, safe_cast
+from vidlake.htypes import lookup
+from vidlake.htypes.base import safe_cast
+from vidlake.htypes.bbox import check_coords, convert_boxes
+
+
+def htype_params(htype, dtype=None, class_names=None, coords=None):
+    return lookup(htype).params(dtype, class_names, coords)
 
 
 def test_bbox_coords_and_conversion():

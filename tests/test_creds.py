@@ -6,7 +6,7 @@ import os
 
 import pytest
 import vidlake
-from vidlake.creds import (
+from vidlake.storage.creds import (
     Creds,
     credentials_file,
     env_var_name,

@@ -406,7 +406,7 @@ def test_sequential_batches_decode_on_without_seeking(ds_path):
         if a in (0, 224, 256, 384):
             oracle.assert_batch_equal(buf[:b - a], oracle.stack(path, range(a, b)), list(range(a, b)),
                                       f"batch {a}:{b}")
-    stats = ds.videos._reader(0).stats
+    stats = ds.videos.reader(0).stats
     assert stats["frames_converted"] == n, stats
     assert stats["seeks"] <= 2, f"consecutive batches restarted at the keyframe: {stats}"
     assert stats["packets_decoded"] <= n + 16, stats

@@ -14,9 +14,9 @@ import numpy as np
 import oracle
 import pytest
 import vidlake
-from vidlake import format as fmt
 from vidlake.api import empty, load, read
-from vidlake.chunks import ChunkRangeSource, ChunkStore, place
+from vidlake.format import records as fmt
+from vidlake.format.chunks import ChunkRangeSource, ChunkStore, place
 from vidlake.storage import LocalProvider, MemoryProvider, get_provider, split_url, url_scheme
 from vidlake.storage.provider import FileRange, materialize
 
@@ -230,7 +230,7 @@ def test_large_video_split_across_chunks_reads_exact(tmp_path):
                      max_chunk_size=256 * 1024, target_chunk_size=128 * 1024)
     ds.videos.append(read(video("stub_h264.mp4")))      # small one first: shares a chunk
     ds.videos.append(read(path))
-    e = ds.videos._entry(1)
+    e = ds.videos.entry(1)
     assert len(e["data"]) >= 6 and all(n <= 256 * 1024 for _c, _o, n in e["data"])
     assert sum(n for _c, _o, n in e["data"]) == os.path.getsize(path)
     ds = load(str(tmp_path / "ds"), read_only=True)
@@ -248,7 +248,7 @@ def test_small_videos_share_a_chunk(tmp_path):
     ds.create_tensor("videos", htype="video", sample_compression="mp4")
     for name in ("stub_h264.mp4", "carphone_distorted.mp4", "amve.mp4"):
         ds.videos.append(read(video(name)))
-    ids = {c for i in range(3) for c, _o, _n in ds.videos._entry(i)["data"] + ds.videos._entry(i)["index"]}
+    ids = {c for i in range(3) for c, _o, _n in ds.videos.entry(i)["data"] + ds.videos.entry(i)["index"]}
     assert len(ids) == 1
     assert len(os.listdir(tmp_path / "ds" / "videos" / "chunks")) == 1
 
@@ -256,7 +256,7 @@ def test_small_videos_share_a_chunk(tmp_path):
 def test_table_segments_stay_logarithmic(tmp_path, monkeypatch):
     import importlib
 
-    dataset_mod = importlib.import_module("vidlake.dataset")   # vidlake.dataset is also the function
+    dataset_mod = importlib.import_module("vidlake.dataset.writer")   # vidlake.dataset is also the function
 
     ds = empty("mem://seg-" + uuid.uuid4().hex)
     ds.create_tensor("labels", htype="class_label")
@@ -340,6 +340,6 @@ def test_reads_fetch_only_needed_chunk_ranges_and_reuse_the_stored_index(tmp_pat
     assert fetched["bytes"] == 0                        # shape and sample_info: no chunk I/O
     got = d.videos[0, 455].numpy()
     oracle.assert_frames_equal(got, oracle.frame(path, 455), "partial read")
-    n_chunks = len(d.videos._entry(0)["data"])
+    n_chunks = len(d.videos.entry(0)["data"])
     assert fetched["bytes"] < size / 3, (fetched, size)
     assert len(fetched["chunks"]) < n_chunks

@@ -147,7 +147,7 @@ def test_verify_false_defers_the_index_to_first_use(sources, moto_server, http_s
     with pytest.raises(vidlake.StorageError, match="nothing-here.mp4"):
         ds.links[1, 0].numpy()
     # the stored entry still says unverified: nothing was written back
-    assert vidlake.Dataset(ds.provider, ds.path).links._entries[0]["link"]["verified"] is False
+    assert vidlake.Dataset(ds.provider, ds.path).links.entry(0)["link"]["verified"] is False
 
 
 def test_bad_links_are_refused_at_append(sources, moto_server, gcs_server, http_server, tmp_path):
@@ -263,7 +263,7 @@ def test_remote_read_sample_is_copied_into_chunks(where, sources, key_creds, mot
     ds.videos.append(s)
     ds.videos.append(vidlake.read(url, creds=creds))
     size = os.path.getsize(ref)
-    assert all(sum(n for _c, _o, n in e["data"]) == size for e in ds.videos._entries)
+    assert all(sum(n for _c, _o, n in e["data"]) == size for e in (ds.videos.entry(i) for i in range(len(ds.videos))))
     if where == "s3":
         moto_server.client().delete_object(Bucket=url.split("/")[2], Key="videos/bikes.mp4")
     if where == "gcs":

@@ -23,11 +23,10 @@ from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     http_server,
     moto_server,
 )
-from vidlake import _core
-from vidlake.remote import RangeCache, RemoteRangeSource, open_remote_video
-from vidlake.retry import RetryPolicy
+from vidlake import RangeCache, RemoteRangeSource, _core, open_remote_video
 from vidlake.storage import get_provider
 from vidlake.storage.http import HTTPProvider
+from vidlake.storage.retry import RetryPolicy
 from vidlake.storage.s3 import S3Provider
 
 pytestmark = pytest.mark.timeout(60)

@@ -31,9 +31,10 @@ from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     generation_proxy_gcs,
     token_server,
 )
-from vidlake.retry import RetryPolicy
 from vidlake.storage import get_provider
+from vidlake.storage.creds import validate_creds
 from vidlake.storage.gcs import TMP_DIR, GCSProvider
+from vidlake.storage.retry import RetryPolicy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -186,7 +187,7 @@ def test_service_account_key(gcs_server, gcs_bucket, token_server, tmp_path, mon
     elif form == "path":
         creds = {"gcs_service_account": str(path), "endpoint_url": gcs_server.endpoint}
     else:  # a managed creds key from VIDLAKE_CREDS_<KEY>_<FIELD> variables: strings only
-        from vidlake.creds import resolve_creds
+        from vidlake.storage.creds import resolve_creds
 
         monkeypatch.setenv("VIDLAKE_CREDENTIALS_FILE", str(tmp_path / "none"))
         monkeypatch.setenv("VIDLAKE_CREDS_MY_GCS_GCS_SERVICE_ACCOUNT", str(path))
@@ -197,7 +198,7 @@ def test_service_account_key(gcs_server, gcs_bucket, token_server, tmp_path, mon
     assert p.get("k") == b"signed in"
     assert token_server.requests == 1  # one token, reused
     assert "jwt-bearer" in token_server.forms[0]
-    shown = repr(vidlake.creds.validate_creds(creds))
+    shown = repr(validate_creds(creds))
     assert key["private_key"] not in shown and key["private_key_id"] not in shown
 
 

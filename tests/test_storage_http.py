@@ -14,9 +14,9 @@ from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     free_port,
     http_server,
 )
-from vidlake.retry import RetryPolicy
 from vidlake.storage import get_provider
 from vidlake.storage.http import HTTPProvider
+from vidlake.storage.retry import RetryPolicy
 
 pytestmark = pytest.mark.timeout(60)
 

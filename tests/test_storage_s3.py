@@ -23,8 +23,8 @@ from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     s3_bucket,
     s3_root,
 )
-from vidlake.retry import RetryPolicy
 from vidlake.storage import get_provider
+from vidlake.storage.retry import RetryPolicy
 from vidlake.storage.s3 import S3Provider
 
 pytestmark = pytest.mark.timeout(60)

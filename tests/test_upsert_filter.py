@@ -62,7 +62,7 @@ def test_upsert_rewrites_only_the_table_segment(tmp_path):
     meta0 = json.loads((root / "dataset_meta.json").read_text())
     ds.upsert(scene("s5", 2, "new"))
     meta1 = json.loads((root / "dataset_meta.json").read_text())
-    assert meta1["format_version"] == vidlake.format.FORMAT_VERSION
+    assert meta1["format_version"] == vidlake.format.records.FORMAT_VERSION
     segs0, segs1 = meta0["tensor_state"]["metadata"]["segments"], meta1["tensor_state"]["metadata"]["segments"]
     assert [(s["start"], s["count"]) for s in segs0] == [(s["start"], s["count"]) for s in segs1]
     changed = [a["id"] != b["id"] for a, b in zip(segs0, segs1)]

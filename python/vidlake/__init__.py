@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 from .api import dataset, empty, exists, load, read  # noqa: F401
-from .dataset import Dataset  # noqa: F401
+from .dataset import (
+    Dataset,  # noqa: F401
+    Tensor,  # noqa: F401
+)
 from .errors import (  # noqa: F401
     ConcurrentWriteError,
     CredentialsError,
@@ -24,11 +27,9 @@ from .errors import (  # noqa: F401
     VideoDecodeError,
     VidlakeError,
 )
-from .link import LinkedSample, link  # noqa: F401
-from .memory import clear_output_cache, output_cache_info, set_output_cache  # noqa: F401
-from .reader import VideoReader  # noqa: F401
-from .remote import RangeCache, RemoteRangeSource, open_remote_video  # noqa: F401
-from .sample import Sample  # noqa: F401
-from .tensor import Tensor  # noqa: F401
+from .htypes.bbox import convert_boxes  # noqa: F401
+from .sources import LinkedSample, RemoteRangeSource, Sample, link, open_remote_video  # noqa: F401
+from .storage import RangeCache  # noqa: F401
+from .video import VideoReader, clear_output_cache, output_cache_info, set_output_cache  # noqa: F401
 
 __version__ = "0.1.0"

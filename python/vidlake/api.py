@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any, Union
 
-from . import format as fmt
 from .dataset import Dataset
 from .errors import DatasetError
-from .sample import Sample, read
+from .format import records as fmt
+from .sources import Sample, read
 from .storage import LocalProvider, get_provider
 
 __all__ = ["Sample", "dataset", "empty", "exists", "load", "read"]

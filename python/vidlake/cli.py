@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import VidlakeError
-from .htypes import VIDEO_COMPRESSIONS
+from .htypes.video import VIDEO_COMPRESSIONS
 
 __all__ = ["collect_files", "main", "parse_frames"]
 
@@ -121,12 +121,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     ds = load(args.ds, read_only=True)
     ds.summary()
     for t in ds.tensors.values():
-        if t.htype != "video" or len(t) == 0:
+        if t.spec.name != "video" or len(t) == 0:
             continue
         print(f"\n{t.key}:")
         print(f"{'#':>5}  {'frames':>7}  {'size':>11}  {'fps':>7}  {'seconds':>8}  {'fmt':<5} {'codec':<10} filename")
         for i in range(len(t)):
-            e = t._entry(i)
+            e = t.entry(i)
             info = e["info"]
             n, h, w, _ = info["shape"]
             secs = info["duration"] * info["timebase"]

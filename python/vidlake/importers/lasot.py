@@ -95,7 +95,7 @@ def _find_video(folder: str) -> str | None:
 def lasot_row(folder: str, video: str | None = None) -> tuple[dict[str, Any], str]:
     """(row, frame tensor name) for one LaSOT sequence; frames from ``video``, a video beside
     the annotations, or ``img/``."""
-    from ..sample import read
+    from ..sources import read
 
     ann = read_lasot(folder)
     n = len(ann["boxes"])

@@ -155,8 +155,8 @@ def _ensure_tensors(ds: Dataset) -> None:
 
 def mot_row(folder: str, gt: str | None = None) -> dict[str, Any]:
     """One dataset row for a MOT sequence folder (frames as lazy ``vidlake.read`` samples)."""
-    from ..images import image_header
-    from ..sample import read
+    from ..sources import read
+    from ..video import image_header
 
     info_path = os.path.join(folder, "seqinfo.ini")
     info = read_seqinfo(info_path) if os.path.exists(info_path) else {}

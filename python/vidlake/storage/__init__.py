@@ -21,9 +21,10 @@ from ..errors import StorageError
 from .local import LocalProvider
 from .memory import MemoryProvider
 from .provider import StorageProvider
+from .range_cache import RangeCache
 
-__all__ = ["LocalProvider", "MemoryProvider", "StorageProvider", "get_provider", "split_url", "supported_schemes",
-           "url_scheme"]
+__all__ = ["LocalProvider", "MemoryProvider", "RangeCache", "StorageProvider", "get_provider", "split_url",
+           "supported_schemes", "url_scheme"]
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 

@@ -26,7 +26,7 @@ Errors: a missing object raises ``KeyError``; refused or missing credentials rai
 :class:`vidlake.CredentialsError` naming the URL; a failed generation precondition raises
 :class:`vidlake.ConcurrentWriteError`; anything else, after the transient failures
 (connection errors, timeouts, HTTP 408/429/500/502/503/504, a corrupted download) have
-been retried with backoff and jitter (:mod:`vidlake.retry`), raises
+been retried with backoff and jitter (:mod:`vidlake.storage.retry`), raises
 :class:`vidlake.StorageError` naming the URL. google-cloud-storage's own retries are off
 (``retry=None`` on every call) so that vidlake's policy is the only one.
 
@@ -48,11 +48,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, TypeVar
 
-from ..creds import LOG_PREFIXES, install_log_redaction, redact, register_secrets, validate_creds
 from ..errors import ConcurrentWriteError, CredentialsError, StorageError
-from ..remote import parallel_ranges
-from ..retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+from .creds import LOG_PREFIXES, install_log_redaction, redact, register_secrets, validate_creds
 from .provider import StorageProvider, check_key
+from .ranged import parallel_ranges
+from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
 
 __all__ = ["GCSProvider", "open_provider"]
 
@@ -168,7 +168,7 @@ class GCSProvider(StorageProvider):
         creds: see the module docstring; ``None`` = google-auth's default chain.
         read_only: writes raise :class:`vidlake.ReadOnlyError` (and the OAuth scope asked
             for is read-only).
-        retry: a :class:`vidlake.retry.RetryPolicy` (default: from ``VIDLAKE_RETRY_*``).
+        retry: a :class:`vidlake.storage.retry.RetryPolicy` (default: from ``VIDLAKE_RETRY_*``).
         max_workers: threads and pooled connections for parallel ranged GETs.
         part_size: ranges longer than this are fetched as parallel parts.
         connect_timeout, read_timeout: seconds, per HTTP request.

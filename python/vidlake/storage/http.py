@@ -7,7 +7,7 @@
 
 Reads are ranged GETs over a pool of keep-alive connections (urllib3), several ranges in
 parallel on a thread pool. Transient failures (connection errors, timeouts, HTTP 408, 429,
-500, 502, 503, 504) are retried with backoff and jitter (:mod:`vidlake.retry`); 404/410
+500, 502, 503, 504) are retried with backoff and jitter (:mod:`vidlake.storage.retry`); 404/410
 raise ``KeyError``; 401/403 raise :class:`vidlake.CredentialsError` naming the URL; anything
 else :class:`vidlake.StorageError`. Writes raise :class:`vidlake.ReadOnlyError`; ``list``
 raises ``StorageError`` (HTTP has no listing).
@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
-from ..creds import install_log_redaction, redact, validate_creds
 from ..errors import CredentialsError, ReadOnlyError, StorageError
-from ..remote import parallel_ranges
-from ..retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
+from .ranged import parallel_ranges
+from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
 
 __all__ = ["HTTPProvider", "open_provider"]
 
@@ -80,7 +80,7 @@ class HTTPProvider(StorageProvider):
     Args:
         root: ``http://host/dir`` or ``https://host/dir``; a key is appended as ``/<key>``.
         creds: optional ``{"headers": {...}}`` sent with every request.
-        retry: a :class:`vidlake.retry.RetryPolicy` (default: from ``VIDLAKE_RETRY_*``).
+        retry: a :class:`vidlake.storage.retry.RetryPolicy` (default: from ``VIDLAKE_RETRY_*``).
         max_workers: threads and pooled connections per host for parallel ranges.
         part_size: ranges longer than this are fetched as parallel parts.
         connect_timeout, read_timeout: seconds, per request.

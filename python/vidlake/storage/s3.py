@@ -15,7 +15,7 @@ Errors: a missing object raises ``KeyError``; refused credentials (access denied
 id, bad signature, expired token) raise :class:`vidlake.CredentialsError` naming the URL;
 anything else, after the transient failures (connection errors, timeouts, HTTP 500/502/503/
 504, ``SlowDown`` and other throttling) have been retried with backoff and jitter
-(:mod:`vidlake.retry`), raises :class:`vidlake.StorageError` naming the URL. botocore's own
+(:mod:`vidlake.storage.retry`), raises :class:`vidlake.StorageError` naming the URL. botocore's own
 retries are switched off so that vidlake's policy is the only one.
 
 ``append`` (growing a dataset's open chunk) copies a kept prefix of 5 MiB or more on the server
@@ -35,11 +35,11 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, TypeVar
 
-from ..creds import install_log_redaction, redact, validate_creds
 from ..errors import CredentialsError, StorageError
-from ..remote import parallel_ranges
-from ..retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
+from .ranged import parallel_ranges
+from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
 
 __all__ = ["S3Provider", "open_provider"]
 
@@ -130,7 +130,7 @@ class S3Provider(StorageProvider):
         root: ``s3://bucket`` or ``s3://bucket/some/prefix``.
         creds: see the module docstring; ``None`` = boto3's default chain.
         read_only: writes raise :class:`vidlake.ReadOnlyError`.
-        retry: a :class:`vidlake.retry.RetryPolicy` (default: from ``VIDLAKE_RETRY_*``).
+        retry: a :class:`vidlake.storage.retry.RetryPolicy` (default: from ``VIDLAKE_RETRY_*``).
         max_workers: threads and pooled connections for parallel ranged GETs.
         part_size: ranges longer than this are fetched as parallel parts.
         connect_timeout, read_timeout: seconds, per HTTP request.

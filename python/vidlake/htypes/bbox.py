@@ -1,4 +1,4 @@
-"""Annotation htypes: ``bbox`` coordinates, ``class_label`` names, safe dtype casts.
+"""The ``bbox`` htype: boxes with declared coordinates, and conversions between modes.
 
     >>> ds.create_tensor("boxes", htype="bbox", coords={"type": "pixel", "mode": "LTWH"})
     >>> ds.boxes.append(np.array([[912, 484, 97, 109]]))          # (num_boxes, 4)
@@ -22,18 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HtypeError
+from ..errors import HtypeError
+from . import register
+from .base import Htype, PreparedSample, WriteContext, npy, safe_cast
 
-__all__ = [
-    "BBOX_MODES",
-    "BBOX_TYPES",
-    "DEFAULT_COORDS",
-    "check_coords",
-    "class_ids",
-    "convert_boxes",
-    "prepare_bbox",
-    "safe_cast",
-]
+__all__ = ["BBOX_MODES", "BBOX_TYPES", "DEFAULT_COORDS", "BBoxHtype", "check_coords", "convert_boxes", "prepare_bbox"]
 
 BBOX_TYPES = ("pixel", "fractional")
 BBOX_MODES = ("LTWH", "LTRB", "CCWH")
@@ -100,57 +93,8 @@ def convert_boxes(boxes: np.ndarray, coords: Mapping[str, Any], mode: str | None
     return res.astype(out_dtype)
 
 
-def safe_cast(arr: np.ndarray, dtype: Any, tensor: str) -> np.ndarray:
-    """``arr`` as ``dtype`` when no value changes (floats may be narrowed); else HtypeError."""
-    dst = np.dtype(dtype)
-    a = np.asarray(arr)
-    if a.dtype == dst:
-        return a
-    if a.dtype.kind not in "biuf" or dst.kind not in "biufc":
-        raise HtypeError(f"tensor {tensor!r} (dtype {dst}) cannot store {a.dtype} values")
-    with np.errstate(all="ignore"):
-        out = a.astype(dst)
-        if dst.kind in "fc":
-            lost = np.isfinite(a) & ~np.isfinite(out) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
-            if lost.any():
-                raise HtypeError(f"tensor {tensor!r} (dtype {dst}): value {a[lost].flat[0].item()!r} does not fit")
-            return out
-        back = out.astype(a.dtype)
-    bad = ~(back == a)
-    if bad.any():
-        raise HtypeError(
-            f"tensor {tensor!r} (dtype {dst}) cannot store {a.dtype} value {a[bad].flat[0].item()!r} exactly; "
-            f"cast the data yourself or create the tensor with another dtype"
-        )
-    return out
-
-
-def class_ids(sample: Any, tensor: str, class_names: Sequence[str]) -> np.ndarray:
-    """A class_label sample (an int, a name, or a list of them) -> uint32 ids."""
-    names = list(class_names)
-    vals = sample if isinstance(sample, (list, tuple, np.ndarray)) else [sample]
-    out = []
-    for v in vals:
-        if isinstance(v, str):
-            if v not in names:
-                raise HtypeError(
-                    f"class {v!r} is not in tensor {tensor!r}'s class_names {names}; "
-                    "pass class_names= to create_tensor (the list is fixed at creation)"
-                )
-            out.append(names.index(v))
-        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            if not 0 <= int(v) < 2**32:
-                raise HtypeError(f"tensor {tensor!r} (htype 'class_label'): class id {int(v)} is not in 0 .. 2**32-1")
-            out.append(int(v))
-        else:
-            raise HtypeError(f"tensor {tensor!r} (htype 'class_label') takes ints or class names, got {v!r}")
-    return np.asarray(out, dtype=np.uint32)
-
-
 def prepare_bbox(sample: Any, tensor: str, meta: Mapping[str, Any]):
     """Validate one bbox sample (last dim 4) and store it as the tensor's dtype."""
-    from .htypes import PreparedSample, _npy
-
     try:
         arr = np.asarray(sample)
     except Exception as e:  # noqa: BLE001 - numpy raises many types here
@@ -163,40 +107,26 @@ def prepare_bbox(sample: Any, tensor: str, meta: Mapping[str, Any]):
             f"({meta.get('coords', DEFAULT_COORDS)['mode']}), got shape {arr.shape}"
         )
     arr = safe_cast(arr, meta.get("dtype") or "float32", tensor)
-    return PreparedSample(_npy(arr), {"shape": list(arr.shape)})
+    return PreparedSample(npy(arr), {"shape": list(arr.shape)})
 
 
-def htype_params(htype: str, dtype: Any = None, class_names: Sequence[str] | None = None,
-                 coords: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Tensor-meta fields of ``create_tensor``'s htype parameters, validated: the dtype (default
-    float32 for bbox, uint32 for class labels, uint8 for images), ``class_names``, ``coords``.
-    ``sequence[X]`` takes X's parameters."""
-    base = (htype[len("sequence["):-1] or "generic") if htype.startswith("sequence[") else htype
-    out: dict[str, Any] = {}
-    if dtype is not None:
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            raise ValueError(f"dtype {dtype!r} is not a numpy dtype") from None
-        if dt.kind not in "biufc":
-            raise ValueError(f"dtype {dtype!r} is not numeric")
-        if base in ("generic", "bbox"):
-            out["dtype"] = str(dt)
-        elif base in ("class_label", "image") and dt != (np.uint32 if base == "class_label" else np.uint8):
-            raise ValueError(f"htype {htype!r} has dtype {'uint32' if base == 'class_label' else 'uint8'}")
-    if base == "class_label":
-        names = [str(n) for n in class_names or []]
-        if len(set(names)) != len(names):
-            raise ValueError(f"class_names has duplicates: {names}")
-        out["class_names"] = names
-        out["dtype"] = "uint32"
-    elif class_names:
-        raise ValueError("class_names is only for htype='class_label' or 'sequence[class_label]'")
-    if base == "bbox":
+class BBoxHtype(Htype):
+    """``bbox``: boxes (last dimension 4) in the tensor's ``coords`` (type and mode)."""
+
+    name = "bbox"
+    sequence_item = True
+
+    def params(self, dtype: Any, class_names: Sequence[str] | None,
+               coords: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = super().params(dtype, class_names, None)
         out["coords"] = check_coords(coords)
-        out.setdefault("dtype", "float32")
-    elif coords is not None:
-        raise ValueError("coords is only for htype='bbox' or 'sequence[bbox]'")
-    if base == "image":
-        out["dtype"] = "uint8"
-    return out
+        if out["dtype"] is None:
+            out["dtype"] = "float32"
+        return out
+
+    def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
+                ctx: WriteContext | None) -> PreparedSample:
+        return prepare_bbox(sample, tensor, meta)
+
+
+register(BBoxHtype())

@@ -20,10 +20,10 @@ import bisect
 from collections.abc import Sequence
 from typing import Callable, Union
 
-from .errors import StorageError
-from .format import Extent, chunk_key
-from .storage import StorageProvider
-from .storage.provider import FileRange
+from ..errors import StorageError
+from ..storage import StorageProvider
+from ..storage.provider import FileRange
+from .records import Extent, chunk_key
 
 __all__ = ["ChunkRangeSource", "ChunkStore", "place"]
 

@@ -6,7 +6,7 @@ answers 500/503 or asks us to slow down. Such a call is retried after a pause of
 clients that failed together do not come back together), up to ``max_attempts`` calls and
 at most ``total_timeout`` seconds from the first call; then the last error is raised.
 
-    >>> from vidlake.retry import RetryPolicy, call_with_retry
+    >>> from vidlake.storage.retry import RetryPolicy, call_with_retry
     >>> policy = RetryPolicy(max_attempts=4, base_delay=0.05)
     >>> call_with_retry(lambda: fetch_it(), policy=policy, is_transient=lambda e: isinstance(e, TimeoutError))
 

@@ -28,90 +28,33 @@ The rules of the link htypes, in one place:
 * **creds**: ``creds_key=None`` and ``"ENV"`` use the storage client's default chain (for S3,
   boto3's: environment, ``AWS_ENDPOINT_URL``, config files, roles); any other key must have
   been added with ``ds.add_creds_key`` and is resolved at each use by the dataset
-  (``populate_creds`` in this process, or ``managed=True``: ``vidlake.creds``). Local paths
+  (``populate_creds`` in this process, or ``managed=True``: ``vidlake.storage.creds``). Local paths
   ignore creds. Secrets never enter the dataset.
 * ``link[image]`` samples are whole-file reads (images are small), decoded like ``image``
-  samples (``vidlake/images.py``: uint8 ``(H, W, C)``, C = 1, 3 or 4); ``sample_info`` is
+  samples (``vidlake/video/images.py``: uint8 ``(H, W, C)``, C = 1, 3 or 4); ``sample_info`` is
   ``shape``, ``format``, ``filename``, ``modified``.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .creds import redact
-from .errors import CredentialsError, HtypeError, SampleAppendError, StorageError, VideoDecodeError
-from .htypes import VIDEO_COMPRESSIONS, PreparedSample, video_facts
-from .images import IMAGE_COMPRESSIONS as _IMAGE_COMPRESSIONS
-from .images import decode_image, image_header
-from .storage import get_provider, split_url, url_scheme
+from ..errors import CredentialsError, HtypeError, SampleAppendError, StorageError, VideoDecodeError
+from ..sources import LinkedSample, RemoteRangeSource, Sample, build_remote_index, link
+from ..storage import get_provider, split_url, url_scheme
+from ..storage.creds import redact
+from ..video import IMAGE_COMPRESSIONS, Index, VideoReader, decode_image, image_header
+from . import register
+from .base import Htype, PreparedSample, SampleContext, WriteContext
+from .video import VIDEO_COMPRESSIONS, video_facts
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .dataset import Dataset
-    from .storage import StorageProvider
-    from .tensor import Tensor
+    from ..storage import StorageProvider
 
-__all__ = ["IMAGE_COMPRESSIONS", "LinkedSample", "check_link_compression", "link"]
-
-#: accepted ``sample_compression`` values of ``link[image]`` tensors (None accepts any image):
-#: those of the ``image`` htype (``vidlake/images.py``)
-IMAGE_COMPRESSIONS = _IMAGE_COMPRESSIONS
-
-
-@dataclass(frozen=True)
-class LinkedSample:
-    """A file by URL or path, to append to a ``link[video]`` / ``link[image]`` tensor.
-    Make one with :func:`vidlake.link`."""
-
-    url: str
-    creds_key: str | None = None
-    verify: bool = True
-
-    @property
-    def is_local(self) -> bool:
-        """True for local paths and ``file://`` URLs."""
-        return url_scheme(self.url) in ("", "file")
-
-    def __repr__(self) -> str:
-        key = "" if self.creds_key is None else f", creds_key={self.creds_key!r}"
-        ver = "" if self.verify else ", verify=False"
-        return f"LinkedSample({redact(self.url)!r}{key}{ver})"
-
-
-def link(url: str | os.PathLike[str], creds_key: str | None = None, verify: bool = True) -> LinkedSample:
-    """A linked sample: ``url`` is ``s3://bucket/key``, ``gs://bucket/key`` (or ``gcs://``),
-    ``http(s)://...``, ``file://...`` or a local path (made absolute here, so reads do not
-    depend on the working directory).
-
-    ``creds_key`` names a creds key of the dataset (``ds.add_creds_key``), or ``"ENV"`` /
-    ``None`` for the client's default chain. ``verify=False`` skips reading the file at
-    append time: index and ``sample_info`` are then built on first use.
-
-        >>> ds.links.append(vidlake.link("s3://bucket/clip.mp4", creds_key="my-bucket"))
-    """
-    u = os.fspath(url) if isinstance(url, os.PathLike) else url
-    if not isinstance(u, str) or not u:
-        raise HtypeError(f"vidlake.link takes a URL or a path, got {url!r}")
-    if creds_key is not None and (not isinstance(creds_key, str) or not creds_key):
-        raise HtypeError(f"creds_key is a creds key name (str) or None, got {creds_key!r}")
-    if url_scheme(u) == "":
-        u = os.path.abspath(u)
-    return LinkedSample(u, creds_key, bool(verify))
-
-
-def check_link_compression(htype: str, compression: str | None) -> str | None:
-    """``sample_compression`` of a link tensor: None (any) or one to check each file against."""
-    if compression is None:
-        return None
-    c = compression.lower() if isinstance(compression, str) else compression
-    allowed = VIDEO_COMPRESSIONS if htype == "link[video]" else IMAGE_COMPRESSIONS
-    if c not in allowed:
-        raise ValueError(f"sample_compression {compression!r} is not supported for htype {htype!r}; "
-                         f"accepted: None, {', '.join(allowed)}")
-    return c
+__all__ = ["LinkImageHtype", "LinkVideoHtype"]
 
 
 # -- sources ---------------------------------------------------------------------------------
@@ -119,34 +62,29 @@ def _local_path(url: str) -> str:
     return url.removeprefix("file://")
 
 
-def _provider(ds: Dataset | None, url: str, creds_key: str | None) -> tuple[StorageProvider, str]:
-    """(read-only provider of the URL's parent, object key), one provider per parent and key."""
+def _provider(ctx: WriteContext | None, url: str, creds_key: str | None) -> tuple[StorageProvider, str]:
+    """(read-only provider of the URL's parent, object key); the dataset keeps one per parent and key."""
     parent, name = split_url(url)
-    cache = ds._link_providers if ds is not None else {}
-    p = cache.get((parent, creds_key))
-    if p is None:
-        creds = ds._link_creds(creds_key) if ds is not None else None
-        p = get_provider(parent, creds=creds, read_only=True)
-        cache[(parent, creds_key)] = p
-    return p, name
+    if ctx is None:
+        return get_provider(parent, read_only=True), name
+    return ctx.link_provider(parent, creds_key), name
 
 
-def _remote_source(ds: Dataset | None, url: str, creds_key: str | None, size: int | None = None):
-    from .remote import RemoteRangeSource
-
-    provider, key = _provider(ds, url, creds_key)
+def _remote_source(ctx: WriteContext | None, url: str, creds_key: str | None,
+                   size: int | None = None) -> RemoteRangeSource:
+    provider, key = _provider(ctx, url, creds_key)
     try:
         return RemoteRangeSource(provider, key, size=size, name=redact(url))
     except KeyError:
         raise FileNotFoundError(f"{redact(url)}: no such object") from None
 
 
-def _whole_file(ds: Dataset | None, ln: dict[str, Any]) -> bytes:
+def _whole_file(ctx: WriteContext | None, ln: Mapping[str, Any]) -> bytes:
     url = ln["url"]
     if url_scheme(url) in ("", "file"):
         with open(_local_path(url), "rb") as f:
             return f.read()
-    provider, key = _provider(ds, url, ln.get("creds_key"))
+    provider, key = _provider(ctx, url, ln.get("creds_key"))
     try:
         return provider.get(key)
     except KeyError:
@@ -154,22 +92,19 @@ def _whole_file(ds: Dataset | None, ln: dict[str, Any]) -> bytes:
 
 
 # -- append ----------------------------------------------------------------------------------
-def _index_video(ds: Dataset | None, s: LinkedSample, tensor: str, compression: str | None):
+def _index_video(ctx: WriteContext | None, s: LinkedSample, tensor: str, compression: str | None):
     """(index, sample_info, extra) of a linked video, by ranged reads or from the local file."""
-    from . import _core
-    from .remote import build_remote_index
-
     what = repr(redact(s.url))
     if s.is_local:
         path = _local_path(s.url)
         try:
-            index = _core.Index.build(path, -1, s.url)
+            index = Index.build(path, -1, s.url)
             with open(path, "rb") as f:
                 head = f.read(64)
         except OSError as e:
             raise SampleAppendError(f"cannot link {what} to {tensor!r}: {e.strerror or e}") from None
     else:
-        src = _remote_source(ds, s.url, s.creds_key)
+        src = _remote_source(ctx, s.url, s.creds_key)
         index = build_remote_index(src)
         head = src.fetch([(0, 64)])[0]
     info, extra = video_facts(index, head, s.url, compression, tensor)
@@ -197,10 +132,9 @@ def _unknown_info(htype: str, url: str) -> dict[str, Any]:
     return {"shape": [None, None, None], "format": None, "filename": url, "modified": False}
 
 
-def prepare_link(htype: str, sample: Any, tensor: str, meta: dict[str, Any], ds: Dataset | None) -> PreparedSample:
+def prepare_link(htype: str, sample: Any, tensor: str, meta: Mapping[str, Any],
+                 ctx: WriteContext | None) -> PreparedSample:
     """Validate a linked sample; index it (unless ``verify=False``) without copying its bytes."""
-    from .sample import Sample
-
     if isinstance(sample, Sample):
         if sample.creds:
             raise HtypeError(f"tensor {tensor!r} (htype {htype!r}) stores creds key names, not creds: append "
@@ -211,8 +145,8 @@ def prepare_link(htype: str, sample: Any, tensor: str, meta: dict[str, Any], ds:
     if not isinstance(sample, LinkedSample):
         raise HtypeError(f"tensor {tensor!r} (htype {htype!r}) takes vidlake.link(url, creds_key=...) samples, "
                          f"got {type(sample).__name__}")
-    if ds is not None:
-        ds._link_creds(sample.creds_key, check_only=True)  # an unknown key name fails now
+    if ctx is not None:
+        ctx.creds(sample.creds_key, check_only=True)  # an unknown key name fails now
     entry_link = {"url": sample.url, "creds_key": sample.creds_key, "verified": bool(sample.verify)}
     if not sample.verify:
         return PreparedSample(b"", _unknown_info(htype, sample.url), link=entry_link)
@@ -220,9 +154,9 @@ def prepare_link(htype: str, sample: Any, tensor: str, meta: dict[str, Any], ds:
     comp = meta.get("sample_compression")
     try:
         if htype == "link[video]":
-            index, info, extra = _index_video(ds, sample, tensor, comp)
+            index, info, extra = _index_video(ctx, sample, tensor, comp)
             return PreparedSample(b"", info, index=bytes(index.to_bytes()), extra=extra, link=entry_link)
-        data = _whole_file(ds, entry_link)
+        data = _whole_file(ctx, entry_link)
         return PreparedSample(b"", _image_facts(data, sample.url, tensor, comp), link=entry_link)
     except (FileNotFoundError, KeyError):
         raise SampleAppendError(f"cannot link {what} to {tensor!r}: no such file or object") from None
@@ -235,22 +169,20 @@ def prepare_link(htype: str, sample: Any, tensor: str, meta: dict[str, Any], ds:
 
 
 # -- read ------------------------------------------------------------------------------------
-def _resolved(t: Tensor, i: int) -> dict[str, Any]:
+def _resolved(ctx: SampleContext, htype: str) -> dict[str, Any]:
     """Facts of an unverified link built on first use (memory only): info (+ index)."""
-    e = t._entries[i]
-    ln = e["link"]
-    cache: dict[int, tuple[str, dict[str, Any]]] = t.__dict__.setdefault("_link_resolved", {})
-    hit = cache.get(i)
+    ln = ctx.entry["link"]
+    hit = ctx.memo.get("link")
     if hit is not None and hit[0] == ln["url"]:
         return hit[1]
     s = LinkedSample(ln["url"], ln.get("creds_key"), True)
-    comp = t.meta.get("sample_compression")
+    comp = ctx.meta.get("sample_compression")
     try:
-        if t.htype == "link[video]":
-            index, info, _extra = _index_video(t.dataset, s, t.key, comp)
+        if htype == "link[video]":
+            index, info, _extra = _index_video(ctx, s, ctx.tensor, comp)
             out = {"info": info, "index": index}
         else:
-            out = {"info": _image_facts(_whole_file(t.dataset, ln), s.url, t.key, comp)}
+            out = {"info": _image_facts(_whole_file(ctx, ln), s.url, ctx.tensor, comp)}
     except SampleAppendError as err:  # the same checks as at append, reported as read errors
         raise StorageError(str(err).replace("cannot link", "cannot read linked")) from None
     except VideoDecodeError as err:
@@ -261,29 +193,27 @@ def _resolved(t: Tensor, i: int) -> dict[str, Any]:
         raise
     except OSError as err:
         raise StorageError(f"cannot read linked {redact(s.url)!r}: {err.strerror or err}") from None
-    cache[i] = (ln["url"], out)
+    ctx.memo["link"] = (ln["url"], out)
     return out
 
 
-def linked_info(t: Tensor, i: int) -> dict[str, Any]:
-    """``sample_info`` of linked sample ``i`` (stored, or built on first use when unverified)."""
-    e = t._entries[i]
+def linked_info(ctx: SampleContext, htype: str) -> dict[str, Any]:
+    """``sample_info`` of a linked sample (stored, or built on first use when unverified)."""
+    e = ctx.entry
     if e["link"].get("verified", True):
         return dict(e["info"])
-    return dict(_resolved(t, i)["info"])
+    return dict(_resolved(ctx, htype)["info"])
 
 
-def open_linked_reader(t: Tensor, i: int, name: str):
-    """A VideoReader over linked video ``i``: its stored index, ranged reads from its source."""
-    from . import _core
-    from .reader import VideoReader
-
-    e = t._entries[i]
+def open_linked_reader(ctx: SampleContext) -> VideoReader:
+    """A VideoReader over a linked video: its stored index, ranged reads from its source."""
+    e = ctx.entry
     ln = e["link"]
+    name = ctx.name
     if ln.get("verified", True):
-        index = _core.Index.from_bytes(bytes(t.store.read_extents(e["index"])))
+        index = Index.from_bytes(bytes(ctx.read_extents(e["index"])))
     else:
-        index = _resolved(t, i)["index"]
+        index = _resolved(ctx, "link[video]")["index"]
     url = ln["url"]
     if url_scheme(url) in ("", "file"):
         path = _local_path(url)
@@ -296,25 +226,72 @@ def open_linked_reader(t: Tensor, i: int, name: str):
                                f"({size} bytes, indexed {int(index.source_size)}); link it again")
         return VideoReader(path, index=index, name=name)
     try:
-        src = _remote_source(t.dataset, url, ln.get("creds_key"), size=int(index.source_size))
+        src = _remote_source(ctx, url, ln.get("creds_key"), size=int(index.source_size))
     except FileNotFoundError as err:
         raise StorageError(f"{name}: {err}") from None
     return VideoReader(src, index=index, name=redact(name))
 
 
-def read_linked_image(t: Tensor, i: int) -> np.ndarray:
-    """Linked image ``i`` as ``(H, W, 3)`` uint8 RGB (the whole file is read)."""
-    ln = t._entries[i]["link"]
+def read_linked_image(ctx: SampleContext) -> np.ndarray:
+    """A linked image as ``(H, W, C)`` uint8 (the whole file is read)."""
+    ln = ctx.entry["link"]
+    what = f"{ctx.tensor}[{ctx.index}]"
     try:
-        data = _whole_file(t.dataset, ln)
+        data = _whole_file(ctx, ln)
     except FileNotFoundError as err:
-        raise StorageError(f"{t.key}[{i}]: {err}") from None
+        raise StorageError(f"{what}: {err}") from None
     except OSError as err:
-        raise StorageError(f"{t.key}[{i}]: cannot read {redact(ln['url'])}: {err.strerror or err}") from None
+        raise StorageError(f"{what}: cannot read {redact(ln['url'])}: {err.strerror or err}") from None
     try:
         return decode_image(data)
     except ModuleNotFoundError:
         raise HtypeError("link[image] tensors decode images with Pillow: pip install pillow") from None
     except Exception as err:  # noqa: BLE001 - Pillow raises many types for bad input
-        raise StorageError(f"{t.key}[{i}]: {redact(ln['url'])} is not a readable image "
+        raise StorageError(f"{what}: {redact(ln['url'])} is not a readable image "
                            f"({type(err).__name__})") from None
+
+
+class LinkVideoHtype(Htype):
+    """``link[video]``: a video by URL or path; the dataset keeps its index, not its bytes."""
+
+    name = "link[video]"
+    frames = True
+    video = True
+    linked = True
+    compressions = VIDEO_COMPRESSIONS
+    compression_required = False
+    fixed_dtype = "uint8"
+
+    def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
+                ctx: WriteContext | None) -> PreparedSample:
+        return prepare_link(self.name, sample, tensor, meta, ctx)
+
+    def info(self, ctx: SampleContext) -> dict[str, Any]:
+        return linked_info(ctx, self.name)
+
+    def open_reader(self, ctx: SampleContext) -> VideoReader:
+        return open_linked_reader(ctx)
+
+
+class LinkImageHtype(Htype):
+    """``link[image]``: an image by URL or path, read whole and decoded like ``image``."""
+
+    name = "link[image]"
+    linked = True
+    compressions = IMAGE_COMPRESSIONS
+    compression_required = False
+    fixed_dtype = "uint8"
+
+    def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
+                ctx: WriteContext | None) -> PreparedSample:
+        return prepare_link(self.name, sample, tensor, meta, ctx)
+
+    def info(self, ctx: SampleContext) -> dict[str, Any]:
+        return linked_info(ctx, self.name)
+
+    def read(self, ctx: SampleContext) -> Any:
+        return read_linked_image(ctx)
+
+
+register(LinkVideoHtype())
+register(LinkImageHtype())

@@ -8,7 +8,7 @@ Everything here is plain data <-> bytes; no I/O. The layout of a dataset root::
                                        packet-index extent and sample_info (immutable)
     <tensor>/chunks/<chunk>            sample bytes, many small samples packed per chunk
 
-    >>> from vidlake import format as fmt
+    >>> from vidlake.format import records as fmt
     >>> meta = fmt.new_dataset_meta()
     >>> fmt.decode_dataset_meta(fmt.encode_json(meta))["format_version"]
     '1.1'
@@ -20,7 +20,7 @@ import re
 import uuid
 from typing import Any
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 __all__ = [
     "DATASET_META_KEY",

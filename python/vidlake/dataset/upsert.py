@@ -28,13 +28,10 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from .errors import DatasetError, SampleAppendError
-from .htypes import decode_value, prepare_sample
-from .sequence import check_alignment
+from ..errors import DatasetError, SampleAppendError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dataset import Dataset
-    from .tensor import Tensor
 
 __all__ = ["upsert"]
 
@@ -52,71 +49,55 @@ def _norm(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _replace(t: Tensor, i: int, entry: dict[str, Any], undo: list[tuple[Tensor, int, dict[str, Any], bool]]) -> None:
-    old = t._entries[i]
-    first = i < t._committed_len and i not in t._replaced
-    if first:
-        t._replaced[i] = old          # the committed entry, restored if the commit fails
-    undo.append((t, i, old, first))
-    t._entries[i] = entry
-    with t._lock:
-        t._readers.pop(i, None)
-
-
 def upsert(ds: Dataset, rows: Rows, key: str = "reference_id") -> list[int]:
     """Replace or append rows by ``key``; returns the row index each row went to."""
-    ds._check_writable()
+    w = ds.writer
+    w.check_writable()
     rows = [rows] if isinstance(rows, Mapping) else list(rows)
-    if key not in ds._tensors:
-        raise DatasetError(f"upsert key {key!r} is not a tensor of {ds.path}; tensors: {list(ds._tensors)}")
-    kt = ds._tensors[key]
-    save = ds._savepoint()
-    undo: list[tuple[Tensor, int, dict[str, Any], bool]] = []
+    if key not in ds.tensors:
+        raise DatasetError(f"upsert key {key!r} is not a tensor of {ds.path}; tensors: {list(ds.tensors)}")
+    kt = ds[key]
+    save = w.savepoint()
+    undo: list[Any] = []
     placed: list[int] = []
     try:
         where: dict[str, list[int]] = {}
         n = len(ds)
         for i in range(n):
-            where.setdefault(_norm(kt._value(i)), []).append(i)
+            where.setdefault(_norm(kt.value(i)), []).append(i)
         for row in rows:
             if not isinstance(row, Mapping):
                 raise TypeError(f"upsert takes a dict {{tensor: sample}} or a list of them, got {type(row).__name__}")
-            unknown = [k for k in row if k not in ds._tensors]
-            missing = [k for k in ds._tensors if k not in row]
+            unknown = [k for k in row if k not in ds.tensors]
+            missing = [k for k in ds.tensors if k not in row]
             if unknown or missing:
                 raise SampleAppendError(
                     f"an upserted row needs exactly one sample per tensor of {ds.path}; "
                     + (f"unknown: {unknown} " if unknown else "") + (f"missing: {missing}" if missing else "")
                 )
-            prepared = {k: prepare_sample(ds._tensors[k].htype, v, k, ds._tensors[k].meta) for k, v in row.items()}
+            prepared = {k: ds[k].spec.prepare(v, k, ds[k].meta, ds.link_access) for k, v in row.items()}
             pk = prepared[key]
-            kv = _norm(decode_value(kt.htype, bytes(pk.data)))
+            kv = _norm(kt.spec.decode(bytes(pk.data), kt.meta))
             hits = where.get(kv, [])
             if len(hits) > 1:
                 raise DatasetError(f"upsert key {key}={json.loads(kv)!r} matches rows {hits}; keys must be unique")
             if hits:
                 i = hits[0]
                 for k, p in prepared.items():
-                    t = ds._tensors[k]
-                    ds._stage(t, p)                       # bytes into chunks, entry at the end...
-                    _replace(t, i, t._entries.pop(), undo)  # ...then moved to row i
+                    w.stage_replacement(ds[k], i, p, undo)
             else:
-                if any(len(t._entries) != n for t in ds._tensors.values()):
+                if any(len(t) != n for t in ds.tensors.values()):
                     raise DatasetError(f"{ds.path}: tensors have different lengths; upsert needs a rectangular dataset")
                 for k, p in prepared.items():
-                    ds._stage(ds._tensors[k], p)
+                    w.stage(ds[k], p)
                 i = n
                 n += 1
                 where[kv] = [i]
-            check_alignment(ds, {k: i for k in prepared})
+            w.check_alignment({k: i for k in prepared})
             placed.append(i)
     except BaseException:
-        for t, i, old, first in reversed(undo):
-            t._entries[i] = old
-            if first:
-                t._replaced.pop(i, None)
-        ds._rollback(save)
+        w.undo_replacements(undo)
+        w.rollback(save)
         raise
-    if ds._depth == 0 or ds._pending_bytes() > ds.flush_threshold:
-        ds._commit()
+    w.maybe_commit()
     return placed

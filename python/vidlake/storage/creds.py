@@ -44,7 +44,7 @@ providers :func:`register_secrets` so that :func:`redact` scrubs them from any t
 including log records of ``vidlake``, ``botocore``, ``boto3``, ``urllib3`` and ``s3transfer``
 (see :func:`install_log_redaction`). vidlake writes no secret to disk.
 
-    >>> from vidlake.creds import resolve_creds, redact
+    >>> from vidlake.storage.creds import resolve_creds, redact
     >>> resolve_creds("ENV", managed=False, populated=None) is None
     True
     >>> c = resolve_creds("k", managed=False, populated={"aws_access_key_id": "AK", "aws_secret_access_key": "s3cr3t"})
@@ -62,7 +62,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import CredentialsError
+from ..errors import CredentialsError
 
 __all__ = [
     "CREDS_FIELDS", "Creds", "credentials_file", "env_var_name", "install_log_redaction", "redact",

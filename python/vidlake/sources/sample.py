@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .storage import get_provider, split_url, url_scheme
+from ..storage import get_provider, split_url, url_scheme
+from ..video import VideoReader
+from .remote import open_remote_video
 
 __all__ = ["Sample", "read"]
 
@@ -57,14 +59,10 @@ class Sample:
 
     def _get_reader(self):
         if self._reader is None:
-            from .reader import VideoReader
-
             if self._buffer is not None:
                 self._reader = VideoReader(self._buffer, name=self.path)
             elif self.is_remote:
                 # ranged reads: only the packets a read needs cross the network
-                from .remote import open_remote_video
-
                 self._reader = open_remote_video(self.path, creds=self.creds)
             else:
                 self._reader = VideoReader(self.path.removeprefix("file://"), name=self.path)

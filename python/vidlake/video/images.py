@@ -9,7 +9,7 @@ Decoded images are uint8 arrays of shape ``(H, W, C)``: ``C = 3`` (RGB) for colo
 read from the file header at append time (no decode), so ``ds.images[i].shape`` needs no I/O
 beyond the sample table.
 
-    >>> from vidlake.images import decode_image, encode_image
+    >>> from vidlake.video import decode_image, encode_image
     >>> a = decode_image(encode_image(np.zeros((4, 6, 3), np.uint8), "png"))
     >>> a.shape, a.dtype
     ((4, 6, 3), dtype('uint8'))
@@ -22,28 +22,26 @@ headers (size and mode, no decode) and encodes numpy arrays appended as images.
 from __future__ import annotations
 
 import io
-import os
 from typing import Any
 
 import numpy as np
 
-from .errors import HtypeError, SampleAppendError
+from .. import _core
 
 __all__ = [
     "IMAGE_COMPRESSIONS",
     "decode_image",
     "encode_image",
     "image_header",
-    "prepare_image",
 ]
 
 #: accepted ``sample_compression`` values of ``image`` tensors (``jpeg`` is ``jpg``)
 IMAGE_COMPRESSIONS = ("jpg", "jpeg", "png", "webp")
 
 #: Pillow format name -> the compressions that name a file of that format
-_FAMILIES = {"JPEG": ("jpg", "jpeg"), "MPO": ("jpg", "jpeg"), "PNG": ("png",), "WEBP": ("webp",)}
+IMAGE_FAMILIES = {"JPEG": ("jpg", "jpeg"), "MPO": ("jpg", "jpeg"), "PNG": ("png",), "WEBP": ("webp",)}
 #: the name recorded in ``sample_info["format"]``
-_FORMAT_NAME = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}
+IMAGE_FORMAT_NAME = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}
 
 
 def _pil():
@@ -86,8 +84,6 @@ def decode_image(data: bytes, out: np.ndarray | None = None, name: str = "") -> 
         >>> decode_image(open("000001.jpg", "rb").read()).shape
         (1080, 1920, 3)
     """
-    from . import _core
-
     # The output row already says how many channels; only a fresh decode reads the header.
     channels = out.shape[2] if out is not None and out.ndim == 3 else image_header(data)[1][2]
     return _core.decode_image(data, out, channels, name)
@@ -120,61 +116,3 @@ def encode_image(arr: np.ndarray, compression: str) -> bytes:
     else:
         raise ValueError(f"cannot encode images as {compression!r}; accepted: {', '.join(IMAGE_COMPRESSIONS)}")
     return buf.getvalue()
-
-
-def _image_bytes(sample: Any) -> tuple[bytes, str | None]:
-    """(encoded bytes, filename) of a sample appended to an image tensor (not arrays)."""
-    from .sample import Sample
-
-    if isinstance(sample, Sample):
-        try:
-            return sample.buffer, sample.path
-        except OSError as e:
-            raise SampleAppendError(f"cannot read image file {sample.path!r}: {e.strerror or e}") from None
-        except KeyError:
-            raise SampleAppendError(f"cannot read image {sample.path!r}: no such object") from None
-    if isinstance(sample, (str, os.PathLike)):
-        path = os.fspath(sample)
-        try:
-            with open(path, "rb") as f:
-                return f.read(), path
-        except OSError as e:
-            raise SampleAppendError(f"cannot read image file {path!r}: {e.strerror or e}") from None
-    if isinstance(sample, (bytes, bytearray, memoryview)):
-        return bytes(sample), None
-    raise HtypeError(
-        "an image tensor takes vidlake.read(path), a file path, the file's bytes or a uint8 numpy "
-        f"array; got {type(sample).__name__}"
-    )
-
-
-def prepare_image(sample: Any, compression: str, tensor: str):
-    """Validate (header only) or encode one image sample -> PreparedSample."""
-    from .annotations import safe_cast
-    from .htypes import PreparedSample
-
-    if isinstance(sample, np.ndarray):
-        arr = safe_cast(sample, np.uint8, tensor)
-        try:
-            data = encode_image(arr, compression)
-        except ValueError as e:
-            raise HtypeError(f"tensor {tensor!r} (htype 'image'): {e}") from None
-        fmt_name, shape = image_header(data)
-        return PreparedSample(data, {"shape": list(shape), "format": _FORMAT_NAME[fmt_name], "filename": None})
-    data, filename = _image_bytes(sample)
-    what = repr(filename) if filename else "the image bytes"
-    if not data:
-        raise SampleAppendError(f"cannot append {what} to {tensor!r}: the file is empty (0 bytes)")
-    try:
-        fmt_name, shape = image_header(data)
-    except ValueError as e:
-        raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
-    family = _FAMILIES.get(fmt_name, ())
-    if compression not in family:
-        real = _FORMAT_NAME.get(fmt_name, fmt_name.lower())
-        raise SampleAppendError(
-            f"cannot append {what} to {tensor!r}: the file is {real} but the tensor's sample_compression "
-            f"is {compression!r}. Append it to a tensor created with sample_compression={real!r} "
-            "or convert it first"
-        )
-    return PreparedSample(data, {"shape": list(shape), "format": _FORMAT_NAME[fmt_name], "filename": filename})

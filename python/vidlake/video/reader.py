@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from . import _core
+from .. import _core
 
 
 def set_output_cache(*, max_bytes: int | None = None, keep_seconds: float | None = None) -> None:

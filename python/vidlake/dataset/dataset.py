@@ -1,0 +1,358 @@
+"""Datasets: named tensors over a storage provider, with atomic, crash-safe appends.
+
+    >>> import vidlake
+    >>> ds = vidlake.empty("./video_ds", overwrite=True)
+    >>> with ds:
+    ...     ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    ...     ds.videos.append(vidlake.read("./videos/example1.mp4"))
+    >>> len(ds), ds.videos[0].shape
+    (1, (400, 360, 640, 3))
+
+Every write goes through the dataset's :class:`~vidlake.dataset.writer.Writer` (``ds.writer``),
+which owns staging, rollback and the commit protocol (how an append stays atomic is explained
+there and in ``docs/FORMAT.md``).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+try:
+    from typing import Self
+except ImportError:  # Python < 3.11
+    from typing import TypeVar
+
+    Self = TypeVar("Self", bound="Dataset")  # type: ignore[misc]
+
+from ..errors import CredentialsError, DatasetError, SampleAppendError
+from ..format import records as fmt
+from ..htypes import lookup
+from ..storage import StorageProvider, get_provider
+from ..storage.creds import resolve_creds, validate_creds
+from .tensor import Tensor
+from .upsert import upsert
+from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
+from .writer import GC_GRACE_SECONDS, Writer
+
+__all__ = ["GC_GRACE_SECONDS", "Dataset", "DatasetView", "LinkAccess"]
+
+#: inside ``with ds:``, commit early once this many sample bytes wait in memory
+DEFAULT_FLUSH_THRESHOLD = 64 * 1024 * 1024
+#: a loader retries this long when objects named by the commit record vanish under it
+_LOAD_RETRY_SECONDS = 10.0
+
+
+class LinkAccess:
+    """The dataset's credentials for linked samples (:class:`vidlake.htypes.WriteContext`):
+    creds key names live in the commit record, secrets only in this object's memory."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self._ds = ds
+        self.populated: dict[str, dict[str, Any]] = {}  # creds key -> secrets, memory only
+        self._providers: dict[tuple[str, str | None], StorageProvider] = {}
+
+    def creds(self, creds_key: str | None, check_only: bool = False) -> Any:
+        """The creds dict of a linked sample's key (``None``: the client's default chain);
+        ``check_only`` only checks that the key was added."""
+        if creds_key is None or creds_key == "ENV":
+            return None
+        keys = {k["name"]: k for k in self._ds._meta.get("creds_keys", [])}
+        if creds_key not in keys:
+            raise CredentialsError(f"creds key {creds_key!r} is not a creds key of {self._ds.path} "
+                                   f"(keys: {sorted(keys)}); add it with ds.add_creds_key({creds_key!r})")
+        if check_only:
+            return None
+        if creds_key in self.populated:
+            return self.populated[creds_key]
+        return resolve_creds(creds_key, managed=bool(keys[creds_key].get("managed")), populated=None)
+
+    def link_provider(self, parent: str, creds_key: str | None) -> StorageProvider:
+        """A read-only provider of ``parent`` with that key's creds, one per parent and key."""
+        p = self._providers.get((parent, creds_key))
+        if p is None:
+            p = get_provider(parent, creds=self.creds(creds_key), read_only=True)
+            self._providers[(parent, creds_key)] = p
+        return p
+
+    def forget(self, creds_key: str | None) -> None:
+        """Drop the providers (and linked readers) made with ``creds_key``'s old secrets."""
+        for k in [k for k in self._providers if k[1] == creds_key]:
+            del self._providers[k]
+        for t in self._ds.tensors.values():
+            if t.spec.linked:
+                t.drop_readers(0)
+
+
+class Dataset:
+    """A vidlake dataset. Open one with :func:`vidlake.empty`, :func:`vidlake.load` or
+    :func:`vidlake.dataset` rather than calling this constructor.
+
+        >>> ds = vidlake.load("./video_ds", read_only=True)
+        >>> ds.summary()
+    """
+
+    def __init__(self, provider: StorageProvider, path: str, read_only: bool = False) -> None:
+        self.provider = provider
+        self.path = path
+        self.read_only = read_only
+        self.flush_threshold = DEFAULT_FLUSH_THRESHOLD
+        self._depth = 0
+        self._meta: dict[str, Any] = {}
+        self._tensors: dict[str, Tensor] = {}
+        self.writer = Writer(self)
+        self.link_access = LinkAccess(self)
+        self._populated_creds = self.link_access.populated
+        self._load()
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def _create(cls, provider: StorageProvider, path: str) -> Dataset:
+        provider.put(fmt.DATASET_META_KEY, fmt.encode_json(fmt.new_dataset_meta()))
+        return cls(provider, path)
+
+    def _load(self) -> None:
+        """Read a consistent snapshot: the commit record, then the immutable objects it names.
+        A concurrent writer may delete merged table segments after its commit; then we re-read."""
+        last: Exception | None = None
+        deadline = time.monotonic() + _LOAD_RETRY_SECONDS
+        while True:
+            try:
+                raw = self.provider.get(fmt.DATASET_META_KEY)
+            except KeyError:
+                raise DatasetError(f"no vidlake dataset at {self.path} (no {fmt.DATASET_META_KEY})") from None
+            meta = fmt.decode_dataset_meta(raw, self.path)
+            try:
+                tensors = {name: self._load_tensor(name, meta["tensor_state"][name]) for name in meta["tensors"]}
+            except KeyError as e:
+                last = e
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.001)
+                continue
+            self._meta = meta
+            self._tensors = tensors
+            return
+        raise DatasetError(f"{self.path}: object {last} named by {fmt.DATASET_META_KEY} is missing; "
+                           "the dataset is damaged")
+
+    def _load_tensor(self, name: str, state: dict[str, Any]) -> Tensor:
+        key = fmt.tensor_meta_key(name)
+        tmeta = fmt.decode_tensor_meta(self.provider.get(key), f"{self.path}/{key}")
+        entries: list[dict[str, Any]] = []
+        for seg in state["segments"]:
+            skey = fmt.table_key(name, seg["id"])
+            entries.extend(fmt.decode_table(self.provider.get(skey), f"{self.path}/{skey}",
+                                            seg["start"], seg["count"]))
+        if len(entries) != state["length"]:
+            raise DatasetError(f"{self.path}: tensor {name!r} lists {state['length']} samples "
+                               f"but its tables hold {len(entries)}; the dataset is damaged")
+        oc = state.get("open_chunk")
+        return Tensor(self, name, tmeta, entries, tuple(oc) if oc else None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Datasets pickle (e.g. into DataLoader workers) as their committed state: the copy
+        loads it again from storage."""
+        if self.writer.pending_bytes():
+            raise DatasetError(f"{self.path} has staged appends; call ds.flush() before pickling")
+        return {"provider": self.provider, "path": self.path, "read_only": self.read_only}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["provider"], state["path"], state["read_only"])
+
+    # -- tensors -----------------------------------------------------------------------
+    @property
+    def tensors(self) -> dict[str, Tensor]:
+        """Name -> :class:`Tensor`, in creation order."""
+        return dict(self._tensors)
+
+    def __getattr__(self, name: str) -> Tensor:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        tensors = self.__dict__.get("_tensors") or {}
+        if name in tensors:
+            return tensors[name]
+        raise AttributeError(f"dataset {self.__dict__.get('path')!r} has no tensor or attribute {name!r}")
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, str):
+            if item not in self._tensors:
+                raise KeyError(f"no tensor {item!r} in {self.path}; tensors: {list(self._tensors)}")
+            return self._tensors[item]
+        if isinstance(item, tuple):  # ds[i, a:b]: the row cut to some frames (views.py)
+            return frame_row(self, item)
+        idx, single = sample_indices(item, len(self), self.path)
+        return DatasetView(self, idx, single)
+
+    def __len__(self) -> int:
+        if not self._tensors:
+            return 0
+        return min(len(t) for t in self._tensors.values())
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield DatasetView(self, [i], True)
+
+    def create_tensor(self, name: str, htype: str = "generic", sample_compression: str | None = None,
+                      dtype: str | None = None, class_names: Sequence[str] | None = None,
+                      max_chunk_size: int | None = None, target_chunk_size: int | None = None,
+                      exist_ok: bool = False, coords: dict[str, str] | None = None,
+                      aligned_to: str | None = None, **kwargs: Any) -> Tensor:
+        """Add a tensor. Video tensors need a ``sample_compression``; anything not accepted is
+        a ``ValueError`` listing what is. ``coords`` is for bbox tensors, ``aligned_to`` makes a
+        ``sequence[...]`` tensor keep one item per frame of a video or sequence tensor
+        (``docs/ANNOTATIONS.md``).
+
+            >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
+            >>> ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
+            >>> ds.create_tensor("boxes", htype="sequence[bbox]", coords={"type": "pixel", "mode": "LTWH"},
+            ...                  aligned_to="videos")
+        """
+        self.writer.check_writable()
+        if kwargs:
+            raise TypeError(f"create_tensor got unsupported arguments: {sorted(kwargs)}")
+        fmt.check_tensor_name(name)
+        if name in self._tensors:
+            if exist_ok:
+                return self._tensors[name]
+            raise DatasetError(f"tensor {name!r} already exists in {self.path}")
+        if hasattr(type(self), name) or name in self.__dict__:
+            raise DatasetError(f"tensor name {name!r} clashes with a Dataset attribute; choose another")
+        spec = lookup(htype)
+        comp = spec.check_compression(sample_compression)
+        max_cs = int(max_chunk_size or fmt.DEFAULT_MAX_CHUNK_SIZE)
+        target = int(target_chunk_size or min(fmt.DEFAULT_TARGET_CHUNK_SIZE, max_cs))
+        if max_cs <= 0 or not 0 < target <= max_cs:
+            raise ValueError(f"need 0 < target_chunk_size <= max_chunk_size (got {target}, {max_cs})")
+        tmeta: dict[str, Any] = {
+            "format": fmt.FORMAT_NAME, "format_version": fmt.FORMAT_VERSION,
+            "name": name, "htype": spec.name, "sample_compression": comp,
+            "max_chunk_size": max_cs, "target_chunk_size": target,
+        }
+        tmeta.update(spec.params(dtype, class_names, coords))  # dtype, class_names, coords: the htype's rules
+        if aligned_to is not None:
+            tmeta["aligned_to"] = self.writer.check_aligned_to(htype, aligned_to)
+        return self.writer.create_tensor(name, tmeta)
+
+    # -- writing ----------------------------------------------------------------------
+    def append(self, sample: dict[str, Any], skip_ok: bool = False) -> None:
+        """Append one row: one sample per tensor, all or none.
+
+            >>> ds.append({"videos": vidlake.read("a.mp4"), "labels": 1})
+        """
+        if not isinstance(sample, dict):
+            raise TypeError("Dataset.append takes a dict {tensor name: sample}")
+        self.writer.append_rows([sample], only=None, skip_ok=skip_ok)
+
+    def extend(self, samples: dict[str, Sequence[Any]], skip_ok: bool = False) -> None:
+        """Append several rows given as ``{tensor: [samples...]}``, all or none."""
+        if not isinstance(samples, dict):
+            raise TypeError("Dataset.extend takes a dict {tensor name: list of samples}")
+        lens = {k: len(v) for k, v in samples.items()}
+        if len(set(lens.values())) > 1:
+            raise SampleAppendError(f"extend needs the same number of samples per tensor, got {lens}")
+        n = next(iter(lens.values()), 0)
+        self.writer.append_rows([{k: v[i] for k, v in samples.items()} for i in range(n)], only=None,
+                                skip_ok=skip_ok)
+
+    def upsert(self, rows: dict[str, Any] | Iterable[dict[str, Any]], key: str = "reference_id") -> list[int]:
+        """Replace the row whose ``key`` tensor matches each given row (every tensor of it), or
+        append it when none does; all or nothing. Returns the row indices (``vidlake/dataset/upsert.py``).
+
+            >>> ds.upsert({"reference_id": "scene-7", "frames": frames, "metadata": {"weather": "sun"}})
+        """
+        return upsert(self, rows, key=key)
+
+    def filter(self, fn: Any) -> RowsView:
+        """A view of the rows for which ``fn(row)`` is true (``vidlake/dataset/views.py``).
+
+            >>> night = ds.filter(lambda row: row.metadata.numpy()["time"] == "night")
+            >>> len(night), night.metadata.numpy()
+        """
+        return filter_rows(self, fn)
+
+    def flush(self) -> None:
+        """Commit every staged append now (``with ds:`` does this on exit)."""
+        if self.read_only:
+            return
+        self.writer.commit()
+
+    def __enter__(self) -> Self:
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and not self.read_only:
+            self.writer.commit()
+
+    # -- creds keys (for linked samples; see vidlake/htypes/link.py, docs/REMOTE.md) ------------
+    def add_creds_key(self, creds_key: str, managed: bool = False) -> None:
+        """Register a creds key name for linked samples. Only the name (and ``managed``) is
+        stored in the dataset; the secrets come from :meth:`populate_creds` (memory only) or,
+        with ``managed=True``, from the local credentials file / environment (``vidlake.storage.creds``).
+
+            >>> ds.add_creds_key("my-bucket")
+            >>> ds.populate_creds("my-bucket", {"aws_access_key_id": ..., "aws_secret_access_key": ...})
+        """
+        self.writer.check_writable()
+        if not isinstance(creds_key, str) or not creds_key or creds_key == "ENV":
+            raise ValueError(f"a creds key is a non-empty string other than 'ENV' (reserved), got {creds_key!r}")
+        if creds_key in self.get_creds_keys():
+            raise DatasetError(f"creds key {creds_key!r} already exists in {self.path}")
+        # names only, never secrets
+        self.writer.update_meta(lambda m: m.setdefault("creds_keys", []).append(
+            {"name": creds_key, "managed": bool(managed)}))
+
+    def populate_creds(self, creds_key: str, creds: dict[str, Any]) -> None:
+        """Give the secrets of creds key ``creds_key`` for this process (kept in memory only,
+        never written). Fields as for ``vidlake.load(..., creds=...)``."""
+        if creds_key not in self.get_creds_keys():
+            raise CredentialsError(f"{creds_key!r} is not a creds key of {self.path}; "
+                                   f"add it first with ds.add_creds_key({creds_key!r})")
+        self.link_access.populated[creds_key] = validate_creds(creds, where=f"creds for key {creds_key!r}") or {}
+        self.link_access.forget(creds_key)
+
+    def get_creds_keys(self) -> list[str]:
+        """Names of the creds keys added to this dataset (``"ENV"`` needs no adding)."""
+        return [k["name"] for k in self._meta.get("creds_keys", [])]
+
+    # -- housekeeping ------------------------------------------------------------------
+    def delete(self) -> None:
+        """Delete the whole dataset from its storage."""
+        self.writer.check_writable()
+        self.provider.delete(fmt.DATASET_META_KEY)  # first: a half-deleted dataset no longer loads
+        self.provider.clear()
+        self._tensors = {}
+        self._meta = fmt.new_dataset_meta()
+
+    @property
+    def format_version(self) -> str:
+        """Format version of the dataset's commit record."""
+        return str(self._meta.get("format_version"))
+
+    def summary(self, file: Any = None) -> None:
+        """Print a table of tensors: htype, shape, dtype, compression.
+
+            >>> ds.summary()
+            Dataset(path='./video_ds', tensors=['videos'])
+             tensor   htype          shape           dtype  compression
+        """
+        print(self._summary_text(), file=file or sys.stdout)
+
+    def _summary_text(self) -> str:
+        head = f"Dataset(path={self.path!r}, {'read_only=True, ' if self.read_only else ''}tensors={list(self._tensors)})"
+        rows = [("tensor", "htype", "shape", "dtype", "compression"),
+                ("-------", "-------", "-------", "-------", "-------")]
+        for t in self._tensors.values():
+            dt = t.dtype
+            rows.append((t.key, t.htype, str(t.shape), str(dt) if dt is not None else "None",
+                         str(t.sample_compression)))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = [head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        ro = ", read_only=True" if self.read_only else ""
+        return f"Dataset(path={self.path!r}{ro}, tensors={list(self._tensors)})"

@@ -1,0 +1,248 @@
+"""Tensors: ``ds.videos`` (its samples are read through the views in ``views.py``).
+
+    >>> ds.videos[0].shape                 # (N, H, W, 3), from the stored index: no I/O
+    >>> ds.videos[0].sample_info           # duration, fps, timebase, shape, format, filename, modified
+    >>> ds.videos[0, 10:20:2].numpy()      # decodes only what frames 10, 12, ... 18 need
+    >>> ds.videos[0, [3, 17, 5]].timestamp # float32 seconds, in the order asked
+    >>> ds.videos[0:3].numpy(aslist=True)  # one array per video
+
+A video sample is read with ``VideoReader(ChunkRangeSource(...), index=<stored index bytes>)``:
+the packet index written at ingest is reused (never a re-probe) and only the chunk ranges
+holding the needed packets are fetched.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..format.chunks import ChunkRangeSource, ChunkStore
+from ..htypes import Htype, common_shape, lookup
+from ..video import VideoReader
+from .views import SampleView, SequenceSampleView, TensorView, sample_indices
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..storage import StorageProvider
+    from .dataset import Dataset
+
+__all__ = ["StoredSample", "Tensor"]
+
+_READER_CACHE = 8
+# Readers of the most recently read samples keep their parked decoder states (docs/DESIGN.md,
+# "Parked decoders"; up to ~160 MB each); older cached readers keep one, so a tensor's readers
+# hold at most about 2 x 160 MB + 6 states at once.
+_PARKING_READERS = 2
+
+
+class StoredSample:
+    """One stored sample as the htype sees it (:class:`vidlake.htypes.SampleContext`): its table
+    entry and tensor meta, its bytes, and the dataset's credentials and link providers."""
+
+    def __init__(self, tensor: Tensor, index: int) -> None:
+        self._tensor = tensor
+        self.tensor = tensor.key
+        self.index = index
+        self.meta = tensor.meta
+        self.entry = tensor.entry(index)
+        fname = self.entry["info"].get("filename")
+        self.name = f"{tensor.dataset.path}/{tensor.key}[{index}]" + (f" ({fname})" if fname else "")
+        self.memo = tensor._memo.setdefault(index, {})
+
+    def read_extents(self, extents: Sequence[Sequence[Any]]) -> bytes:
+        return self._tensor.store.read_extents(extents)
+
+    def range_source(self, extents: Sequence[Sequence[Any]]) -> ChunkRangeSource:
+        return ChunkRangeSource(self._tensor.store, extents, name=self.name)
+
+    def creds(self, creds_key: str | None, check_only: bool = False) -> Any:
+        return self._tensor.dataset.link_access.creds(creds_key, check_only)
+
+    def link_provider(self, parent: str, creds_key: str | None) -> StorageProvider:
+        return self._tensor.dataset.link_access.link_provider(parent, creds_key)
+
+
+class Tensor:
+    """A named column of a dataset (``ds.videos``). Create with ``ds.create_tensor``.
+
+        >>> t = ds.create_tensor("videos", htype="video", sample_compression="mp4")
+        >>> t.append(vidlake.read("a.mp4")); len(t)
+        1
+
+    The staging fields (``_entries`` past ``_committed_len``, ``_open_chunk``, ``_replaced``)
+    are changed only by the dataset's writer (``vidlake/dataset/writer.py``).
+    """
+
+    def __init__(self, dataset: Dataset, name: str, meta: dict[str, Any], entries: list[dict[str, Any]],
+                 open_chunk: tuple[str, int] | None) -> None:
+        self.dataset = dataset
+        self.key = name
+        self.meta = meta
+        self.spec: Htype = lookup(meta["htype"])
+        self._entries = entries
+        self._committed_len = len(entries)
+        self._open_chunk = tuple(open_chunk) if open_chunk else None
+        self._committed_open_chunk = self._open_chunk
+        self.store = ChunkStore(dataset.provider, name)
+        self._readers: OrderedDict[int, VideoReader] = OrderedDict()
+        self._lock = threading.Lock()
+        #: committed rows replaced by ``ds.upsert`` but not yet committed: index -> old entry
+        self._replaced: dict[int, dict[str, Any]] = {}
+        #: per-sample memory of this process (htypes keep lazily built facts here)
+        self._memo: dict[int, dict[str, Any]] = {}
+
+    # -- description -------------------------------------------------------------------
+    @property
+    def htype(self) -> str:
+        """The tensor's htype (``"video"``, ``"generic"``, ...)."""
+        return self.meta["htype"]
+
+    @property
+    def sample_compression(self) -> str | None:
+        """Declared compression (``"mp4"``...) of a video tensor, else None."""
+        return self.meta.get("sample_compression")
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """Element type of ``numpy()`` results (uint8 for video)."""
+        if self.spec.fixed_dtype is not None:
+            return np.dtype(self.spec.fixed_dtype)
+        d = self.meta.get("dtype")
+        return np.dtype(d) if d else None
+
+    @property
+    def num_samples(self) -> int:
+        """Number of samples (same as ``len``)."""
+        return len(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """``(num_samples, *sample_shape)`` with ``None`` where samples differ (ragged)."""
+        shapes = [e["info"]["shape"] for e in self._entries]
+        if not shapes:
+            return (0,) + ((None, None, None, 3) if self.spec.video else ())
+        return (len(shapes),) + common_shape(shapes)
+
+    @property
+    def sample_info(self) -> list[dict[str, Any]]:
+        """``sample_info`` of every sample (a list of dicts)."""
+        return [self.info(i) for i in range(len(self))]
+
+    def __repr__(self) -> str:
+        return f"Tensor(key={self.key!r}, htype={self.htype!r}, len={len(self)})"
+
+    # -- writing -----------------------------------------------------------------------
+    def append(self, sample: Any) -> None:
+        """Append one sample; atomic: on failure the tensor is unchanged and the error says why.
+
+            >>> ds.videos.append(vidlake.read("clip.mp4"))
+        """
+        self.dataset.writer.append_rows([{self.key: sample}], only=[self.key])
+
+    def extend(self, samples: Iterable[Any]) -> None:
+        """Append several samples, all or none.
+
+            >>> ds.videos.extend([vidlake.read(p) for p in paths])
+        """
+        self.dataset.writer.append_rows([{self.key: s} for s in samples], only=[self.key])
+
+    # -- reading -----------------------------------------------------------------------
+    def __getitem__(self, item: Any) -> SampleView | TensorView:
+        frames: Any = None
+        if isinstance(item, tuple):
+            if len(item) == 0:
+                item = slice(None)
+            elif len(item) > 2:
+                raise IndexError(f"{self.key}: at most [sample, frames] indexing is supported")
+            else:
+                item, frames = item[0], (item[1] if len(item) == 2 else None)
+        idx, single = sample_indices(item, len(self), self.key)
+        if single:
+            return self.sample(idx[0], frames)
+        return TensorView(self, idx, frames)
+
+    def sample(self, i: int, frames: Any = None) -> SampleView:
+        """The view of sample ``i`` (optionally cut to ``frames``): ``ds.videos[i, frames]``."""
+        if self.spec.frames and not self.spec.video:
+            return SequenceSampleView(self, i, frames)
+        return SampleView(self, i, frames)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.sample(i)
+
+    def numpy(self, aslist: bool = False) -> np.ndarray | list[Any]:
+        """Every sample decoded (see :meth:`TensorView.numpy`)."""
+        return TensorView(self, list(range(len(self))), None).numpy(aslist=aslist)
+
+    def data(self, aslist: bool = False) -> Any:
+        """Every sample's data (see :meth:`SampleView.data`)."""
+        return TensorView(self, list(range(len(self))), None).data()
+
+    # -- per-sample access (used by the views) -------------------------------------------
+    def entry(self, i: int) -> dict[str, Any]:
+        """The sample table entry of sample ``i`` (docs/FORMAT.md); do not modify it."""
+        return self._entries[i]
+
+    def stored(self, i: int) -> StoredSample:
+        """Sample ``i`` as its htype sees it."""
+        return StoredSample(self, i)
+
+    def info(self, i: int) -> dict[str, Any]:
+        """``sample_info`` of sample ``i`` (an unverified link is indexed on first use)."""
+        return self.spec.info(self.stored(i))
+
+    def sample_shape(self, i: int) -> tuple[int, ...]:
+        """The shape of sample ``i``, from the table (links: from their facts)."""
+        if self.spec.linked:
+            return tuple(self.info(i)["shape"])
+        return tuple(self._entries[i]["info"]["shape"])
+
+    def frame_count(self, i: int) -> int | None:
+        """Frames (video) or items (sequence) of sample ``i``; None when unknown."""
+        shape = self._entries[i].get("info", {}).get("shape")
+        if not shape or shape[0] is None:
+            return None
+        return int(shape[0])
+
+    def reader(self, i: int) -> VideoReader:
+        """The VideoReader of video sample ``i`` over its chunks or link, with its stored index (cached)."""
+        with self._lock:
+            r = self._readers.get(i)
+            if r is not None:
+                was_last = next(reversed(self._readers)) == i
+                self._readers.move_to_end(i)
+                older = [] if was_last else list(self._readers.values())[:-_PARKING_READERS]
+            else:
+                older = None
+        if r is not None:
+            for o in older or ():  # memory: only the most recent readers keep several parked decoders
+                o.trim(1)
+            return r
+        r = self.spec.open_reader(self.stored(i))
+        with self._lock:
+            r = self._readers.setdefault(i, r)
+            self._readers.move_to_end(i)
+            while len(self._readers) > _READER_CACHE:
+                self._readers.popitem(last=False)
+            older = list(self._readers.values())[:-_PARKING_READERS]
+        for o in older:
+            o.trim(1)
+        return r
+
+    def value(self, i: int) -> Any:
+        """The decoded value of non-video sample ``i``."""
+        return self.spec.read(self.stored(i))
+
+    def drop_readers(self, start: int = 0, only: int | None = None) -> None:
+        """Forget cached readers of samples ``>= start`` (or of sample ``only``)."""
+        with self._lock:
+            for k in [k for k in self._readers if (k == only if only is not None else k >= start)]:
+                del self._readers[k]
+            for k in [k for k in self._memo if (k == only if only is not None else k >= start)]:
+                del self._memo[k]

@@ -1,0 +1,181 @@
+"""The ``video`` htype: a sample is the appended file's bytes, unchanged (no decode, no
+re-encode), with the packet index the core builds while demuxing once.
+
+    >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    >>> ds.videos.append(vidlake.read("clip.mp4"))
+    >>> ds.videos[0].sample_info["shape"]
+    [400, 360, 640, 3]
+"""
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import HtypeError, SampleAppendError, StorageError, VideoDecodeError
+from ..sources import Sample
+from ..storage.provider import FileRange
+from ..video import Index, VideoReader
+from . import register
+from .base import Htype, PreparedSample, SampleContext, WriteContext
+
+__all__ = ["CONTAINER_FAMILIES", "VIDEO_COMPRESSIONS", "VideoHtype", "container_format", "video_facts"]
+
+#: accepted ``sample_compression`` values of video tensors (``mpg`` is ``mpeg``)
+VIDEO_COMPRESSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpeg", "mpg", "ts", "ivf", "hevc", "h264")
+
+#: FFmpeg demuxer name -> the compressions that name a file of that container
+CONTAINER_FAMILIES: dict[str, tuple[str, ...]] = {
+    "mov,mp4,m4a,3gp,3g2,mj2": ("mp4", "m4v", "mov"),
+    "matroska,webm": ("mkv", "webm"),
+    "avi": ("avi",),
+    "mpeg": ("mpeg", "mpg"),
+    "mpegts": ("ts",),
+    "ivf": ("ivf",),
+    "hevc": ("hevc",),
+    "h264": ("h264",),
+}
+
+
+def container_format(container: str, head: bytes) -> str:
+    """The file's real format as a ``sample_compression`` name, from FFmpeg's demuxer name
+    and the first bytes (the mp4 ``ftyp`` brand tells mp4 / m4v / mov apart, the EBML DocType
+    tells webm from mkv)."""
+    if container == "mov,mp4,m4a,3gp,3g2,mj2":
+        if head[4:8] == b"ftyp":
+            brand = head[8:12]
+            if brand == b"qt  ":
+                return "mov"
+            if brand.startswith(b"M4V"):
+                return "m4v"
+            return "mp4"
+        return "mov"  # classic QuickTime files start with moov/mdat/wide atoms, no ftyp
+    if container == "matroska,webm":
+        return "webm" if b"webm" in head[:64] else "mkv"
+    fam = CONTAINER_FAMILIES.get(container)
+    return fam[0] if fam else container
+
+
+# -- video ---------------------------------------------------------------------------------
+def _local_file(path: str) -> FileRange | bytes:
+    """A local file to append: a FileRange (copied by the provider at commit, no read here)
+    for regular files, else (pipes, devices) its bytes."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return FileRange(path, 0, st.st_size, st.st_size, st.st_mtime_ns)
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SampleAppendError(f"cannot read video file {path!r}: {e.strerror or e}") from None
+
+
+def _video_source(sample: Any) -> tuple[bytes | FileRange, str | None]:
+    """(file bytes or local file range, filename) of a sample appended to a video tensor."""
+    if isinstance(sample, Sample):
+        if sample.local_path is not None and sample._buffer is None:
+            return _local_file(sample.local_path), sample.path
+        try:
+            return sample.buffer, sample.path
+        except OSError as e:
+            raise SampleAppendError(f"cannot read video file {sample.path!r}: {e.strerror or e}") from None
+        except KeyError:
+            raise SampleAppendError(f"cannot read video {sample.path!r}: no such object") from None
+    if isinstance(sample, (str, os.PathLike)):
+        path = os.fspath(sample)
+        return _local_file(path), path
+    if isinstance(sample, (bytes, bytearray, memoryview)):
+        return bytes(sample), None
+    if isinstance(sample, np.ndarray):
+        raise SampleAppendError(
+            f"a numpy array of frames (shape {sample.shape}) cannot be appended to a video tensor yet: "
+            "vidlake stores encoded video files as they are and has no frame encoder. Encode the frames "
+            "to a file first (e.g. `ffmpeg -f rawvideo -pix_fmt rgb24 -s WxH -r FPS -i - -c:v libx264 out.mp4`) "
+            "and append vidlake.read('out.mp4')"
+        )
+    raise HtypeError(
+        f"a video tensor takes vidlake.read(path), a file path or the file's bytes; got {type(sample).__name__}"
+    )
+
+
+def prepare_video(sample: Any, compression: str, tensor: str) -> PreparedSample:
+    """Demux once (no decode) to build the packet index, check the container, fill sample_info."""
+    data, filename = _video_source(sample)
+    what = repr(filename) if filename else "the video bytes"
+    if not len(data):
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: the file is empty (0 bytes)")
+    try:
+        # a local file is demuxed straight from disk (the core preads it); its bytes are copied
+        # into chunks by the provider at commit, never through Python
+        index = Index.build(data.path if isinstance(data, FileRange) else data, -1, filename or "")
+    except VideoDecodeError as e:
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: not a readable video ({e})") from None
+    try:
+        head = data.read(0, 64) if isinstance(data, FileRange) else data[:64]
+    except StorageError as e:
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
+    info, extra = video_facts(index, bytes(head), filename, compression, tensor)
+    return PreparedSample(data=data, info=info, index=bytes(index.to_bytes()), extra=extra)
+
+
+def video_facts(index: Any, head: bytes, filename: str | None, compression: str | None,
+                tensor: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(sample_info, extra facts) of a video from its packet index and its first 64 bytes.
+
+    Refuses a video without frames and, when ``compression`` is given, a container outside
+    that compression's family. Shared by ``video`` and ``link[video]`` (``vidlake/htypes/link.py``).
+    """
+    what = repr(filename) if filename else "the video bytes"
+    md = dict(index.metadata)
+    n = int(index.num_frames)
+    if n <= 0:
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: the video has no decodable frames")
+    container = str(md.get("container", ""))
+    real = container_format(container, head)
+    family = CONTAINER_FAMILIES.get(container, (real,))
+    if compression is not None and compression not in family:
+        raise SampleAppendError(
+            f"cannot append {what} to {tensor!r}: the file is {real} (FFmpeg container {container!r}) "
+            f"but the tensor's sample_compression is {compression!r}. Append it to a tensor created "
+            f"with sample_compression={real!r}, or remux it (ffmpeg -i in -c copy out.{compression})"
+        )
+    tb = float(md.get("time_base") or 0.0)
+    dur_ts = md.get("duration_ts")
+    if dur_ts is None or int(dur_ts) < 0:
+        dur_ts = round(float(md.get("duration") or 0.0) / tb) if tb else 0
+    info = {
+        "duration": int(dur_ts),
+        "fps": float(md.get("fps") or 0.0),
+        "timebase": tb,
+        "shape": [n, int(md["height"]), int(md["width"]), 3],
+        "format": real,
+        "filename": filename,
+        "modified": False,
+    }
+    extra = {k: md[k] for k in ("codec", "pix_fmt", "rotation", "container", "time_base_num", "time_base_den")
+             if k in md}
+    return info, extra
+
+
+class VideoHtype(Htype):
+    """``video``: encoded video files, read frame-exactly through their stored packet index."""
+
+    name = "video"
+    frames = True
+    video = True
+    compressions = VIDEO_COMPRESSIONS
+    fixed_dtype = "uint8"
+
+    def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
+                ctx: WriteContext | None) -> PreparedSample:
+        return prepare_video(sample, meta["sample_compression"], tensor)
+
+    def open_reader(self, ctx: SampleContext) -> VideoReader:
+        e = ctx.entry
+        return VideoReader(ctx.range_source(e["data"]), index=ctx.read_extents(e["index"]), name=ctx.name)
+
+
+register(VideoHtype())

@@ -1,0 +1,31 @@
+"""The video layer: thin Python over the C++ core (``vidlake._core``).
+
+Everything between encoded bytes and pixels lives here: :class:`VideoReader` (frame-exact
+reads of one video stream), the packet :class:`Index`, still-image decode/encode and the
+recycled output memory. This layer knows nothing of datasets, tensors or storage providers;
+it reads through paths, bytes or *range sources* (objects with ``size``, ``name`` and
+``fetch(ranges)``).
+
+    >>> from vidlake.video import VideoReader, Index
+    >>> r = VideoReader("clip.mp4")
+    >>> Index.build("clip.mp4").num_frames == len(r)
+    True
+"""
+from __future__ import annotations
+
+from .._core import Index
+from .images import IMAGE_COMPRESSIONS, decode_image, encode_image, image_header
+from .memory import clear_output_cache, output_cache_info, set_output_cache
+from .reader import VideoReader
+
+__all__ = [
+    "IMAGE_COMPRESSIONS",
+    "Index",
+    "VideoReader",
+    "clear_output_cache",
+    "decode_image",
+    "encode_image",
+    "image_header",
+    "output_cache_info",
+    "set_output_cache",
+]
