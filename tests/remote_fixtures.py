@@ -1,6 +1,10 @@
 """Loopback servers for the remote-storage tests: real servers, no patched clients.
 
 * ``moto_server``   -- moto's S3 in server mode (``ThreadedMotoServer``) on 127.0.0.1, a free port.
+* ``gcs_server``    -- gcp-storage-emulator (a GCS JSON API server) in this process on 127.0.0.1.
+* ``token_server``  -- an OAuth token endpoint for service-account keys whose ``token_uri`` is here.
+* ``GenerationProxy`` -- a proxy in front of the GCS emulator enforcing ``ifGenerationMatch``
+                       (the emulator ignores generation preconditions).
 * ``http_server``   -- an HTTP/1.1 file server honouring ``Range`` (``/norange/<name>`` ignores it).
 * ``CountingProxy`` -- a TCP proxy counting the bytes each way (server-side byte counts).
 * ``FaultProxy``    -- an HTTP proxy injecting faults: ``503`` answers, dropped connections
@@ -33,6 +37,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# google-auth's default chain asks the GCE metadata server (169.254.169.254) when it finds
+# nothing else: keep every such probe on loopback, and off, before google.auth is imported.
+os.environ["NO_GCE_CHECK"] = "true"
+os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
+os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
+os.environ.pop("STORAGE_EMULATOR_HOST", None)
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -463,10 +474,33 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
+    def _send_answer(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
+        self.send_response(status, reason)
+        for k, v in headers:
+            if k.lower() in _HOP_BY_HOP or k.lower() == "content-length":
+                continue
+            self.send_header(k, v)
+        if self.command == "HEAD":
+            n = {k.lower(): v for k, v in headers}.get("content-length")
+            if n is not None:
+                self.send_header("Content-Length", n)
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD" and data:
+            self.wfile.write(data)
+
     def _handle(self) -> None:
         proxy: FaultProxy = self.server.owner  # type: ignore[attr-defined]
         body = self._read_body()
-        fault = proxy._next_fault(self.command, self.path)
+        answer = proxy._intercept(self.command, self.path, self.headers, body)
+        if answer == "drop":
+            self._drop()
+            return
+        if answer is not None:
+            self._send_answer(*answer)
+            return
+        fault = proxy._next_fault(self.command, self.path, body)
         if fault == "503":
             self.send_response(503, "Service Unavailable")
             self.send_header("Content-Type", "application/xml")
@@ -482,33 +516,32 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
             proxy._closed.wait(proxy.stall_seconds)
             self._drop()
             return
-        conn = http.client.HTTPConnection(*proxy.target, timeout=60)
-        try:
-            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            for k, v in self.headers.items():
-                if k.lower() not in ("connection", "proxy-connection", "keep-alive"):
-                    conn.putheader(k, v)
-            conn.endheaders(body if body else None)
-            resp = conn.getresponse()
-            data = resp.read()
-            self.send_response(resp.status, resp.reason)
-            for k, v in resp.getheaders():
-                if k.lower() in _HOP_BY_HOP or k.lower() == "content-length":
-                    continue
-                self.send_header(k, v)
-            if self.command == "HEAD":
-                n = resp.getheader("Content-Length")
-                if n is not None:
-                    self.send_header("Content-Length", n)
-            else:
-                self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD" and data:
-                self.wfile.write(data)
-        finally:
-            conn.close()
+        if fault == "lose":  # the server does the work, the client never hears of it
+            forward(proxy.target, self.command, self.path, self.headers, body)
+            self._drop()
+            return
+        self._send_answer(*forward(proxy.target, self.command, self.path, self.headers, body))
 
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
+
+
+def forward(target: tuple[str, int], method: str, path: str, headers, body: bytes):
+    """Send one request to ``target``; ``(status, reason, headers, body)`` of its answer."""
+    conn = http.client.HTTPConnection(*target, timeout=60)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for k, v in headers.items():
+            if k.lower() not in ("connection", "proxy-connection", "keep-alive"):
+                conn.putheader(k, v)
+        conn.endheaders(body if body else None)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, resp.reason, resp.getheaders(), data
+    finally:
+        conn.close()
+
+
+MODES = ("503", "drop", "stall", "lose")
 
 
 class FaultProxy:
@@ -517,9 +550,11 @@ class FaultProxy:
     ``fail(n, mode)`` makes the next ``n`` requests fail; ``fail_always(mode)`` every request
     until ``heal()``. Modes: ``"503"`` (an S3-style ServiceUnavailable answer), ``"drop"``
     (the connection is reset without an answer), ``"stall"`` (no answer for ``stall_seconds``,
-    then reset). ``fail_matching(method, path_part, mode, n)`` fails only requests of that
+    then reset), ``"lose"`` (the request is forwarded and done, then the connection is reset
+    before the answer: a write that landed although the client saw it fail). ``fail_matching(method, path_part, mode, n)`` fails only requests of that
     method whose path contains ``path_part`` (``n=None``: until ``heal()``), e.g. the PUT of
-    ``dataset_meta.json``. ``requests`` counts requests, ``faults`` the faults injected.
+    ``dataset_meta.json``; with ``body_part`` only those whose body holds it too (a GCS upload
+    names its object in the body). ``requests`` counts requests, ``faults`` the faults injected.
     """
 
     def __init__(self, host: str, port: int, stall_seconds: float = 5.0) -> None:
@@ -541,19 +576,20 @@ class FaultProxy:
         self.thread.start()
 
     def fail(self, n: int, mode: str = "503") -> None:
-        assert mode in ("503", "drop", "stall"), mode
+        assert mode in MODES, mode
         with self._lock:
             self._pending.extend([mode] * n)
 
     def fail_always(self, mode: str = "503") -> None:
-        assert mode in ("503", "drop", "stall"), mode
+        assert mode in MODES, mode
         with self._lock:
             self._always = mode
 
-    def fail_matching(self, method: str, path_part: str, mode: str = "503", n: int | None = None) -> None:
-        assert mode in ("503", "drop", "stall"), mode
+    def fail_matching(self, method: str, path_part: str, mode: str = "503", n: int | None = None,
+                      body_part: bytes | None = None) -> None:
+        assert mode in MODES, mode
         with self._lock:
-            self._rules.append([method.upper(), path_part, mode, n])
+            self._rules.append([method.upper(), path_part, mode, n, body_part])
 
     def heal(self) -> None:
         with self._lock:
@@ -566,11 +602,12 @@ class FaultProxy:
         with self._lock:
             self.requests = self.faults = 0
 
-    def _next_fault(self, method: str = "", path: str = "") -> str | None:
+    def _next_fault(self, method: str = "", path: str = "", body: bytes = b"") -> str | None:
         with self._lock:
             self.requests += 1
             for rule in self._rules:
-                if rule[0] == method.upper() and rule[1] in path and rule[3] != 0:
+                if (rule[0] == method.upper() and rule[1] in path and rule[3] != 0
+                        and (rule[4] is None or rule[4] in body)):
                     if rule[3] is not None:
                         rule[3] -= 1
                     self.faults += 1
@@ -579,6 +616,11 @@ class FaultProxy:
             if fault:
                 self.faults += 1
             return fault
+
+    def _intercept(self, method: str, path: str, headers, body: bytes):
+        """Subclasses may answer a request themselves: ``(status, reason, headers, body)``;
+        ``None`` lets it through."""
+        return
 
     def close(self) -> None:
         self._closed.set()
@@ -666,3 +708,283 @@ def big_video_s3(moto_server: MotoS3, big_video: BigVideo) -> Iterator[BigVideo]
 
     with _shared("big_video_s3", make, stop) as v:
         yield v
+
+
+# ---------------------------------------------------------------------------------------
+# GCS: gcp-storage-emulator, an OAuth token endpoint, generation preconditions
+# ---------------------------------------------------------------------------------------
+class GcsEmulator:
+    """gcp-storage-emulator serving the GCS JSON API on 127.0.0.1 (in this process, in memory).
+
+    What it does and does not do (checked by tests/test_storage_gcs.py): ranged GETs (206 with
+    Content-Range; a range starting past the end gives 206 with an empty body, not 416),
+    uploads (multipart and resumable), compose, listing with prefixes (all keys in one page:
+    ``maxResults``/``pageToken`` are ignored), deletes. It ignores generation preconditions
+    (``ifGenerationMatch``: see ``GenerationProxy``) and checks no credentials at all.
+    """
+
+    def __init__(self) -> None:
+        from gcp_storage_emulator.server import create_server
+
+        self.port = free_port()
+        self.server = create_server(HOST, self.port, in_memory=True)
+        api = getattr(self.server, "_api", None)
+        if isinstance(api, threading.Thread):
+            api.daemon = True  # an interrupted session must not hang on the server thread
+        self.server.start()
+        for name in ("gcp_storage_emulator", "api.object", "api.bucket"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)  # it logs every 404 as an error
+        self.endpoint = f"http://{HOST}:{self.port}"
+
+    def creds(self, endpoint: str | None = None, **extra) -> dict:
+        """Anonymous creds for vidlake pointing at the emulator (or at a proxy in front of it)."""
+        c = {"endpoint_url": endpoint or self.endpoint, "gcs_anon": True}
+        c.update(extra)
+        return c
+
+    def client(self):
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(project="vidlake-test", credentials=AnonymousCredentials(),
+                              client_options={"api_endpoint": self.endpoint})
+
+    def make_bucket(self, prefix: str = "vl") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(name)
+        return name
+
+    def upload(self, bucket: str, key: str, path: str | Path) -> str:
+        self.client().bucket(bucket).blob(key).upload_from_filename(str(path))
+        return f"gs://{bucket}/{key}"
+
+    def drop_bucket(self, name: str) -> None:
+        try:
+            b = self.client().bucket(name)
+            for blob in list(b.list_blobs()):
+                blob.delete()
+            b.delete()
+        except Exception as e:  # noqa: BLE001 - best-effort clean-up
+            logging.getLogger(__name__).debug("dropping bucket %s: %s", name, e)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsEmulator]:
+    """gcp-storage-emulator on 127.0.0.1 (one per test session)."""
+    pytest.importorskip("gcp_storage_emulator")
+    pytest.importorskip("google.cloud.storage")
+    with _shared("gcs", GcsEmulator, GcsEmulator.stop) as srv:
+        yield srv
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: GcsEmulator) -> Iterator[str]:
+    """A fresh, empty bucket on the GCS emulator (deleted after the test)."""
+    name = gcs_server.make_bucket()
+    yield name
+    gcs_server.drop_bucket(name)
+
+
+@pytest.fixture
+def gcs_root(gcs_server: GcsEmulator, gcs_bucket: str) -> tuple[str, dict]:
+    """``("gs://<fresh bucket>/ds", creds)``: a dataset root and the creds that reach it."""
+    return f"gs://{gcs_bucket}/ds", gcs_server.creds()
+
+
+@pytest.fixture
+def counting_proxy_gcs(gcs_server: GcsEmulator) -> Iterator[CountingProxy]:
+    """A fresh byte-counting proxy in front of the GCS emulator."""
+    p = CountingProxy(HOST, gcs_server.port)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def fault_proxy_gcs(gcs_server: GcsEmulator) -> Iterator[FaultProxy]:
+    """A fresh fault-injecting proxy in front of the GCS emulator."""
+    p = FaultProxy(HOST, gcs_server.port)
+    yield p
+    p.close()
+
+
+class GenerationProxy(FaultProxy):
+    """A proxy in front of the GCS emulator that enforces generation preconditions as GCS does.
+
+    A request carrying ``ifGenerationMatch=G`` (single-request uploads, compose, deletes) is
+    checked and forwarded under one lock: when the object's current generation (0 = absent)
+    is not ``G`` it is answered ``412 conditionNotMet`` and never reaches the emulator.
+    Requests through this proxy are thus serialised the way GCS serialises writes of one
+    object. ``refused`` counts the 412 answers. Faults (``fail``...) work as in FaultProxy.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self._write_lock = threading.Lock()
+        self.refused = 0
+
+    @staticmethod
+    def _object_of(path: str, body: bytes) -> tuple[str, str] | None:
+        import json
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(path)
+        m = re.match(r"^(?:/upload)?/storage/v1/b/([^/]+)/o(?:/(.+?))?(/compose)?$", parts.path)
+        if not m:
+            return None
+        bucket, name = m.group(1), m.group(2)
+        if name is not None:
+            return bucket, unquote(name)
+        q = parse_qs(parts.query)
+        if "name" in q:
+            return bucket, q["name"][0]
+        start = body.find(b"{")  # multipart upload: the first part is the object's JSON metadata
+        if start < 0:
+            return None
+        try:
+            meta, _ = json.JSONDecoder().raw_decode(body[start:].decode("utf-8", "replace"))
+        except ValueError:
+            return None
+        return (bucket, meta["name"]) if isinstance(meta, dict) and "name" in meta else None
+
+    def _current_generation(self, bucket: str, name: str) -> int:
+        import json
+        from urllib.parse import quote
+
+        status, _r, _h, data = forward(self.target, "GET", f"/storage/v1/b/{bucket}/o/{quote(name, safe='')}",
+                                       {"Host": f"{HOST}:{self.target[1]}"}, b"")
+        if status == 404:
+            return 0
+        return int(json.loads(data)["generation"])
+
+    def _intercept(self, method: str, path: str, headers, body: bytes):
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        want = parse_qs(urlsplit(path).query).get("ifGenerationMatch")
+        if not want or method not in ("POST", "PUT", "DELETE", "PATCH"):
+            return None
+        obj = self._object_of(path, body)
+        if obj is None:
+            return None
+        with self._write_lock:
+            fault = self._next_fault(method, path, body)  # keep fault injection usable here
+            if fault is not None and fault != "lose":
+                return 503, "Service Unavailable", [("Content-Type", "application/json")], \
+                    b'{"error": {"code": 503, "message": "injected by GenerationProxy"}}'
+            have = self._current_generation(*obj)
+            if have != int(want[0]):
+                with self._lock:
+                    self.refused += 1
+                msg = {"error": {"code": 412, "message": "At least one of the pre-conditions you specified did "
+                                 "not hold.", "errors": [{"reason": "conditionNotMet"}]}}
+                return 412, "Precondition Failed", [("Content-Type", "application/json")], json.dumps(msg).encode()
+            answer = forward(self.target, method, path, headers, body)
+            return "drop" if fault == "lose" else answer
+
+
+@pytest.fixture
+def generation_proxy_gcs(gcs_server: GcsEmulator) -> Iterator[GenerationProxy]:
+    """A fresh precondition-enforcing proxy in front of the GCS emulator."""
+    p = GenerationProxy(HOST, gcs_server.port)
+    yield p
+    p.close()
+
+
+class _TokenHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        import json
+
+        owner: TokenServer = self.server.owner  # type: ignore[attr-defined]
+        n = int(self.headers.get("Content-Length") or 0)
+        form = self.rfile.read(n).decode()
+        with owner.lock:
+            owner.requests += 1
+            owner.forms.append(form)
+        if owner.refuse:
+            body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
+            status = 400
+        else:
+            body = json.dumps({"access_token": owner.access_token, "expires_in": 3600,
+                               "token_type": "Bearer"}).encode()
+            status = 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class TokenServer:
+    """An OAuth 2.0 token endpoint on 127.0.0.1: service-account keys made by :meth:`key`
+    point their ``token_uri`` here, so google-auth signs a JWT and exchanges it here (never
+    with Google). ``refuse = True`` answers ``400 invalid_grant`` (a revoked or wrong key)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.forms: list[str] = []
+        self.refuse = False
+        self.access_token = f"ya29.vidlake-test-{uuid.uuid4().hex}"
+        self.lock = threading.Lock()
+        self.httpd = _QuietServer((HOST, 0), _TokenHandler)
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.url = f"http://{HOST}:{self.httpd.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name="token-server", daemon=True)
+        self.thread.start()
+        self._pem: str | None = None
+
+    def key(self, email: str = "vidlake-test@vidlake-test.iam.gserviceaccount.com", fresh: bool = False) -> dict:
+        """A service-account key (JSON as a dict), ``token_uri`` = this server; its RSA key is made
+        once per server (``fresh=True``: a new one)."""
+        if self._pem is None or fresh:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self._pem = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+        return {"type": "service_account", "project_id": "vidlake-test",
+                "private_key_id": f"kid{uuid.uuid4().hex}", "private_key": self._pem,
+                "client_email": email, "client_id": "1234567890", "token_uri": self.url}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests = 0
+            self.forms.clear()
+        self.refuse = False
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def token_server() -> Iterator[TokenServer]:
+    """A loopback OAuth token endpoint for this test (counters at zero, refusal off)."""
+    with _shared("token", TokenServer, TokenServer.stop) as srv:
+        srv.reset()
+        yield srv
+
+
+def _upload_big_video_gcs(gcs: GcsEmulator, video: BigVideo) -> str:
+    bucket = gcs.make_bucket("vl-big")
+    return gcs.upload(bucket, "videos/big.mp4", video.path)
+
+
+@pytest.fixture(scope="session")
+def big_video_gcs(gcs_server: GcsEmulator, big_video: BigVideo) -> Iterator[str]:
+    """The large video uploaded once to the GCS emulator: its ``gs://`` URL."""
+    def stop(uri):
+        gcs_server.drop_bucket(uri.split("/")[2])
+
+    with _shared("big_video_gcs", lambda: _upload_big_video_gcs(gcs_server, big_video), stop) as uri:
+        yield uri

@@ -1,6 +1,7 @@
-"""One dataset test body, three storage backends: memory, a local folder and S3 (moto in server
-mode on 127.0.0.1). Plus the S3-only cases: a commit whose metadata PUT fails, and the bytes a
-one-frame read of a remote dataset sample moves (counted at the server side by a TCP proxy).
+"""One dataset test body, four storage backends: memory, a local folder, S3 (moto in server
+mode on 127.0.0.1) and GCS (gcp-storage-emulator on 127.0.0.1). Plus the remote-only cases, on
+S3 and on GCS: a commit whose metadata PUT fails, the bytes a one-frame read of a remote dataset
+sample moves (counted at the server side by a TCP proxy), growing a large open chunk.
 """
 # ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
@@ -15,8 +16,12 @@ import vidlake
 from helpers import video
 from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     big_video,
+    counting_proxy_gcs,
     counting_proxy_s3,
+    fault_proxy_gcs,
     fault_proxy_s3,
+    gcs_bucket,
+    gcs_server,
     moto_server,
     s3_bucket,
 )
@@ -30,13 +35,17 @@ SLACK = 512 * 1024
 
 
 
-@pytest.fixture(params=["memory", "local", "s3"])
+@pytest.fixture(params=["memory", "local", "s3", "gcs"])
 def backend(request, tmp_path):
-    """(dataset path, creds) on each backend; S3 is a fresh bucket on the moto server."""
+    """(dataset path, creds) on each backend; S3 is a fresh bucket on the moto server, GCS one on
+    the GCS emulator."""
     if request.param == "memory":
         return f"mem://backends-{uuid.uuid4().hex}", None
     if request.param == "local":
         return str(tmp_path / "ds"), None
+    if request.param == "gcs":
+        gcs = request.getfixturevalue("gcs_server")
+        return f"gs://{request.getfixturevalue('gcs_bucket')}/datasets/ds", gcs.creds()
     moto = request.getfixturevalue("moto_server")
     bucket = request.getfixturevalue("s3_bucket")
     return f"s3://{bucket}/datasets/ds", moto.creds()
@@ -219,3 +228,81 @@ def test_s3_append_to_a_large_open_chunk_uploads_only_the_new_sample(moto_server
     for i, n in ((0, names[0]), (3, names[3]), (4, "samplemp4.mp4")):
         want = _frames(video(n), [0, 17])
         np.testing.assert_array_equal(ds.videos[i, [0, 17]].numpy(), want)
+
+
+# -- GCS: the same remote-only cases -----------------------------------------------------------
+def test_gcs_metadata_upload_failure_leaves_remote_dataset_unchanged(gcs_server, gcs_bucket, fault_proxy_gcs,
+                                                                     monkeypatch):
+    monkeypatch.setenv("VIDLAKE_RETRY_ATTEMPTS", "3")
+    monkeypatch.setenv("VIDLAKE_RETRY_BASE_DELAY", "0.01")
+    monkeypatch.setenv("VIDLAKE_RETRY_MAX_DELAY", "0.05")
+    path = f"gs://{gcs_bucket}/ds"
+    ds = vidlake.empty(path, creds=gcs_server.creds(fault_proxy_gcs.url))
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    ds.videos.append(vidlake.read(video(VIDEOS[2])))
+    meta_before = ds.provider.get("dataset_meta.json")
+
+    fault_proxy_gcs.fail_matching("POST", "/upload/", mode="503", body_part=b"ds/dataset_meta.json")
+    with pytest.raises(vidlake.StorageError, match="unchanged"):
+        ds.videos.append(vidlake.read(video(VIDEOS[1])))
+    assert fault_proxy_gcs.faults == 3  # the metadata upload and its retries; everything before it went through
+    fault_proxy_gcs.heal()
+
+    assert ds.provider.get("dataset_meta.json") == meta_before
+    again = vidlake.load(path, creds=gcs_server.creds())
+    assert len(again) == 1
+    assert np.array_equal(again.videos[0, 7].numpy(), _frames(video(VIDEOS[2]), [7])[0])
+    ds.videos.append(vidlake.read(video(VIDEOS[0])))  # the writer is still usable
+    again = vidlake.load(path, creds=gcs_server.creds())
+    assert len(again) == 2
+    assert np.array_equal(again.videos[1, 100].numpy(), _frames(video(VIDEOS[0]), [100])[0])
+
+
+def test_gcs_sample_frame_read_fetches_only_needed_ranges(gcs_server, gcs_bucket, big_video, counting_proxy_gcs,
+                                                          record_property):
+    path = f"gs://{gcs_bucket}/ds"
+    ds = vidlake.empty(path, creds=gcs_server.creds())
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    ds.videos.append(vidlake.read(str(big_video.path)))
+
+    idx = _core.Index.build(str(big_video.path))
+    keys = [int(k) for k in idx.keyframe_indices]
+    first, nxt = keys[len(keys) // 2], keys[len(keys) // 2 + 1]
+    gop_bytes = sum(e - s for s, e in idx.byte_ranges(list(range(first, nxt))))
+
+    remote = vidlake.load(path, read_only=True, creds=gcs_server.creds(counting_proxy_gcs.url))
+    assert remote.videos[0].shape[0] == idx.num_frames
+    counting_proxy_gcs.reset()
+    got = remote.videos[0, nxt - 1].numpy()
+    moved = counting_proxy_gcs.bytes_down
+    record_property("gcs_one_frame_bytes", moved)
+    print(f"one frame of a {big_video.size} B GCS dataset sample: {moved} B moved (GOP {gop_bytes} B)")
+    assert np.array_equal(got, vidlake.VideoReader(str(big_video.path))[nxt - 1])
+    assert moved <= gop_bytes + SLACK, (moved, gop_bytes)
+    assert moved < big_video.size / 4
+
+
+def test_gcs_append_to_a_large_open_chunk_uploads_only_the_new_sample(gcs_server, gcs_bucket, counting_proxy_gcs,
+                                                                       record_property):
+    """Growing an open chunk on GCS composes on the server (GCSProvider.append)."""
+    path = f"gs://{gcs_bucket}/ds"
+    creds = gcs_server.creds(counting_proxy_gcs.url)
+    names = ["sample_mp4.mp4"] * 4
+    ds = vidlake.empty(path, creds=creds)
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    with ds:
+        ds.videos.extend([vidlake.read(video(n)) for n in names])
+    chunks = [k for k in vidlake.storage.get_provider(path, creds=creds).list("videos/") if "chunks" in k]
+    assert len(chunks) == 1
+    new = video("samplemp4.mp4")
+    counting_proxy_gcs.reset()
+    ds.videos.append(vidlake.read(new))
+    moved = counting_proxy_gcs.bytes_up + counting_proxy_gcs.bytes_down
+    size = Path(new).stat().st_size
+    record_property("gcs_bytes_moved", moved)
+    print(f"appending {size} B to a large open chunk on GCS moved {moved} B")
+    assert moved < size + 512 * 1024, f"{moved} bytes moved to append {size} bytes"
+    ds = vidlake.load(path, creds=creds, read_only=True)
+    assert len(ds.videos) == 5
+    for i, n in ((0, names[0]), (3, names[3]), (4, "samplemp4.mp4")):
+        np.testing.assert_array_equal(ds.videos[i, [0, 17]].numpy(), _frames(video(n), [0, 17]))

@@ -15,8 +15,11 @@ import pytest
 import vidlake
 from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     REGION,
+    gcs_bucket,
+    gcs_server,
     moto_server,
     s3_bucket,
+    token_server,
 )
 from vidlake.storage import get_provider
 
@@ -169,3 +172,56 @@ def test_wrong_credentials_are_access_denied_naming_the_url(moto_server, clip, c
     assert clip in msg
     assert wrong not in msg
     assert all(wrong not in r.getMessage() for r in caplog.records)
+
+
+def test_gcs_names_are_stored_secrets_are_not(gcs_server, gcs_bucket, token_server, tmp_path, caplog):
+    """The same on GCS: a gs:// dataset and gs:// links, each with its own service-account key."""
+    caplog.set_level(logging.DEBUG)
+    clip = gcs_server.upload(gcs_bucket, KEY, REF)
+    link_key = token_server.key(fresh=True)
+    ds_key = token_server.key("ds-writer@vidlake-test.iam.gserviceaccount.com", fresh=True)
+    link_creds = {"gcs_service_account": link_key, "endpoint_url": gcs_server.endpoint}
+    ds_creds = {"gcs_service_account": ds_key, "endpoint_url": gcs_server.endpoint}
+    roots = [(str(tmp_path / "local_ds"), None), (f"gs://{gcs_bucket}/ds", ds_creds)]
+    errors: list[BaseException] = []
+    for path, creds in roots:
+        ds = vidlake.empty(path, creds=creds)
+        ds.create_tensor("links", htype="link[video]")
+        ds.add_creds_key("gcs")
+        ds.populate_creds("gcs", link_creds)
+        with ds:
+            ds.links.append(vidlake.link(clip, creds_key="gcs"))
+            ds.links.append(vidlake.link(clip, creds_key="gcs", verify=False))
+        assert np.array_equal(ds.links[0, [0, 5]].numpy(), expected([0, 5]))
+        assert np.array_equal(ds.links[1, 9].numpy(), expected([9])[0])
+        again = vidlake.load(path, creds=creds)
+        with pytest.raises(vidlake.CredentialsError, match="'gcs' is not populated") as ei:
+            again.links[0, 0].numpy()
+        errors.append(ei.value)
+        again.populate_creds("gcs", link_creds)
+        assert np.array_equal(again.links[0, 3].numpy(), expected([3])[0])
+        for text in (repr(ds), repr(again), repr(again._populated_creds["gcs"]), str(again.links[0])):
+            assert link_key["private_key"] not in text and link_key["private_key_id"] not in text
+    token_server.refuse = True  # a revoked key: access denied, naming the URL, not the key
+    ds = vidlake.load(roots[0][0])
+    ds.populate_creds("gcs", {"gcs_service_account": token_server.key(fresh=True),
+                              "endpoint_url": gcs_server.endpoint})
+    with pytest.raises(vidlake.CredentialsError, match="access denied") as ei:
+        ds.links[0, 1].numpy()
+    assert clip in str(ei.value)
+    errors.append(ei.value)
+    assert token_server.requests >= 3  # the keys were really exchanged for tokens
+    token_server.refuse = False
+
+    stored = all_stored_bytes(*roots[0]) + all_stored_bytes(*roots[1])
+    files = b"".join(Path(d, f).read_bytes() for d, _s, fs in os.walk(roots[0][0]) for f in fs)
+    assert b'"creds_keys":[{"name":"gcs","managed":false}]' in stored
+    secrets = [link_key["private_key"].splitlines()[1], link_key["private_key_id"],
+               ds_key["private_key"].splitlines()[1], ds_key["private_key_id"], token_server.access_token]
+    for secret in secrets:
+        assert secret.encode() not in stored and secret.encode() not in files
+        for r in caplog.records:
+            assert secret not in r.getMessage(), f"secret in a log record of {r.name}"
+        for e in errors:
+            assert secret not in "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    assert any(r.name.startswith("urllib3") for r in caplog.records)  # the logs were captured

@@ -1,4 +1,4 @@
-"""Linked samples (``link[video]``, ``link[image]``) over S3, HTTP and local paths, and remote
+"""Linked samples (``link[video]``, ``link[image]``) over S3, GCS, HTTP and local paths, and remote
 ``vidlake.read`` samples copied into a normal video tensor.
 
 Linked videos: the index and sample_info are built at append with ranged reads and stored; the
@@ -20,8 +20,12 @@ import vidlake
 from helpers import video
 from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     big_video,
+    big_video_gcs,
     big_video_s3,
+    counting_proxy_gcs,
     counting_proxy_s3,
+    gcs_bucket,
+    gcs_server,
     http_server,
     moto_server,
     s3_bucket,
@@ -40,24 +44,34 @@ def frames(path: str, idx) -> np.ndarray:
 
 
 @pytest.fixture
-def sources(moto_server, s3_bucket, http_server, tmp_path):
-    """name -> (url, creds_key, local reference path) for bikes.mp4 on S3, HTTP and disk."""
+def sources(moto_server, s3_bucket, gcs_server, gcs_bucket, http_server, tmp_path):
+    """name -> (url, creds_key, local reference path) for bikes.mp4 on S3, GCS, HTTP and disk."""
     ref = video("bikes.mp4")
     moto_server.client().upload_file(ref, s3_bucket, "videos/bikes.mp4")
     local = tmp_path / "bikes.mp4"
     shutil.copyfile(ref, local)
     return {
         "s3": (f"s3://{s3_bucket}/videos/bikes.mp4", "bucket", ref),
+        "gcs": (gcs_server.upload(gcs_bucket, "videos/bikes.mp4", ref), "gcs", ref),
         "http": (http_server.add(f"links-{uuid.uuid4().hex[:8]}/bikes.mp4", Path(ref)), None, ref),
         "local": (str(local), None, ref),
     }
 
 
-def link_ds(moto_server, path: str = "") -> vidlake.Dataset:
+@pytest.fixture
+def key_creds(moto_server, gcs_server):
+    """creds key name -> the creds it stands for in these tests."""
+    return {"bucket": moto_server.creds(), "gcs": gcs_server.creds()}
+
+
+def link_ds(moto_server, path: str = "", gcs_server=None) -> vidlake.Dataset:
     ds = vidlake.empty(path or f"mem://links-{uuid.uuid4().hex}")
     ds.create_tensor("links", htype="link[video]")
     ds.add_creds_key("bucket")
     ds.populate_creds("bucket", moto_server.creds())
+    if gcs_server is not None:
+        ds.add_creds_key("gcs")
+        ds.populate_creds("gcs", gcs_server.creds())
     return ds
 
 
@@ -65,10 +79,10 @@ def data_bytes(ds) -> int:
     return sum(len(ds.provider.get(k)) for k in ds.provider.list() if "/chunks/" in k)
 
 
-@pytest.mark.parametrize("where", ["s3", "http", "local"])
-def test_linked_video_every_feature(where, sources, moto_server, tmp_path):
+@pytest.mark.parametrize("where", ["s3", "gcs", "http", "local"])
+def test_linked_video_every_feature(where, sources, key_creds, moto_server, gcs_server, tmp_path):
     url, key, ref = sources[where]
-    ds = link_ds(moto_server, str(tmp_path / "ds"))
+    ds = link_ds(moto_server, str(tmp_path / "ds"), gcs_server)
     ds.links.append(vidlake.link(url, creds_key=key))
     assert len(ds) == 1
     # the video bytes were not copied: the chunks hold the packet index only
@@ -81,7 +95,7 @@ def test_linked_video_every_feature(where, sources, moto_server, tmp_path):
 
     ds = vidlake.load(str(tmp_path / "ds"))       # a fresh process would do the same
     if key:
-        ds.populate_creds(key, moto_server.creds())
+        ds.populate_creds(key, key_creds[key])
     s = ds.links[0]
     info = s.sample_info
     assert set(info) == SEVEN and info["filename"] == url
@@ -102,20 +116,21 @@ def test_linked_video_every_feature(where, sources, moto_server, tmp_path):
     assert ds.links[0][100:103][1].shape == (272, 640, 3)
 
 
-def test_links_and_videos_side_by_side(sources, moto_server):
+def test_links_and_videos_side_by_side(sources, moto_server, gcs_server):
     """A dataset mixing linked sources and a normal video tensor, appended row by row."""
-    ds = link_ds(moto_server)
+    ds = link_ds(moto_server, gcs_server=gcs_server)
     ds.create_tensor("labels", htype="text")
     with ds:
         for where, (url, key, _ref) in sources.items():
             ds.append({"links": vidlake.link(url, creds_key=key), "labels": where})
-    assert len(ds) == 3
+    n = len(sources)
+    assert len(ds) == n == 4
     ref = sources["s3"][2]
     want = frames(ref, [0, 249])
-    for i in range(3):
+    for i in range(n):
         assert np.array_equal(ds.links[i, [0, -1]].numpy(), want)
         assert ds[i].labels.text() == list(sources)[i]
-    assert np.array_equal(ds.links[0:3, 10].numpy(), np.stack([frames(ref, [10])[0]] * 3))
+    assert np.array_equal(ds.links[0:n, 10].numpy(), np.stack([frames(ref, [10])[0]] * n))
 
 
 def test_verify_false_defers_the_index_to_first_use(sources, moto_server, http_server):
@@ -135,8 +150,8 @@ def test_verify_false_defers_the_index_to_first_use(sources, moto_server, http_s
     assert vidlake.Dataset(ds.provider, ds.path).links.entry(0)["link"]["verified"] is False
 
 
-def test_bad_links_are_refused_at_append(sources, moto_server, http_server, tmp_path):
-    ds = link_ds(moto_server)
+def test_bad_links_are_refused_at_append(sources, moto_server, gcs_server, http_server, tmp_path):
+    ds = link_ds(moto_server, gcs_server=gcs_server)
     ds.links.append(vidlake.link(sources["local"][0]))
     before = {k: ds.provider.get(k) for k in ds.provider.list()}
     text = tmp_path / "notes.mp4"
@@ -147,10 +162,16 @@ def test_bad_links_are_refused_at_append(sources, moto_server, http_server, tmp_
         vidlake.link(str(text)),
         vidlake.link(f"{http_server.url}/missing.mp4"),
         vidlake.link(f"s3://{bucket}/videos/missing.mp4", creds_key="bucket"),
+        vidlake.link(sources["gcs"][0].replace("bikes.mp4", "missing.mp4"), creds_key="gcs"),
     ]
     for b in bad:
         with pytest.raises(vidlake.SampleAppendError, match="cannot link"):
             ds.links.append(b)
+    # an unknown scheme names every scheme that is supported
+    with pytest.raises(vidlake.SampleAppendError) as ei:
+        ds.links.append(vidlake.link("ftp://host/videos/a.mp4"))
+    for scheme in ("local paths", "file://", "mem://", "s3://", "gcs://", "gs://", "http://", "https://"):
+        assert scheme in str(ei.value), str(ei.value)
     with pytest.raises(vidlake.CredentialsError, match="'nokey'"):
         ds.links.append(vidlake.link(sources["s3"][0], creds_key="nokey"))
     with pytest.raises(vidlake.HtypeError):
@@ -231,10 +252,10 @@ def test_linked_frame_read_fetches_only_needed_ranges(moto_server, big_video_s3,
 
 
 # -- vidlake.read(url) into a normal video tensor: the bytes are copied ------------------------
-@pytest.mark.parametrize("where", ["s3", "http"])
-def test_remote_read_sample_is_copied_into_chunks(where, sources, moto_server, tmp_path):
-    url, _key, ref = sources[where]
-    creds = moto_server.creds() if where == "s3" else None
+@pytest.mark.parametrize("where", ["s3", "gcs", "http"])
+def test_remote_read_sample_is_copied_into_chunks(where, sources, key_creds, moto_server, gcs_server, tmp_path):
+    url, key, ref = sources[where]
+    creds = key_creds[key] if key else None
     s = vidlake.read(url, creds=creds)
     assert s.shape == (250, 272, 640, 3)  # ranged reads: the index only
     ds = vidlake.empty(str(tmp_path / "ds"))
@@ -245,6 +266,31 @@ def test_remote_read_sample_is_copied_into_chunks(where, sources, moto_server, t
     assert all(sum(n for _c, _o, n in e["data"]) == size for e in (ds.videos.entry(i) for i in range(len(ds.videos))))
     if where == "s3":
         moto_server.client().delete_object(Bucket=url.split("/")[2], Key="videos/bikes.mp4")
+    if where == "gcs":
+        gcs_server.client().bucket(url.split("/")[2]).blob("videos/bikes.mp4").delete()
     ds = vidlake.load(str(tmp_path / "ds"))  # self-contained: the source is not needed any more
     assert ds.videos[1].sample_info["filename"] == url
     assert np.array_equal(ds.videos[1, [0, 125, 249]].numpy(), frames(ref, [0, 125, 249]))
+
+
+def test_gcs_linked_frame_read_fetches_only_needed_ranges(gcs_server, big_video, big_video_gcs, counting_proxy_gcs,
+                                                          record_property):
+    ds = vidlake.empty(f"mem://{uuid.uuid4().hex}")
+    ds.create_tensor("links", htype="link[video]")
+    ds.add_creds_key("big")
+    ds.populate_creds("big", gcs_server.creds())
+    ds.links.append(vidlake.link(big_video_gcs, creds_key="big"))
+    assert data_bytes(ds) < 200_000  # the index, not the 50 MB video
+
+    idx = _core.Index.build(str(big_video.path))
+    keys = [int(k) for k in idx.keyframe_indices]
+    first, nxt = keys[len(keys) // 2], keys[len(keys) // 2 + 1]
+    gop_bytes = sum(e - s for s, e in idx.byte_ranges(list(range(first, nxt))))
+    ds.populate_creds("big", gcs_server.creds(counting_proxy_gcs.url))  # now through the proxy
+    counting_proxy_gcs.reset()
+    got = ds.links[0, nxt - 1].numpy()
+    moved = counting_proxy_gcs.bytes_down
+    record_property("gcs_linked_one_frame_bytes", moved)
+    print(f"one frame of a {big_video.size} B video linked from GCS: {moved} B moved (GOP {gop_bytes} B)")
+    assert np.array_equal(got, vidlake.VideoReader(str(big_video.path))[nxt - 1])
+    assert moved <= gop_bytes + SLACK, (moved, gop_bytes)

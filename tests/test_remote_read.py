@@ -1,4 +1,5 @@
-"""Reading frames of remote videos by byte ranges: exactness, bytes on the wire, faults, cache.
+"""Reading frames of remote videos by byte ranges (S3, GCS, HTTP): exactness, bytes on the wire,
+faults, cache.
 
 Bytes are counted at the server side by a TCP proxy in front of the server (the vidlake side's
 own counters are not trusted for the bound).
@@ -16,11 +17,14 @@ from remote_fixtures import (  # noqa: F401 - fixtures are used by name
     CountingProxy,
     FaultProxy,
     big_video,
+    big_video_gcs,
     big_video_s3,
+    gcs_server,
     http_server,
     moto_server,
 )
 from vidlake import RangeCache, RemoteRangeSource, _core, open_remote_video
+from vidlake.storage import get_provider
 from vidlake.storage.http import HTTPProvider
 from vidlake.storage.retry import RetryPolicy
 from vidlake.storage.s3 import S3Provider
@@ -57,29 +61,40 @@ def _middle_gop(idx) -> tuple[int, int, int]:
     return first, last, gop_bytes
 
 
-def _provider(kind: str, endpoint: str, moto_server, big_video_s3, http_big, **kw):
-    if kind == "s3":
-        parent, _ = _split(big_video_s3.s3_uri)
-        return S3Provider(parent, creds=moto_server.creds(endpoint), **kw)
-    parent, _ = _split(http_big)
-    return HTTPProvider(parent.replace(parent.split("/")[2], endpoint.split("/")[2]), **kw)
+class Remote:
+    """The big video on one remote backend: ``url``, ``port`` of its server, ``creds(endpoint)``."""
+
+    def __init__(self, kind: str, url: str, port: int, creds) -> None:
+        self.kind, self.url, self.port, self.creds = kind, url, port, creds
+        self.key = _split(url)[1]
+
+    def provider(self, endpoint: str, **kw):
+        """A provider of the video's folder whose requests go to ``endpoint`` (a proxy)."""
+        parent = _split(self.url)[0]
+        if self.kind == "http":
+            return HTTPProvider(parent.replace(parent.split("/")[2], endpoint.split("/")[2]), **kw)
+        if self.kind == "s3":
+            return S3Provider(parent, creds=self.creds(endpoint), **kw)
+        p = get_provider(parent, creds=self.creds(endpoint))
+        return type(p)(parent, creds=self.creds(endpoint), **kw)
 
 
-@pytest.fixture(params=["s3", "http"])
-def kind(request):
-    return request.param
-
-
-def _target_port(kind, moto_server, http_server):
-    return moto_server.port if kind == "s3" else http_server.port
+@pytest.fixture(params=["s3", "gcs", "http"])
+def remote(request) -> Remote:
+    if request.param == "s3":
+        moto, big = request.getfixturevalue("moto_server"), request.getfixturevalue("big_video_s3")
+        return Remote("s3", big.s3_uri, moto.port, lambda endpoint=None: moto.creds(endpoint))
+    if request.param == "gcs":
+        gcs, url = request.getfixturevalue("gcs_server"), request.getfixturevalue("big_video_gcs")
+        return Remote("gcs", url, gcs.port, lambda endpoint=None: gcs.creds(endpoint))
+    http = request.getfixturevalue("http_server")
+    return Remote("http", request.getfixturevalue("http_big"), http.port, lambda endpoint=None: None)
 
 
 # -- exactness ---------------------------------------------------------------------------
-def test_remote_frames_are_bit_identical(kind, local, moto_server, big_video_s3, http_server, http_big):
+def test_remote_frames_are_bit_identical(remote, local):
     ref, idx = local
-    url = big_video_s3.s3_uri if kind == "s3" else http_big
-    creds = moto_server.creds() if kind == "s3" else None
-    r = open_remote_video(url, creds=creds)  # index built remotely, through ranged reads
+    r = open_remote_video(remote.url, creds=remote.creds())  # index built remotely, through ranged reads
     assert len(r) == len(ref) == 600
     assert r.index.to_bytes() == idx.to_bytes()
     np.testing.assert_array_equal(r.timestamps, ref.timestamps)
@@ -98,15 +113,15 @@ def test_missing_remote_video(moto_server, big_video_s3, http_server):
 
 
 # -- bytes on the wire -------------------------------------------------------------------
-def test_one_frame_transfers_one_gop(kind, local, moto_server, big_video_s3, http_server, http_big, big_video):
+def test_one_frame_transfers_one_gop(remote, local, big_video):
     """Reading one frame from the middle of a large 1080p video, with the index known, moves at
     most that frame's GOP plus 512 KB over the wire, counted at the server side."""
     ref, idx = local
-    proxy = CountingProxy(HOST, _target_port(kind, moto_server, http_server))
+    kind = remote.kind
+    proxy = CountingProxy(HOST, remote.port)
     try:
-        p = _provider(kind, proxy.url, moto_server, big_video_s3, http_big)
-        key = _split(big_video_s3.s3_uri if kind == "s3" else http_big)[1]
-        src = RemoteRangeSource(p, key, size=idx.source_size, cache=False)
+        p = remote.provider(proxy.url)
+        src = RemoteRangeSource(p, remote.key, size=idx.source_size, cache=False)
         r = vidlake.VideoReader(src, index=idx)
         first, last, gop_bytes = _middle_gop(idx)
         proxy.reset()
@@ -152,13 +167,12 @@ def test_several_gops_in_parallel(local, moto_server, big_video_s3):
 
 
 # -- faults ------------------------------------------------------------------------------
-def test_frame_read_survives_transient_faults(kind, local, moto_server, big_video_s3, http_server, http_big):
+def test_frame_read_survives_transient_faults(remote, local):
     ref, idx = local
-    proxy = FaultProxy(HOST, _target_port(kind, moto_server, http_server))
+    proxy = FaultProxy(HOST, remote.port)
     try:
-        p = _provider(kind, proxy.url, moto_server, big_video_s3, http_big, retry=FAST)
-        key = _split(big_video_s3.s3_uri if kind == "s3" else http_big)[1]
-        r = vidlake.VideoReader(RemoteRangeSource(p, key, size=idx.source_size, cache=False), index=idx)
+        p = remote.provider(proxy.url, retry=FAST)
+        r = vidlake.VideoReader(RemoteRangeSource(p, remote.key, size=idx.source_size, cache=False), index=idx)
         proxy.fail(3, "503")
         assert np.array_equal(r[100], ref[100])
         proxy.fail(2, "drop")

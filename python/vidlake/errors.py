@@ -60,6 +60,10 @@ class CredentialsError(StorageError):
     """Credentials are missing, not populated, or were refused by the storage service."""
 
 
+class ConcurrentWriteError(StorageError):
+    """A conditional write was refused: the object changed since it was read (another writer won)."""
+
+
 __all__ = [
     "ConcurrentWriteError",
     "CredentialsError",

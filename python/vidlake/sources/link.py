@@ -39,8 +39,9 @@ class LinkedSample:
 
 
 def link(url: str | os.PathLike[str], creds_key: str | None = None, verify: bool = True) -> LinkedSample:
-    """A linked sample: ``url`` is ``s3://bucket/key``, ``http(s)://...``, ``file://...`` or a
-    local path (made absolute here, so reads do not depend on the working directory).
+    """A linked sample: ``url`` is ``s3://bucket/key``, ``gs://bucket/key`` (or ``gcs://``),
+    ``http(s)://...``, ``file://...`` or a local path (made absolute here, so reads do not
+    depend on the working directory).
 
     ``creds_key`` names a creds key of the dataset (``ds.add_creds_key``), or ``"ENV"`` /
     ``None`` for the client's default chain. ``verify=False`` skips reading the file at

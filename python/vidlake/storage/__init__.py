@@ -24,7 +24,7 @@ from .provider import StorageProvider
 from .range_cache import RangeCache
 
 __all__ = ["LocalProvider", "MemoryProvider", "RangeCache", "StorageProvider", "get_provider", "split_url",
-           "url_scheme"]
+           "supported_schemes", "url_scheme"]
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -48,6 +48,20 @@ def split_url(url: str) -> tuple[str, str]:
     return head, name
 
 
+def supported_schemes() -> list[str]:
+    """What :func:`get_provider` serves: local paths, ``file://``, ``mem://`` and one
+    ``<scheme>://`` per provider module in this package.
+
+    >>> supported_schemes()
+    ['local paths', 'file://', 'mem://', 'gcs://', 'gs://', 'http://', 'https://', 's3://']
+    """
+    import pkgutil
+
+    builtin = {"provider", "local", "memory"}
+    mods = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in builtin)
+    return ["local paths", "file://", "mem://", *(f"{m.replace('_', '-')}://" for m in mods)]
+
+
 def get_provider(path: Any, creds: dict[str, Any] | None = None, read_only: bool = False) -> StorageProvider:
     """Open the provider for a dataset root: local folder, ``file://``, ``mem://`` or a plug-in scheme."""
     path = str(path) if not isinstance(path, str) else path
@@ -62,7 +76,7 @@ def get_provider(path: Any, creds: dict[str, Any] | None = None, read_only: bool
     except ModuleNotFoundError as e:
         if e.name and e.name.endswith(f".{modname}"):
             raise StorageError(
-                f"no storage provider for {scheme}:// URLs ({path}); supported here: local paths, file://, mem://"
+                f"no storage provider for {scheme}:// URLs ({path}); supported: {', '.join(supported_schemes())}"
             ) from None
         raise
     return mod.open_provider(path, creds=creds, read_only=read_only)

@@ -69,15 +69,18 @@ __all__ = [
     "register_secrets", "resolve_creds", "validate_creds",
 ]
 
-#: The fields a creds dict may hold (S3's; HTTP(S) uses ``headers`` for extra request headers).
+#: The fields a creds dict may hold: S3's (``aws_*``, ``endpoint_url``, ``profile_name``),
+#: GCS's (``gcs_service_account``: a key file path or the key as a dict, ``gcs_anon``,
+#: ``gcs_project``, ``endpoint_url``); HTTP(S) uses ``headers`` for extra request headers.
 CREDS_FIELDS = (
     "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
     "endpoint_url", "aws_region", "profile_name", "headers",
+    "gcs_service_account", "gcs_anon", "gcs_project",
 )
 #: Fields shown as they are; every other field's value is a secret.
-PUBLIC_FIELDS = frozenset({"endpoint_url", "aws_region", "profile_name"})
+PUBLIC_FIELDS = frozenset({"endpoint_url", "aws_region", "profile_name", "gcs_anon", "gcs_project", "token_uri"})
 _SECRET_WORDS = ("secret", "token", "password", "passwd", "authorization", "api_key", "apikey",
-                 "access_key", "signature", "credential", "cookie", "headers")
+                 "access_key", "signature", "credential", "cookie", "headers", "private_key", "assertion")
 MASK = "***"
 _MIN_SECRET_LEN = 4  # shorter strings are not scrubbed from text (they would mangle it)
 
@@ -168,10 +171,19 @@ class Creds(dict):
 
 
 # -- log redaction ---------------------------------------------------------------------
+_STRUCTURED_EXTRAS = ("httpRequest", "httpResponse")
+
+
 class _RedactFilter(logging.Filter):
     """Scrubs registered secrets from a record's message (in place; always lets it through)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # google-auth puts requests and responses in structured extras (headers, and the
+        # signed JWT it trades for a token, in the body): mask their secret fields
+        for attr in _STRUCTURED_EXTRAS:
+            v = getattr(record, attr, None)
+            if isinstance(v, Mapping):
+                setattr(record, attr, redact(v))
         if _SECRETS_RE is None:
             return True
         try:
@@ -191,7 +203,7 @@ class _RedactFilter(logging.Filter):
 
 
 _FILTER = _RedactFilter("vidlake-redact")
-LOG_PREFIXES = ("vidlake", "botocore", "boto3", "urllib3", "s3transfer")
+LOG_PREFIXES = ("vidlake", "botocore", "boto3", "urllib3", "s3transfer", "google")
 
 
 def install_log_redaction(prefixes: Iterable[str] = LOG_PREFIXES) -> None:
@@ -220,6 +232,11 @@ def validate_creds(creds: Mapping[str, Any] | None, *, where: str = "creds") -> 
     unknown = sorted(str(k) for k in creds if k not in CREDS_FIELDS)
     if unknown:
         raise CredentialsError(f"{where}: unknown field(s) {unknown}; allowed: {list(CREDS_FIELDS)}")
+    sa = creds.get("gcs_service_account")
+    if isinstance(sa, str) and sa.lstrip().startswith("{"):
+        # JSON text would sit in a field shown as it is: take the key as a dict or a file path
+        raise CredentialsError(f"{where}: gcs_service_account is the path of a JSON key file or the key "
+                               "as a dict (json.load it), not JSON text")
     out = Creds({k: v for k, v in creds.items() if v is not None and v != ""})
     register_secrets(out)
     return out
