@@ -10,6 +10,9 @@ from pathlib import Path
 import assets
 import pytest
 
+# the loopback servers (moto S3, GCS emulator, HTTP, proxies) as fixtures of every test module
+pytest_plugins = ["remote_fixtures"]
+
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
 # The link tests link the shared test videos and files under pytest's tmp folders: allow local

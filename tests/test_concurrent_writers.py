@@ -3,7 +3,6 @@ returned normally is present and exact afterwards, the others raised a clear err
 committed sample is damaged. Local disk (commit lock + compare-and-swap of the commit record),
 memory (one process, threads) and S3 on the moto server (conditional PUT with If-Match).
 """
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import json
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 import vidlake
 from helpers import video
-from remote_fixtures import moto_server, s3_bucket  # noqa: F401 - fixtures are used by name
 
 CLIP = "stub_h264.mp4"          # small: many appends per trial
 
@@ -114,6 +112,16 @@ def test_s3_writers_never_lose_an_acknowledged_append(moto_server, s3_bucket, tm
         _make(path, creds)
         results = _run_processes(path, creds, 2, 6, tmp_path)
         _check(path, creds, results)
+
+
+def test_gcs_writers_never_lose_an_acknowledged_append(gcs_server, gcs_bucket, generation_proxy_gcs, tmp_path):
+    """Through a proxy that enforces generation preconditions as GCS does (the emulator ignores
+    them): the commit record is replaced only if its generation is still the one read."""
+    creds = gcs_server.creds(generation_proxy_gcs.url)
+    path = f"gs://{gcs_bucket}/ds"
+    _make(path, creds)
+    results = _run_processes(path, creds, 2, 6, tmp_path)
+    _check(path, creds, results)
 
 
 def test_stale_writer_is_refused_before_it_writes(tmp_path):

@@ -3,7 +3,6 @@ mode on 127.0.0.1) and GCS (gcp-storage-emulator on 127.0.0.1). Plus the remote-
 S3 and on GCS: a commit whose metadata PUT fails, the bytes a one-frame read of a remote dataset
 sample moves (counted at the server side by a TCP proxy), growing a large open chunk.
 """
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import hashlib
@@ -14,17 +13,6 @@ import numpy as np
 import pytest
 import vidlake
 from helpers import video
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    big_video,
-    counting_proxy_gcs,
-    counting_proxy_s3,
-    fault_proxy_gcs,
-    fault_proxy_s3,
-    gcs_bucket,
-    gcs_server,
-    moto_server,
-    s3_bucket,
-)
 from vidlake import _core
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,6 +1,5 @@
 """Creds keys on datasets: names stored, secrets kept in memory only; ENV, populated and managed
 keys; unpopulated and wrong credentials; no secret in any stored object or log record."""
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import logging
@@ -13,14 +12,7 @@ import assets
 import numpy as np
 import pytest
 import vidlake
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    REGION,
-    gcs_bucket,
-    gcs_server,
-    moto_server,
-    s3_bucket,
-    token_server,
-)
+from remote_fixtures import REGION
 from vidlake.storage import get_provider
 
 pytestmark = pytest.mark.timeout(60)

@@ -53,7 +53,7 @@ def test_a_crafted_link_to_a_system_file_is_refused(tmp_path, no_local_links):
     ds.provider.put(tables[0], text.encode())
     d = vidlake.load(path, allow_local_links=[os.path.dirname(video(CLIP))])
     with pytest.raises(vidlake.LinkRefusedError, match="/etc/passwd"):
-        d.clips[0].shape
+        _ = d.clips[0].shape
     with pytest.raises(vidlake.LinkRefusedError, match="/etc/passwd"):
         d.clips[0, 0].numpy()
 

@@ -4,7 +4,6 @@
 Linked videos: the index and sample_info are built at append with ranged reads and stored; the
 video bytes are not copied; every video feature works with ranged reads from the source.
 """
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import io
@@ -18,18 +17,6 @@ import numpy as np
 import pytest
 import vidlake
 from helpers import video
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    big_video,
-    big_video_gcs,
-    big_video_s3,
-    counting_proxy_gcs,
-    counting_proxy_s3,
-    gcs_bucket,
-    gcs_server,
-    http_server,
-    moto_server,
-    s3_bucket,
-)
 from vidlake import _core
 
 pytestmark = pytest.mark.timeout(120)

@@ -4,7 +4,6 @@ faults, cache.
 Bytes are counted at the server side by a TCP proxy in front of the server (the vidlake side's
 own counters are not trusted for the bound).
 """
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import time
@@ -12,17 +11,7 @@ import time
 import numpy as np
 import pytest
 import vidlake
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    HOST,
-    CountingProxy,
-    FaultProxy,
-    big_video,
-    big_video_gcs,
-    big_video_s3,
-    gcs_server,
-    http_server,
-    moto_server,
-)
+from remote_fixtures import HOST, CountingProxy, FaultProxy
 from vidlake import RangeCache, RemoteRangeSource, _core, open_remote_video
 from vidlake.storage import get_provider
 from vidlake.storage.http import HTTPProvider

@@ -7,7 +7,6 @@ emulator ignores generation preconditions: a loopback proxy enforcing them as GC
 (``GenerationProxy``) stands in front of it for the conditional-write tests, and one test
 pins down that the emulator alone does not.
 """
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -19,18 +18,7 @@ import traceback
 
 import pytest
 import vidlake
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    HOST,
-    GcsEmulator,
-    counting_proxy_gcs,
-    fault_proxy_gcs,
-    free_port,
-    gcs_bucket,
-    gcs_root,
-    gcs_server,
-    generation_proxy_gcs,
-    token_server,
-)
+from remote_fixtures import HOST, GcsEmulator, free_port
 from vidlake.storage import get_provider
 from vidlake.storage.creds import validate_creds
 from vidlake.storage.gcs import TMP_DIR, GCSProvider

@@ -1,6 +1,5 @@
 """HTTPProvider against a real HTTP/1.1 server on 127.0.0.1 that honours Range
 (and, under ``/norange/``, one that ignores it), with faults from a real proxy."""
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import logging
@@ -9,11 +8,7 @@ import time
 
 import pytest
 import vidlake
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    fault_proxy_http,
-    free_port,
-    http_server,
-)
+from remote_fixtures import free_port
 from vidlake.storage import get_provider
 from vidlake.storage.http import HTTPProvider
 from vidlake.storage.retry import RetryPolicy

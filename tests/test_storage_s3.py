@@ -3,7 +3,6 @@
 Faults come from a real proxy on loopback (503 answers, reset connections, stalls), never
 from patched clients.
 """
-# ruff: noqa: F811 - pytest fixtures imported from remote_fixtures are arguments of the tests
 from __future__ import annotations
 
 import logging
@@ -13,16 +12,7 @@ import traceback
 
 import pytest
 import vidlake
-from remote_fixtures import (  # noqa: F401 - fixtures are used by name
-    HOST,
-    MotoS3,
-    counting_proxy_s3,
-    fault_proxy_s3,
-    free_port,
-    moto_server,
-    s3_bucket,
-    s3_root,
-)
+from remote_fixtures import HOST, MotoS3, free_port
 from vidlake.storage import get_provider
 from vidlake.storage.retry import RetryPolicy
 from vidlake.storage.s3 import S3Provider

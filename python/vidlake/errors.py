@@ -34,11 +34,6 @@ class ReadOnlyError(DatasetError):
     """A write was attempted on a dataset opened with ``read_only=True``."""
 
 
-class ConcurrentWriteError(DatasetError):
-    """Another writer committed to the dataset first (or holds its commit lock too long); this
-    writer's staged appends were not committed. Reload the dataset and append again."""
-
-
 class SampleAppendError(DatasetError, ValueError):
     """A sample was refused at append time; the dataset was left unchanged."""
 
@@ -51,6 +46,12 @@ class StorageError(VidlakeError):
     """A storage provider failed (missing key, I/O error, remote failure after retries)."""
 
 
+class ConcurrentWriteError(DatasetError, StorageError):
+    """Another writer committed to the dataset first (or holds its commit lock too long), or a
+    conditional write was refused because the object changed since it was read; this writer's
+    staged appends were not committed. Reload the dataset and append again."""
+
+
 class LinkRefusedError(StorageError):
     """A linked sample points at a local file outside the roots the user allowed
     (``allow_local_links``): a dataset cannot make vidlake read local files by itself."""
@@ -58,10 +59,6 @@ class LinkRefusedError(StorageError):
 
 class CredentialsError(StorageError):
     """Credentials are missing, not populated, or were refused by the storage service."""
-
-
-class ConcurrentWriteError(StorageError):
-    """A conditional write was refused: the object changed since it was read (another writer won)."""
 
 
 __all__ = [

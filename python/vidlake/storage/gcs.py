@@ -476,6 +476,15 @@ class GCSProvider(StorageProvider):
         body = bytes(data)
         self._call("PUT", key, lambda: self._upload(okey, body))
 
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object and its generation (the tag :meth:`put_if_tag` checks)."""
+        data, gen = self.get_with_generation(key)
+        return data, str(gen)
+
+    def put_if_tag(self, key: str, data: bytes, tag: str) -> None:
+        """Replace ``key`` only while its generation is still ``tag`` (the dataset commit)."""
+        self.put_if_generation(key, data, int(tag))
+
     def put_if_generation(self, key: str, data: bytes, expected: int) -> int:
         """Replace ``key`` by ``data`` only if its generation is still ``expected``; the new generation.
 
