@@ -14,10 +14,13 @@ demo: setup
 	$(PY) -m vidlake.demo $(if $(VIDEOS),--videos $(VIDEOS),)
 
 test: setup
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q tests
 
+# ruff (rules in pyproject.toml) and mypy on the package; `make test` runs it first
 lint: setup
 	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/mypy
 
 # The benchmark has its own venv: the peers (decord, OpenCV, Deep Lake 3.x) pin packages of
 # their own and must never touch the test venv's oracle.

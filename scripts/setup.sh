@@ -46,7 +46,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   if ! $VPY -c "import av" 2>/dev/null; then
     $VPY -m pip install -q --no-binary av "av==12.3.0"
   fi
-  $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff \
+  $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff mypy \
     "google-cloud-storage>=2.10" "gcp-storage-emulator; python_version >= '3.10'"
   echo "$want" > "$stamp"
 fi

@@ -18,14 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-try:
-    from typing import Self
-except ImportError:  # Python < 3.11
-    from typing import TypeVar
-
-    Self = TypeVar("Self", bound="Dataset")  # type: ignore[misc]
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CredentialsError, DatasetError, LinkRefusedError, SampleAppendError
 from ..format import records as fmt
@@ -36,6 +29,9 @@ from .tensor import Tensor, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
 from .writer import GC_GRACE_SECONDS, Writer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
 
 __all__ = ["GC_GRACE_SECONDS", "Dataset", "DatasetView", "LinkAccess"]
 
@@ -200,7 +196,7 @@ class Dataset:
                 "allow_local_links": self.link_access.allow_local_links}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["provider"], state["path"], state["read_only"], state.get("allow_local_links"))
+        Dataset.__init__(self, state["provider"], state["path"], state["read_only"], state.get("allow_local_links"))
 
     # -- tensors -----------------------------------------------------------------------
     @property

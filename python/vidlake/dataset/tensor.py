@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,17 +68,18 @@ class StoredSample:
         self._tensor = tensor
         self.tensor = tensor.key
         self.index = index
-        self.meta = tensor.meta
-        self.entry = tensor.entry(index)
+        self.meta: Mapping[str, Any] = tensor.meta
+        self.entry: Mapping[str, Any] = tensor.entry(index)
         fname = self.entry["info"].get("filename")
         self.name = f"{tensor.dataset.path}/{tensor.key}[{index}]" + (f" ({fname})" if fname else "")
         self.memo = tensor._memo.setdefault(index, {})
 
     def read_extents(self, extents: Sequence[Sequence[Any]]) -> bytes:
-        return self._tensor.store.read_extents(extents)
+        return self._tensor.store.read_extents([(str(e[0]), int(e[1]), int(e[2])) for e in extents])
 
     def range_source(self, extents: Sequence[Sequence[Any]]) -> ChunkRangeSource:
-        return ChunkRangeSource(self._tensor.store, extents, name=self.name)
+        return ChunkRangeSource(self._tensor.store, [(str(e[0]), int(e[1]), int(e[2])) for e in extents],
+                                name=self.name)
 
     def creds(self, creds_key: str | None, check_only: bool = False) -> Any:
         return self._tensor.dataset.link_access.creds(creds_key, check_only)

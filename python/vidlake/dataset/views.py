@@ -140,12 +140,12 @@ class SampleView:
                           else sel[np.asarray(frames, dtype=np.int64)])
 
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> tuple[Any, ...]:
         """``(N, H, W, 3)`` for a video (``(H, W, 3)`` for one frame), as :meth:`numpy` returns it
         with the tensor's read options; from metadata, no decode."""
         return self._shape(self.tensor.read_options)
 
-    def _shape(self, opts: builtins.dict[str, Any]) -> tuple[int, ...]:
+    def _shape(self, opts: builtins.dict[str, Any]) -> tuple[Any, ...]:
         full = self.tensor.sample_shape(self.index)
         if not self.tensor.spec.video:
             return full
@@ -365,7 +365,7 @@ class SequenceSampleView(SampleView):
             yield SequenceSampleView(self.tensor, self.index, int(k))
 
     @property
-    def shape(self) -> tuple[int | None, ...]:
+    def shape(self) -> tuple[Any, ...]:
         """``(n, *item shape)`` (``None`` where items differ), or one item's shape."""
         if self.frames is None:
             return tuple(self.tensor.sample_shape(self.index))
@@ -381,10 +381,16 @@ class SequenceSampleView(SampleView):
             raise TypeError(f"{self._what()} is a single item; it has no len()")
         return len(idx)
 
-    def numpy(self, aslist: bool = False, out: np.ndarray | None = None) -> Any:
+    def numpy(self, aslist: bool = False, out: np.ndarray | None = None, *,
+              size: tuple[int, int] | None = None, gray: bool | None = None, rotate: bool | None = None,
+              color_conversion: str | None = None) -> Any:
         """Decode the selected items: one item's value, or the items stacked ``(k, ...)``
         (a list when ``aslist=True``; items of different shapes need ``aslist=True``).
-        ``text`` / ``json`` items always come as a list."""
+        ``text`` / ``json`` items always come as a list. Frame read options (``size``, ``gray``,
+        ``rotate``, ``color_conversion``) are for video samples; images come decoded as stored."""
+        if size is not None or gray or rotate or color_conversion is not None:
+            raise ValueError(f"{self._what()}: size, gray, rotate and color_conversion are read options of "
+                             f"video samples; {self.tensor.htype!r} items are decoded as stored")
         t = self.tensor
         spec = t.spec
         idx, single = self._selection()

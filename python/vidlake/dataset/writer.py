@@ -170,7 +170,7 @@ class Writer:
         shared = not self.ds.provider.exclusive_commits
 
         def put(data: bytes | FileRange) -> list[list[Any]]:
-            oc = None if shared and t._open_chunk == t._committed_open_chunk else t._open_chunk
+            oc: Any = None if shared and t._open_chunk == t._committed_open_chunk else t._open_chunk
             extents = place(oc, len(data), target, maximum, fmt.new_id)
             view = data if isinstance(data, FileRange) else memoryview(data)
             pos = 0
@@ -266,9 +266,9 @@ class Writer:
                     segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
                 for s in segs:
                     if s["id"] is None:
-                        s["id"] = fmt.new_id()
+                        s["id"] = sid = fmt.new_id()
                         rows = t._entries[s["start"]:s["start"] + s["count"]]
-                        p.put(fmt.table_key(t.key, s["id"]), fmt.encode_table(t.key, s["start"], rows))
+                        p.put(fmt.table_key(t.key, sid), fmt.encode_table(t.key, s["start"], rows))
                 kept = {s["id"] for s in segs}
                 stale += [fmt.table_key(t.key, s["id"]) for s in old if s["id"] not in kept]
                 st["segments"] = segs

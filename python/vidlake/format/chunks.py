@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from ..errors import StorageError
 from ..storage import StorageProvider
@@ -58,7 +58,7 @@ class _Pending:
         self.base = base
         self.parts: list[Part] = []
         self.length = 0
-        self.staged = None   # a new chunk already being written (provider.begin_write), or None
+        self.staged: Any = None   # a new chunk already being written (provider.begin_write), or None
 
 
 class ChunkStore:
@@ -94,7 +94,8 @@ class ChunkStore:
         if p.base == 0 and begin is not None:
             if p.staged is None:
                 p.staged = begin(chunk_key(self.tensor, cid))
-            p.staged.write([part], p.length)
+            staged = p.staged
+            staged.write([part], p.length)
         p.parts.append(part)
         p.length += n
 
@@ -205,7 +206,7 @@ class ChunkRangeSource:
 
     def __init__(self, store: ChunkStore, extents: Sequence[Extent], name: str = "") -> None:
         self.store = store
-        self.extents = [tuple(e) for e in extents]
+        self.extents: list[tuple[str, int, int]] = [(str(e[0]), int(e[1]), int(e[2])) for e in extents]
         self.starts: list[int] = []
         pos = 0
         for _cid, _off, n in self.extents:
@@ -229,7 +230,7 @@ class ChunkRangeSource:
             start, end = int(start), int(end)
             if start < 0 or end > self.size or start > end:
                 raise StorageError(f"{self.name}: range [{start}, {end}) outside the sample's {self.size} bytes")
-            mine = []
+            mine: list[tuple[str, int, int]] = []
             i = max(0, bisect.bisect_right(self.starts, start) - 1)
             pos = start
             while pos < end:

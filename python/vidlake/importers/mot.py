@@ -52,7 +52,7 @@ _INT_KEYS = ("frameRate", "seqLength", "imWidth", "imHeight")
 def read_seqinfo(path: str) -> dict[str, Any]:
     """``seqinfo.ini`` -> dict (``frameRate``, ``seqLength``, ``imWidth``, ``imHeight`` as ints)."""
     cp = configparser.ConfigParser(interpolation=None)
-    cp.optionxform = str  # keep the camelCase keys
+    cp.optionxform = str  # type: ignore[assignment,method-assign]  # keep the camelCase keys
     with open(path, encoding="utf-8") as f:
         cp.read_file(f)
     if "Sequence" not in cp:
@@ -148,7 +148,7 @@ def _ensure_tensors(ds: Dataset) -> None:
         ("visibility", {"htype": "sequence[]", "dtype": "float32"}),
     ]
     for name, kw in specs:
-        ds.create_tensor(name, aligned_to="frames", exist_ok=True, **kw)
+        ds.create_tensor(name, aligned_to="frames", exist_ok=True, **kw)  # type: ignore[arg-type]
     ds.create_tensor("metadata", htype="json", exist_ok=True)
     ds.create_tensor("reference_id", htype="text", exist_ok=True)
 

@@ -75,7 +75,8 @@ class RemoteRangeSource:
         self.url = url
         self.name = redact(name or url)
         self.size = int(size) if size is not None else int(provider.size(key))
-        self.cache: RangeCache | None = cache_from_env() if cache is None else (cache or None)
+        self.cache: RangeCache | None = cache_from_env() if cache is None else (cache if isinstance(cache, RangeCache)
+                                                                               else None)
         self._ident = f"{url}#{self.size}"
         self.readahead = int(readahead)
         self._ra: tuple[int, bytes] | None = None  # (start, data) of the read-ahead buffer

@@ -30,7 +30,7 @@ class Sample:
         self.path = path
         self.creds = creds
         self._buffer: bytes | None = None
-        self._reader = None
+        self._reader: VideoReader | None = None
 
     @property
     def is_remote(self) -> bool:

@@ -1,8 +1,10 @@
 """Storage providers: where a dataset's objects live.
 
     >>> from vidlake.storage import get_provider
-    >>> get_provider("/data/my_ds")          # LocalProvider
-    >>> get_provider("mem://scratch")        # MemoryProvider
+    >>> type(get_provider("/data/my_ds")).__name__
+    'LocalProvider'
+    >>> type(get_provider("mem://scratch")).__name__
+    'MemoryProvider'
 
 Adding a backend is adding one module: a URL ``<scheme>://...`` is served by the module
 ``vidlake/storage/<scheme>.py`` (``-`` and ``+`` in the scheme become ``_``), which must define
@@ -48,6 +50,10 @@ def split_url(url: str) -> tuple[str, str]:
     return head, name
 
 
+#: modules of this package that are plumbing, not providers of a URL scheme
+_NOT_PROVIDERS = frozenset({"provider", "local", "memory", "creds", "retry", "ranged", "range_cache"})
+
+
 def supported_schemes() -> list[str]:
     """What :func:`get_provider` serves: local paths, ``file://``, ``mem://`` and one
     ``<scheme>://`` per provider module in this package.
@@ -57,8 +63,8 @@ def supported_schemes() -> list[str]:
     """
     import pkgutil
 
-    builtin = {"provider", "local", "memory"}
-    mods = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in builtin)
+    mods = sorted(m.name for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith("_") and m.name not in _NOT_PROVIDERS)
     return ["local paths", "file://", "mem://", *(f"{m.replace('_', '-')}://" for m in mods)]
 
 
@@ -71,12 +77,14 @@ def get_provider(path: Any, creds: dict[str, Any] | None = None, read_only: bool
     if scheme == "mem":
         return MemoryProvider(path, read_only=read_only)
     modname = scheme.replace("-", "_").replace("+", "_").replace(".", "_")
+    unsupported = StorageError(
+        f"no storage provider for {scheme}:// URLs ({path}); supported: {', '.join(supported_schemes())}")
+    if modname in _NOT_PROVIDERS or modname.startswith("_"):
+        raise unsupported
     try:
         mod = importlib.import_module(f"{__name__}.{modname}")
     except ModuleNotFoundError as e:
         if e.name and e.name.endswith(f".{modname}"):
-            raise StorageError(
-                f"no storage provider for {scheme}:// URLs ({path}); supported: {', '.join(supported_schemes())}"
-            ) from None
+            raise unsupported from None
         raise
     return mod.open_provider(path, creds=creds, read_only=read_only)

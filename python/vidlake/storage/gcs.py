@@ -436,7 +436,9 @@ class GCSProvider(StorageProvider):
         for _ in range(5):
             gen = self.generation(key)
             try:
-                return self._call("GET", key, lambda gen=gen: self._download(okey, None, None, gen)), gen
+                data: bytes = self._call("GET", key,
+                                         lambda gen=gen: self._download(okey, None, None, gen))  # type: ignore[misc]
+                return data, gen
             except KeyError:  # replaced between the two requests: read the new one
                 continue
         raise StorageError(f"{self.url(key)}: the object keeps changing while it is read")
@@ -532,7 +534,7 @@ class GCSProvider(StorageProvider):
         """
         self.check_writable()
         if offset < self.compose_min_bytes:
-            return super().append(key, data, offset)
+            return super().append(key, bytes(data), offset)
         meta = self._meta(key)
         have, gen = int(meta.size), int(meta.generation)
         if have < offset:

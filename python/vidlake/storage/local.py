@@ -189,7 +189,7 @@ class LocalProvider(StorageProvider):
         return st.st_size
 
     def list(self, prefix: str = "") -> builtins.list[str]:
-        keys = []
+        keys: builtins.list[str] = []
         if not os.path.isdir(self.root):
             return keys
         for dirpath, _dirs, files in os.walk(self.root):

@@ -319,7 +319,7 @@ class S3Provider(StorageProvider):
             kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full, "MaxKeys": self.list_page_size}
             if token:
                 kw["ContinuationToken"] = token
-            page = self._call("LIST", "", lambda kw=kw: self._client.list_objects_v2(**kw))
+            page: dict[str, Any] = self._call("LIST", "", lambda kw=kw: self._client.list_objects_v2(**kw))  # type: ignore[misc]
             for obj in page.get("Contents", []) or []:
                 k = obj["Key"][len(base):]
                 if k and not k.endswith("/"):
@@ -388,7 +388,7 @@ class S3Provider(StorageProvider):
         """
         self.check_writable()
         if offset < COPY_MIN_BYTES:
-            return super().append(key, data, offset)
+            return super().append(key, bytes(data), offset)
         have = self.size(key)
         if have < offset:
             raise StorageError(f"{self.url(key)}: has {have} bytes, expected at least {offset}")
@@ -423,9 +423,9 @@ class S3Provider(StorageProvider):
         for i in range(0, len(keys), 1000):
             batch = keys[i:i + 1000]
             objs = [{"Key": self._object_key(k)} for k in batch]
-            resp = self._call(
+            resp: dict[str, Any] = self._call(
                 "DELETE", "",
-                lambda objs=objs: self._client.delete_objects(Bucket=self.bucket,
+                lambda objs=objs: self._client.delete_objects(Bucket=self.bucket,  # type: ignore[misc]
                                                               Delete={"Objects": objs, "Quiet": True}))
             errors = resp.get("Errors") or []
             if errors:
