@@ -99,16 +99,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"vidlake ingest: tensor {args.tensor!r} is a {t.htype!r} tensor, not video", file=sys.stderr)
         return 2
     failed = []
+    done: list[str] = []
+    before = len(t)
     total = sum(os.path.getsize(f) for f in files)
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="ingest",
-              disable=args.quiet, file=sys.stderr) as bar, ds:
-        for f in files:
-            try:
-                t.append(read(f))
-            except VidlakeError as e:
-                failed.append((f, e))
-                bar.write(f"skipped {f}: {e}", file=sys.stderr)
-            bar.update(os.path.getsize(f))
+    try:
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="ingest",
+                  disable=args.quiet, file=sys.stderr) as bar, ds:
+            for f in files:
+                try:
+                    t.append(read(f))
+                    done.append(f)
+                except VidlakeError as e:
+                    failed.append((f, e))
+                    bar.write(f"skipped {f}: {e}", file=sys.stderr)
+                bar.update(os.path.getsize(f))
+    except KeyboardInterrupt:
+        # leaving `with ds:` committed what was appended before the interrupt (unless the
+        # interrupt hit that commit): ask the dataset what it holds now
+        from .api import load
+
+        now = len(load(args.to, read_only=True)[args.tensor])
+        committed = done[:max(0, now - before)]
+        print(f"\ninterrupted: {len(committed)} of {len(files)} file(s) committed to {args.to} "
+              f"[{args.tensor}], which now has {now} sample(s)", file=sys.stderr)
+        for f in committed:
+            print(f"  committed {f}", file=sys.stderr)
+        rest = len(files) - len(committed)
+        if rest:
+            print(f"  not ingested: {rest} file(s), from {files[len(committed)]}", file=sys.stderr)
+        return 130
     n_ok = len(files) - len(failed)
     print(f"ingested {n_ok} of {len(files)} file(s) into {args.to} [{args.tensor}]; "
           f"the tensor now has {len(t)} sample(s)")
@@ -203,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VidlakeError, IndexError) as e:
         print(f"vidlake {args.cmd}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"vidlake {args.cmd}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -316,6 +316,17 @@ class Dataset:
         """
         return filter_rows(self, fn)
 
+    def rollback(self) -> None:
+        """Drop every append, upsert and new tensor staged since the last commit (inside
+        ``with ds:``); the dataset is then as it was committed.
+
+            >>> with ds:
+            ...     ds.create_tensor("tmp", htype="text")
+            ...     ds.tmp.append("x")
+            ...     ds.rollback()          # nothing of the block is committed on exit
+        """
+        self.writer.rollback_all()
+
     def flush(self) -> None:
         """Commit every staged append now (``with ds:`` does this on exit)."""
         if self.read_only:

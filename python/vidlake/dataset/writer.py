@@ -61,6 +61,8 @@ class Writer:
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
+        #: tensors created since the last commit (inside ``with ds:``): part of the next commit
+        self._new_tensors: list[str] = []
 
     def check_writable(self) -> None:
         """``ReadOnlyError`` when the dataset was opened read-only."""
@@ -69,16 +71,16 @@ class Writer:
                                 "open it with vidlake.load(path, read_only=False) to write")
 
     def create_tensor(self, name: str, tmeta: dict[str, Any]) -> Tensor:
-        """Write a new tensor's meta, then the commit record that makes it exist."""
+        """Write a new tensor's meta; the commit record that makes it exist is written now, or,
+        inside ``with ds:``, by the block's commit: a tensor created in a block whose writes are
+        rolled back (``ds.rollback()``) never appears."""
         self.check_writable()
         self.ds.provider.put(fmt.tensor_meta_key(name), fmt.encode_json(tmeta))
         t = Tensor(self.ds, name, tmeta, [], None)
         self.ds._tensors[name] = t
-        try:
-            self.commit(new_tensor=name)
-        except BaseException:
-            del self.ds._tensors[name]
-            raise
+        self._new_tensors.append(name)
+        if self.ds._depth == 0:
+            self.commit()  # on failure rollback_all() has taken the tensor back out
         return t
 
     def update_meta(self, change: Callable[[dict[str, Any]], None]) -> None:
@@ -207,6 +209,10 @@ class Writer:
             t.drop_readers(n)
 
     def rollback_all(self) -> None:
+        """Drop everything staged since the last commit: rows, replacements, new tensors."""
+        for name in self._new_tensors:
+            self.ds._tensors.pop(name, None)
+        self._new_tensors.clear()
         for t in self.ds._tensors.values():  # rows replaced by upsert get their committed entries back
             for i, old in t._replaced.items():
                 t._entries[i] = old
@@ -214,10 +220,11 @@ class Writer:
             t._replaced.clear()
         self.rollback({name: (t._committed_len, t._committed_open_chunk, {}) for name, t in self.ds._tensors.items()})
 
-    def commit(self, new_tensor: str | None = None) -> None:
+    def commit(self) -> None:
         """Write staged samples durably: chunks, then table segments, then the commit record."""
         dirty = [t for t in self.ds._tensors.values() if len(t._entries) > t._committed_len or t._replaced]
-        if not dirty and new_tensor is None:
+        new_tensors = list(self._new_tensors)
+        if not dirty and not new_tensors:
             return
         p = self.ds.provider
         stale: list[str] = []
@@ -244,9 +251,9 @@ class Writer:
                 )
             meta = copy.deepcopy(self.ds._meta)
             meta["generation"] += 1
-            if new_tensor is not None:
-                meta["tensors"].append(new_tensor)
-                meta["tensor_state"][new_tensor] = fmt.new_tensor_state()
+            for name in new_tensors:
+                meta["tensors"].append(name)
+                meta["tensor_state"][name] = fmt.new_tensor_state()
             # 1. data: sample bytes and packet indexes into chunks
             for t in dirty:
                 for cid, off, parts in t.store.pending():
@@ -298,6 +305,7 @@ class Writer:
             raise
         lock.__exit__(None, None, None)
         self.ds._meta = meta
+        self._new_tensors.clear()
         for t in self.ds._tensors.values():
             t._committed_len = len(t._entries)
             t._committed_open_chunk = t._open_chunk

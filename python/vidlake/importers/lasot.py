@@ -133,22 +133,27 @@ def ingest_lasot(ds: Dataset, folders: Iterable[str], video: str | None = None,
     if video is not None and len(folders) != 1:
         raise DatasetError("video= names the video of one sequence; pass one folder with it")
     out: list[int] = []
-    for folder in folders:
-        row, frames = lasot_row(folder, video)
-        if ("frames" if frames == "videos" else "videos") in ds.tensors:
-            raise DatasetError(f"{ds.path}: mixes video and image-frame LaSOT sequences; use one kind per dataset")
-        if frames == "videos":
-            ext = os.path.splitext(row["videos"].path)[1].lstrip(".").lower()
-            ds.create_tensor("videos", htype="video", sample_compression=ext, exist_ok=True)
-        else:
-            ds.create_tensor("frames", htype="sequence[image]", sample_compression="jpg", exist_ok=True)
-        ds.create_tensor("boxes", htype="sequence[bbox]", coords={"type": "pixel", "mode": "LTWH"},
-                         aligned_to=frames, exist_ok=True)
-        for flag in FLAG_FILES:
-            ds.create_tensor(flag, htype="sequence[]", dtype="bool", aligned_to=frames, exist_ok=True)
-        ds.create_tensor("metadata", htype="json", exist_ok=True)
-        ds.create_tensor("reference_id", htype="text", exist_ok=True)
-        out += ds.upsert(row, key="reference_id")
-        if progress is not None:
-            progress(folder)
+    with ds:  # tensors and rows in one transaction: a failed run leaves no empty tensors behind
+        try:
+            for folder in folders:
+                row, frames = lasot_row(folder, video)
+                if ("frames" if frames == "videos" else "videos") in ds.tensors:
+                    raise DatasetError(f"{ds.path}: mixes video and image-frame LaSOT sequences; use one kind per dataset")
+                if frames == "videos":
+                    ext = os.path.splitext(row["videos"].path)[1].lstrip(".").lower()
+                    ds.create_tensor("videos", htype="video", sample_compression=ext, exist_ok=True)
+                else:
+                    ds.create_tensor("frames", htype="sequence[image]", sample_compression="jpg", exist_ok=True)
+                ds.create_tensor("boxes", htype="sequence[bbox]", coords={"type": "pixel", "mode": "LTWH"},
+                                 aligned_to=frames, exist_ok=True)
+                for flag in FLAG_FILES:
+                    ds.create_tensor(flag, htype="sequence[]", dtype="bool", aligned_to=frames, exist_ok=True)
+                ds.create_tensor("metadata", htype="json", exist_ok=True)
+                ds.create_tensor("reference_id", htype="text", exist_ok=True)
+                out += ds.upsert(row, key="reference_id")
+                if progress is not None:
+                    progress(folder)
+        except BaseException:
+            ds.rollback()
+            raise
     return out

@@ -216,10 +216,15 @@ def ingest_mot(ds: Dataset, inputs: Iterable[str], progress: Any = None) -> list
         >>> ingest_mot(vidlake.empty("./mot_ds"), ["MOT17/train"])
     """
     seqs = find_sequences(list(inputs))
-    _ensure_tensors(ds)
     rows = []
-    for folder in seqs:
-        rows += ds.upsert(mot_row(folder), key="reference_id")
-        if progress is not None:
-            progress(folder)
+    with ds:  # tensors and rows in one transaction: a failed run leaves no empty tensors behind
+        try:
+            _ensure_tensors(ds)
+            for folder in seqs:
+                rows += ds.upsert(mot_row(folder), key="reference_id")
+                if progress is not None:
+                    progress(folder)
+        except BaseException:
+            ds.rollback()
+            raise
     return rows
