@@ -20,7 +20,8 @@ Method
 - Times are wall-clock medians and p90 over the repeats; the limit rows report the
   seconds libavcodec spent (``vidlake._core.decode_limit``) for exactly the same request.
 - A global time budget keeps --quick and --full within their limits: cells that would
-  start after it are reported as skipped.
+  start after it are reported as skipped. --quick also gives each part of its plan (the
+  synthetic headline, the real clip, each many-file row) a share of it.
 """
 # ruff: noqa: BLE001  (a benchmark reports a library that fails, it does not stop)
 from __future__ import annotations
@@ -108,6 +109,10 @@ def deeplake_skip(mode: str, w: str, video) -> bool:
 
 
 MANY_ROWS = ("short_files", "many_videos", "ingest_small")
+# --quick gives each part of its plan a share of its budget (seconds), so that on a loaded
+# machine every part still runs (its last cells are skipped) instead of the last parts only.
+QUICK_SHARES = {"synthetic": 80, "real": 65, "ingest": None, "short_files": 20, "many_videos": 30,
+                "ingest_small": 15}
 
 
 def plan_videos(mode: str, sel=None) -> list[tuple]:
@@ -162,6 +167,22 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
+
+    def share(self, seconds: float | None) -> Budget:
+        """A budget for one part of the run: spent after ``seconds`` or when this one is."""
+        return self if seconds is None else _Share(self, seconds)
+
+
+class _Share(Budget):
+    def __init__(self, parent: Budget, seconds: float):
+        super().__init__(seconds)
+        self.parent = parent
+
+    def left(self) -> float:
+        return min(self.parent.left(), super().left())
+
+    def elapsed(self) -> float:
+        return self.parent.elapsed()
 
 
 def log(msg: str) -> None:
@@ -851,7 +872,8 @@ def run_many_step(what: str, results: dict, libs: list, threads: int, mode: str,
 
 def run(args) -> dict:
     mode = "quick" if args.quick else "full"
-    budget = Budget(args.budget or (240 if mode == "quick" else 1500))
+    total = Budget(args.budget or (245 if mode == "quick" else 1500))
+    budget = total
     threads = args.threads
     only = set(args.only.split(",")) if args.only else None
     bad = (only or set()) - set(WORKLOADS)
@@ -871,7 +893,7 @@ def run(args) -> dict:
     plan = plan_videos(mode, sel)
     results = {"mode": mode, "command": cmd, "threads": threads, "machine": machine, "libraries": libs_info,
                "videos": {}, "ingest": None, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-               "wrong_mad_threshold": WRONG_MAD, "skipped": []}
+               "wrong_mad_threshold": WRONG_MAD, "skipped": [], "only": sorted(only) if only else None}
 
     def video_entry(v, role):
         return {"label": v.label(), "path": v.path, "kind": v.kind, "codec": v.codec, "width": v.width,
@@ -879,9 +901,13 @@ def run(args) -> dict:
                 "note": v.note, "workloads": {}}
 
     for v, role, wl, extras, only_libs, tier in plan:
+        part = v if isinstance(v, str) else v.kind
+        budget = total.share(QUICK_SHARES.get(part) if mode == "quick" and only is None else None)
         if v == "ingest":
             if "ingest" in sel and budget.left() > 0:
                 run_ingest_step(results, libs, 1 if mode == "quick" else 3)
+            continue
+        if args.video and (isinstance(v, str) or args.video not in (v.name, v.label())):
             continue
         if isinstance(v, str):  # the many-file rows (bench/many.py)
             if v in sel and budget.left() > 0:
@@ -938,6 +964,7 @@ def run(args) -> dict:
                 else:
                     log(f"    {w:12s} {key:11s} {c['status']}: {c.get('reason', '')[:120]}")
             entry["workloads"][w] = cells
+        results["skipped"] += [f"{v.label()}: {x}" for x in extras if budget.left() <= 0]
         if "ffmpeg_full" in extras and budget.left() > 0:
             r = run_ffmpeg_full(v, threads, 1 if tier == "quick" else 3, oracle, n)
             entry["workloads"]["ffmpeg_full"] = {"ffmpeg": r}
@@ -987,9 +1014,65 @@ def run(args) -> dict:
         gc.collect()
     results.pop("_oracle", None)
     machine["loadavg_end"] = os.getloadavg()
-    results["elapsed_s"] = budget.elapsed()
+    results["elapsed_s"] = total.elapsed()
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return results
+
+
+ROWS = ("ingest", *MANY_ROWS)
+
+
+def stamp_commands(results: dict) -> dict:
+    """Name the run that made each table: per-video workloads and the many-file rows."""
+    cmd = results["command"]
+
+    def stamp(cells):
+        for c in (cells or {}).values():
+            if isinstance(c, dict):
+                c.setdefault("command", cmd)
+    for v in results["videos"].values():
+        for cells in v["workloads"].values():
+            stamp(cells)
+    for r in ROWS:
+        if results.get(r):
+            stamp(results[r].get("cells") or results[r].get("results"))
+    results.setdefault("runs", [{k: results.get(k) for k in ("command", "started", "finished", "elapsed_s")}
+                                | {"loadavg": [results["machine"]["loadavg_start"][0],
+                                               results["machine"]["loadavg_end"][0]]}])
+    return results
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with the cells that ``new`` ran replaced (library by library) and its runs appended."""
+    old, new = stamp_commands(old), stamp_commands(new)
+    if old.get("mode") != new.get("mode") or old.get("threads") != new.get("threads"):
+        return new  # a --quick run never mixes with a --full one, nor other thread counts
+    for name, v in new["videos"].items():
+        if name not in old["videos"]:
+            old["videos"][name] = v
+            continue
+        o = old["videos"][name]
+        for w, cells in v["workloads"].items():
+            if isinstance(o["workloads"].get(w), dict):
+                o["workloads"][w].update(cells)
+            else:
+                o["workloads"][w] = cells
+    for r in ROWS:
+        if new.get(r):
+            k = "cells" if "cells" in new[r] else "results"
+            if old.get(r) and k in old[r]:
+                old[r] = {**new[r], k: {**old[r][k], **new[r][k]}}
+            else:
+                old[r] = new[r]
+    ran = set(new.get("only") or WORKLOADS)
+    ran_videos = {v["label"] for v in new["videos"].values()}
+    old["skipped"] = [x for x in old.get("skipped", [])
+                      if x.split(": ")[-1] not in ran and x not in ran_videos] + new["skipped"]
+    for k in ("libraries", "machine", "finished"):
+        old[k] = new[k]
+    old["runs"] = old["runs"] + new["runs"]
+    old["elapsed_s"] = sum(r["elapsed_s"] for r in old["runs"])
+    return old
 
 
 def main(argv=None):
@@ -1004,18 +1087,27 @@ def main(argv=None):
                    help="decoder threads for every library and the limit (default: nproc)")
     p.add_argument("--budget", type=float, help="seconds before remaining cells are skipped")
     p.add_argument("--no-report", action="store_true", help="print only; keep RESULTS.md as it is")
+    p.add_argument("--video", help="run only this video of the plan (file name or label, e.g. bulk-water.mov)")
+    p.add_argument("--merge", action="store_true",
+                   help="merge this run's cells into bench/results/results.json instead of replacing it "
+                        "(every table in RESULTS.md names the run that made it)")
     args = p.parse_args(argv)
     if not args.full:
         args.quick = True
     results = json.loads(scrub(json.dumps(run(args), default=str)))
     if args.no_report:
         return
+    this_run = results["elapsed_s"]
+    old_path = RESULTS_DIR / "results.json"
+    if args.merge and old_path.exists():
+        results = merge(json.loads(old_path.read_text()), results)
     import report
     RESULTS_DIR.mkdir(exist_ok=True)
+    results = stamp_commands(results)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=1, default=str))
     report.write(results, RESULTS_MD, RESULTS_DIR)
     log(f"[bench] wrote {RESULTS_MD.relative_to(HERE.parent)} and {RESULTS_DIR.relative_to(HERE.parent)}/ "
-        f"in {results['elapsed_s']:.0f}s")
+        f"(this run {this_run:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Turn compare.py's results dict into bench/RESULTS.md and PNG charts (matplotlib, Agg)."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -175,9 +176,20 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     mode = results["mode"]
     make = "make bench-quick" if mode == "quick" else "make bench"
     L.append("# vidlake benchmark results\n")
-    L.append(f"Produced by `{make}`, i.e. `.venv-bench/bin/{results['command']}` "
-             f"({results['started']} to {results['finished']}, {results['elapsed_s']:.0f} s). "
-             "Do not edit by hand: re-run to update. Raw numbers: `bench/results/results.json`.\n")
+    runs = results.get("runs") or []
+    if len(runs) > 1:
+        L.append(f"Produced by {len(runs)} runs whose cells were merged (`compare.py --merge`); every table "
+                 "names the run that made it. Do not edit by hand: re-run to update. Raw numbers: "
+                 "`bench/results/results.json`.\n")
+        for r in runs:
+            la = r.get("loadavg") or [0, 0]
+            L.append(f"- {command_text(r['command'])}: {r['started']} to {r['finished']}, "
+                     f"{r['elapsed_s']:.0f} s, load average {la[0]:.1f} at start, {la[1]:.1f} at end")
+        L.append("")
+    else:
+        L.append(f"Produced by `{make}`, i.e. `.venv-bench/bin/{results['command']}` "
+                 f"({results['started']} to {results['finished']}, {results['elapsed_s']:.0f} s). "
+                 "Do not edit by hand: re-run to update. Raw numbers: `bench/results/results.json`.\n")
     L.append("## Machine\n")
     L.append(f"- CPU: {m['cpu']}; `nproc` = {m['nproc_cmd'] or m['nproc']}; memory {m['memory']}")
     L.append(f"- {m['os']}, Python {m['python']}")
@@ -254,6 +266,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
             vl = ff.get("vidlake_full") or W.get("full", {}).get("vidlake", {})
             vs = ff.get("vidlake_stream") or W.get("full_stream", {}).get("vidlake", {})
             L.append("### full decode vs the ffmpeg CLI\n")
+            L.append(src(results, W["ffmpeg_full"]))
             paired = ff.get("vidlake_full") is not None
             L.append(f"`{ff.get('command')}`: rtime median {ms(ff.get('median'))} ms (process wall "
                      f"{ms((ff.get('wall') or {}).get('median'))} ms, n={ff.get('n')})."
@@ -277,6 +290,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
                      + ".\n")
         if "index_build" in W:
             L.append("### index build (demux only, no decode)\n")
+            L.append(src(results, W["index_build"]))
             L.append("| library | what is timed | median ms | p90 ms | n | MB/s |")
             L.append("|---|---|---|---|---|---|")
             for k, c in W["index_build"].items():
@@ -289,6 +303,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
         if "loader" in W:
             L.append("### data-loader pattern: 2 Python threads, each decoding batches of 8 random 16-frame "
                      "clips (1 codec thread per reader)\n")
+            L.append(src(results, W["loader"]))
             L.append("| library | batch median ms | batch p90 ms | batches | frames/s (both threads) "
                      "| × vidlake | wrong | exact |")
             L.append("|---|---|---|---|---|---|---|---|")
@@ -303,6 +318,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
             L.append("\nThe limit row is the one-thread decode time of all clips divided by 2 threads.\n")
         if "memory" in W:
             L.append("### peak memory of a 100-frame clip fetch (separate process per library)\n")
+            L.append(src(results, W["memory"]))
             L.append("| library | peak RSS increase MB | output array MB | overhead MB (increase - output) |")
             L.append("|---|---|---|---|")
             for k, c in W["memory"].items():
@@ -352,6 +368,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     ing = results.get("ingest")
     if ing:
         L.append(f"## Ingestion of {ing['files']} files ({ing['total_mb']:.1f} MB of H.264 mp4)\n")
+        L.append(src(results, ing.get("results")))
         L.append("| what | median ms | p90 ms | n | MB/s | files/s | speed vs vidlake |")
         L.append("|---|---|---|---|---|---|---|")
         vl = ing["results"].get("vidlake_ds", {}).get("median")
@@ -417,19 +434,51 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     md_path.write_text("\n".join(with_commands(L, results)) + "\n")
 
 
+MARK = "\x00command:"  # a section's own run (merged results), read by with_commands
+
+
+def src(results: dict, cells) -> str:
+    """A marker naming the run(s) that made these cells: [[command, [row labels]], ...]."""
+    groups: dict = {}
+    for k, c in (cells or {}).items():
+        if isinstance(c, dict):
+            groups.setdefault(c.get("command") or results["command"], []).append(
+                "plain file copy" if k == "copy" else label_of(results, k))
+    return MARK + json.dumps(list(groups.items()))
+
+
+def command_text(cmd: str) -> str:
+    make = {"python bench/compare.py --quick": "make bench-quick", "python bench/compare.py --full": "make bench"}
+    return f"`{make[cmd]}` (`.venv-bench/bin/{cmd}`)" if cmd in make else f"`.venv-bench/bin/{cmd}`"
+
+
 def with_commands(lines: list[str], results: dict) -> list[str]:
-    """State under every heading whose section holds a table the command that made it."""
-    make = "make bench-quick" if results["mode"] == "quick" else "make bench"
-    note = f"Command: `{make}` (`.venv-bench/bin/{results['command']}`).\n"
+    """State under every heading whose section holds a table the command that made it: the
+    section's own run where results were merged, else the run's (or every run's) command."""
+    runs = results.get("runs") or []
+    default = (f"Command: {command_text(results['command'])}.\n" if len(runs) <= 1 else
+               "Commands: the runs listed at the top (each per-video table below names its own).\n")
     out = []
     for j, line in enumerate(lines):
+        if line.startswith(MARK):
+            continue
         out.append(line)
         if line.startswith("#") and not line.startswith("# "):
+            own = []
             for nxt in lines[j + 1:]:
+                if nxt.startswith(MARK):
+                    own = json.loads(nxt[len(MARK):])
+                    continue
                 if nxt.startswith("#"):
                     break
                 if nxt.startswith("|"):
-                    out.append(note)
+                    if len(own) == 1:
+                        out.append(f"Command: {command_text(own[0][0])}.\n")
+                    elif own:
+                        out.append("Commands (merged runs): " + "; ".join(
+                            f"{command_text(c)} for {', '.join(rows)}" for c, rows in own) + ".\n")
+                    else:
+                        out.append(default)
                     break
     return out
 
@@ -439,6 +488,7 @@ def many_sections(results) -> list[str]:
     sf = results.get("short_files")
     if sf:
         L.append(f"## Decoder created inside the timed loop: {sf['files']} short files\n")
+        L.append(src(results, sf.get("cells")))
         L.append(f"{sf['files']} clips ({sf['note']}; {sf['size_mb'] / sf['files']:.2f} MB each): for every file, "
                  "create the decoder, read 4 random frames (one call; a repeated index is read once), close it; all of it timed. This is "
                  "the data-loader pattern over many short videos.\n")
@@ -456,6 +506,7 @@ def many_sections(results) -> list[str]:
     mv = results.get("many_videos")
     if mv:
         L.append(f"## {mv.get('frames')} random frames across {mv['files']} videos in one process\n")
+        L.append(src(results, mv.get("cells")))
         L.append(f"The same {mv['files']} clips; {mv.get('frames')} random (video, frame) reads in one child process "
                  "per library, every reader kept open once made (datasets: one dataset holding the 50 "
                  "clips, `ds.videos[j, i]`). A read's time includes creating that video's reader on its "
@@ -483,6 +534,7 @@ def many_sections(results) -> list[str]:
     ing = results.get("ingest_small")
     if ing:
         L.append(f"## Ingestion of {ing['files']:,} small files ({ing['total_mb']:.0f} MB of H.264 mp4)\n")
+        L.append(src(results, ing.get("results")))
         L.append("256x144 H.264, 15 frames each (10 distinct encodes copied to 10,000 names); one run each.\n")
         L.append("| what | files | seconds | ms per file | files/s | MB/s | files/s vs vidlake |")
         L.append("|---|---|---|---|---|---|---|")
@@ -507,7 +559,7 @@ def many_sections(results) -> list[str]:
 
 
 def cell_table(results, w, cells):
-    L = [f"### {TITLES[w]}\n"]
+    L = [f"### {TITLES[w]}\n", src(results, cells)]
     L.append("| library | median ms | p90 ms | n | × vidlake | × limit 1t | wrong | exact |")
     L.append("|---|---|---|---|---|---|---|---|")
     base = (cells.get("vidlake") or {}).get("median")
