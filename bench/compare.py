@@ -115,12 +115,16 @@ QUICK_SHARES = {"synthetic": 80, "real": 65, "ingest": None, "short_files": 20, 
                 "ingest_small": 15}
 
 
-def plan_videos(mode: str, sel=None) -> list[tuple]:
+def plan_videos(mode: str, sel=None, video: str | None = None) -> list[tuple]:
     """[(video, role, workloads, extras, libs or None for all, tier)] in priority order (the time
     budget skips from the end). tier "quick" uses the --quick repeats and cell budget. When
     ``sel`` holds none of the per-video workloads, no video is made (``--only ingest`` etc.)."""
     if sel is not None and all(w in MANY_ROWS or w == "ingest" for w in sel):
         return [(x, None, None, None, None, mode) for x in ("ingest", *MANY_ROWS) if x in sel]
+    if video in V.REAL_CLIPS:  # one real clip: no synthetic video is made
+        wl = PER_VIDEO if video == V.HEADLINE_REAL else ["cold"] + ISSUE2
+        extras = ["ffmpeg_full", "index_build", "loader"] if video == V.HEADLINE_REAL else ["index_build"]
+        return [(r, "headline", wl, extras, None, mode) for r in V.real_clips([video])]
     plan = []
     hs = V.synthetic(*V.HEADLINE)
     real_head = V.real_clips([V.HEADLINE_REAL])
@@ -890,7 +894,7 @@ def run(args) -> dict:
     cmd = "python bench/compare.py " + " ".join(sys.argv[1:])
     log(f"[bench] {mode}: workloads {','.join(sel)}; libraries {','.join(libs + limit_keys)}; "
         f"threads {threads}; budget {budget.seconds:.0f}s")
-    plan = plan_videos(mode, sel)
+    plan = plan_videos(mode, sel, args.video)
     results = {"mode": mode, "command": cmd, "threads": threads, "machine": machine, "libraries": libs_info,
                "videos": {}, "ingest": None, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                "wrong_mad_threshold": WRONG_MAD, "skipped": [], "only": sorted(only) if only else None}
