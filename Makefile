@@ -22,8 +22,8 @@ lint: setup
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/mypy
 
-# The benchmark has its own venv: the peers (decord, OpenCV, Deep Lake 3.x) pin packages of
-# their own and must never touch the test venv's oracle.
+# The benchmark has its own venv: the peers (decord, OpenCV, Deep Lake 3.x, torchcodec with
+# the CPU torch) pin packages of their own and must never touch the test venv's oracle.
 bench-setup: setup
 	@flock .setup.lock bash bench/setup_bench.sh
 

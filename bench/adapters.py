@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -258,6 +259,32 @@ class VidlakeDataset(Adapter):
     def stream(self, n, batch, keep):
         return self._stream_through(self.t[0].shape[1:], n, batch, keep,
                                     lambda a, b, rows: self.t[0, a:b].numpy(out=rows))
+
+    # many videos in one dataset (bench/many.py): sample j = files[j]
+    @staticmethod
+    def many_dir(paths) -> Path:
+        return CACHE / "vidlake_ds_many" / f"{len(paths)}_{zlib.crc32(' '.join(paths).encode()):08x}"
+
+    def prepare_many(self, paths):
+        import vidlake
+        d = self.many_dir(paths)
+        if (d / ".bench_done").exists():
+            return
+        shutil.rmtree(d, ignore_errors=True)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        ds = vidlake.empty(str(d), overwrite=True)
+        ds.create_tensor("videos", htype="video", sample_compression="mp4")
+        with ds:
+            ds.videos.extend([vidlake.read(p) for p in paths])
+        (d / ".bench_done").write_text("ok\n")
+
+    def open_many(self, paths):
+        import vidlake
+        self.ds = vidlake.load(str(self.many_dir(paths)), read_only=True)
+        self.t = self.ds.videos
+
+    def frame_of(self, j, i):
+        return np.ascontiguousarray(self.t[int(j), int(i)].numpy())
 
 
 # ----------------------------------------------------------------------------------------
@@ -606,11 +633,57 @@ class DeepLake3(Adapter):
     def all_frames(self):
         return np.ascontiguousarray(self.v.numpy())
 
+    @staticmethod
+    def many_dir(paths) -> Path:
+        return CACHE / "deeplake3_many" / f"{len(paths)}_{zlib.crc32(' '.join(paths).encode()):08x}"
+
+    def prepare_many(self, paths):
+        import deeplake
+        d = self.many_dir(paths)
+        if (d / ".bench_done").exists():
+            return
+        shutil.rmtree(d, ignore_errors=True)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = deeplake.empty(str(d), overwrite=True, verbose=False)
+            ds.create_tensor("videos", htype="video", sample_compression="mp4")
+            with ds:
+                ds.videos.extend([deeplake.read(p) for p in paths])
+        (d / ".bench_done").write_text("ok\n")
+
+    def open_many(self, paths):
+        import deeplake
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.ds = deeplake.load(str(self.many_dir(paths)), read_only=True, verbose=False)
+
+    def frame_of(self, j, i):
+        return np.ascontiguousarray(self.ds.videos[int(j)][int(i)].numpy())
+
 
 # ----------------------------------------------------------------------------------------
 class TorchCodec(Adapter):
+    """torchcodec's ``VideoDecoder(path, seek_mode=..., dimension_order="NHWC")``: frames come
+    back as (N, H, W, 3) uint8 tensors, turned into numpy without a copy. Four variants: seek
+    mode ``"exact"`` (a scan of every packet at creation builds the frame index) or
+    ``"approximate"`` (frame positions from the header's fps and duration), each with the run's
+    thread count (``num_ffmpeg_threads=threads``) or torchcodec's default (the argument left
+    out: 1 thread). Resizing uses torchcodec's decoder transform ``Resize((h, w))``
+    (bilinear, antialiased) on a second decoder."""
     key = "torchcodec"
     label = "torchcodec"
+    seek_mode = "exact"
+    default_threads = False  # True: leave num_ffmpeg_threads at torchcodec's default
+
+    def __init__(self, threads: int = 1):
+        super().__init__(threads)
+        self._rs = None
+
+    @classmethod
+    def describe(cls, threads: int) -> str:
+        t = "default: 1 thread" if cls.default_threads else f"{threads} thread{'s' if threads > 1 else ''}"
+        return f"torchcodec ({cls.seek_mode}, {t})"
 
     @classmethod
     def unavailable(cls):
@@ -622,29 +695,65 @@ class TorchCodec(Adapter):
 
     @classmethod
     def version(cls):
+        import torch
         import torchcodec
-        return torchcodec.__version__
+        return f"{torchcodec.__version__} (torch {torch.__version__})"
+
+    def _decoder(self, path, transforms=None):
+        from torchcodec.decoders import VideoDecoder
+        kw = {} if self.default_threads else {"num_ffmpeg_threads": self.threads}
+        if transforms is not None:
+            kw["transforms"] = transforms
+        return VideoDecoder(path, seek_mode=self.seek_mode, dimension_order="NHWC", **kw)
 
     def open(self, path):
-        from torchcodec.decoders import VideoDecoder
         self.path = path
-        self.d = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=self.threads)
+        self.d = self._decoder(path)
+        self._rs = None
 
     def close(self):
-        self.d = None
+        self.d = self._rs = None
 
     def __len__(self):
         return len(self.d)
 
     @staticmethod
     def _np(batch):
-        return np.ascontiguousarray(batch.data.permute(0, 2, 3, 1).numpy())
+        return np.ascontiguousarray(batch.data.numpy())
+
+    def frame_at(self, i):
+        return np.ascontiguousarray(self.d.get_frame_at(int(i)).data.numpy())[None]
 
     def frames_at(self, indices):
-        return self._np(self.d.get_frames_at(list(indices)))
+        return self._np(self.d.get_frames_at([int(i) for i in indices]))
 
     def range(self, start, stop, step=1):
         return self._np(self.d.get_frames_in_range(start, min(stop, len(self.d)), step))
+
+    def resized(self, indices, h, w):
+        from torchcodec.transforms import Resize
+        if self._rs is None or self._rs[0] != (h, w):
+            self._rs = ((h, w), self._decoder(self.path, [Resize((h, w))]))
+        return self._np(self._rs[1].get_frames_at([int(i) for i in indices]))
+
+
+class TorchCodecApprox(TorchCodec):
+    key = "torchcodec_approx"
+    seek_mode = "approximate"
+
+
+class TorchCodecDefault(TorchCodec):
+    key = "torchcodec_1t"
+    default_threads = True
+
+
+class TorchCodecApproxDefault(TorchCodec):
+    key = "torchcodec_approx_1t"
+    seek_mode = "approximate"
+    default_threads = True
+
+
+TORCHCODEC = [TorchCodec, TorchCodecApprox, TorchCodecDefault, TorchCodecApproxDefault]
 
 
 # ----------------------------------------------------------------------------------------
@@ -705,5 +814,5 @@ ADAPTERS = {
     "decord": Decord,
     "opencv": OpenCV,
     "deeplake3": DeepLake3,
-    "torchcodec": TorchCodec,
+    **{c.key: c for c in TORCHCODEC},
 }

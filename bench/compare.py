@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Compare vidlake with its peers and with the decode limit, in one run.
 
-    python bench/compare.py --quick            # representative subset, < 3 minutes on 2 cores
-    python bench/compare.py --full             # everything, < 20 minutes on 2 cores
+    python bench/compare.py --quick            # representative subset, < 5 minutes on 2 cores
+    python bench/compare.py --full             # everything, < 30 minutes on 2 cores
+    python bench/compare.py --full --only short_files,many_videos,ingest_small   # the many-file rows
     python bench/compare.py --quick --only warm_random,clip
 
 Writes bench/RESULTS.md, bench/results/results.json and one PNG chart per workload family
@@ -19,7 +20,8 @@ Method
 - Times are wall-clock medians and p90 over the repeats; the limit rows report the
   seconds libavcodec spent (``vidlake._core.decode_limit``) for exactly the same request.
 - A global time budget keeps --quick and --full within their limits: cells that would
-  start after it are reported as skipped.
+  start after it are reported as skipped. --quick also gives each part of its plan (the
+  synthetic headline, the real clip, each many-file row) a share of it.
 """
 # ruff: noqa: BLE001  (a benchmark reports a library that fails, it does not stop)
 from __future__ import annotations
@@ -68,13 +70,27 @@ WORKLOADS = {
     "ffmpeg_full": ("full", "full decode vs the ffmpeg CLI at the same thread count"),
     "loader": ("loader", "2 threads x batches of 8 random 16-frame clips"),
     "ingest": ("ingest", "ingestion of 50 files"),
+    "short_files": ("many", "decoder created in the timed loop: short files, open + 4 random frames each"),
+    "many_videos": ("many", "random frames across 50 videos in one process (RSS over time)"),
+    "ingest_small": ("ingest", "ingestion of 10,000 small files"),
     "memory": ("memory", "peak memory of a 100-frame clip fetch"),
     "index_build": ("index", "index build (demux, no decode)"),
 }
 PER_VIDEO = ["cold", "warm_random", "batch10", "clip", "strided", "first100", "full", "full_stream", "resize224"]
 
-LIB_ORDER = ["vidlake", "vidlake_ds", "pyav", "decord", "opencv", "deeplake3", "torchcodec"]
-PEERS = ["pyav", "decord", "opencv", "deeplake3", "torchcodec"]
+TORCHCODEC = [c.key for c in A.TORCHCODEC]  # exact / approximate x run's threads / default (1)
+LIB_ORDER = ["vidlake", "vidlake_ds", "pyav", "decord", "opencv", "deeplake3", *TORCHCODEC]
+PEERS = ["pyav", "decord", "opencv", "deeplake3", *TORCHCODEC]
+# The loader and many-file rows give every reader 1 codec thread, so the torchcodec variants
+# that differ only in threads would repeat each other there: only the default-thread ones run.
+ONE_THREAD_ROWS_SKIP = {"torchcodec", "torchcodec_approx"}
+MANY_FRAMES = {"quick": 100, "full": 1000}  # many_videos: random frames across the 50 videos
+SHORT_FILES = {"quick": 20, "full": 50}  # short_files: files opened in the timed loop
+# --quick keeps the many-file rows to the libraries that say something new there (5 minutes)
+MANY_QUICK_SKIP = {"short_files": {"deeplake3"},
+                   "many_videos": {"deeplake3", "torchcodec_1t", "torchcodec_approx_1t"}}
+SMALL_FILES = 10_000  # ingest_small: files; Deep Lake 3.x ingests the first DEEPLAKE_SMALL
+DEEPLAKE_SMALL = {"quick": 0, "full": 1000}
 
 # Repeats per workload: (quick, full). Each cell also stops repeating after CELL_BUDGET s.
 REPS = {"cold": (2, 5), "warm_random": (9, 11), "batch10": (1, 3), "clip": (1, 3), "strided": (1, 3),
@@ -92,33 +108,53 @@ def deeplake_skip(mode: str, w: str, video) -> bool:
     return big and w in ("strided", "batch10", "full", "full_stream", "first100", "resize224")
 
 
-def plan_videos(mode: str) -> list[tuple]:
+MANY_ROWS = ("short_files", "many_videos", "ingest_small")
+# --quick gives each part of its plan a share of its budget (seconds), so that on a loaded
+# machine every part still runs (its last cells are skipped) instead of the last parts only.
+QUICK_SHARES = {"synthetic": 80, "real": 65, "ingest": None, "short_files": 20, "many_videos": 30,
+                "ingest_small": 15}
+
+
+def plan_videos(mode: str, sel=None, video: str | None = None) -> list[tuple]:
     """[(video, role, workloads, extras, libs or None for all, tier)] in priority order (the time
-    budget skips from the end). tier "quick" uses the --quick repeats and cell budget."""
+    budget skips from the end). tier "quick" uses the --quick repeats and cell budget. When
+    ``sel`` holds none of the per-video workloads, no video is made (``--only ingest`` etc.)."""
+    if sel is not None and all(w in MANY_ROWS or w == "ingest" for w in sel):
+        return [(x, None, None, None, None, mode) for x in ("ingest", *MANY_ROWS) if x in sel]
+    if video in V.REAL_CLIPS:  # one real clip: no synthetic video is made
+        wl = PER_VIDEO if video == V.HEADLINE_REAL else ["cold"] + ISSUE2
+        extras = ["ffmpeg_full", "index_build", "loader"] if video == V.HEADLINE_REAL else ["index_build"]
+        return [(r, "headline", wl, extras, None, mode) for r in V.real_clips([video])]
     plan = []
     hs = V.synthetic(*V.HEADLINE)
     real_head = V.real_clips([V.HEADLINE_REAL])
     if mode == "quick":
-        plan.append((hs, "headline", ["cold"] + ISSUE2, ["ffmpeg_full", "index_build", "memory"], None, "quick"))
+        # 1080p at torchcodec's default single thread is the slow half of its rows: --quick runs
+        # those two variants on the real clip only (--full on both).
+        plan.append((hs, "headline", ["cold"] + ISSUE2, ["ffmpeg_full", "index_build", "memory"],
+                     [k for k in LIB_ORDER if k not in ("torchcodec_1t", "torchcodec_approx_1t")], "quick"))
         for r in real_head:
             plan.append((r, "headline", PER_VIDEO, ["ffmpeg_full", "index_build", "loader"], None, "quick"))
         plan.append(("ingest", None, None, None, None, "quick"))
+        plan += [(x, None, None, None, None, "quick") for x in MANY_ROWS]
         return plan
     # The loader pattern runs on the real clip: 2 x 3 batches of 128 1080p frames take minutes.
     plan.append((hs, "headline", PER_VIDEO, ["ffmpeg_full", "index_build", "memory"], None, "full"))
     for r in real_head:
         plan.append((r, "headline", PER_VIDEO, ["ffmpeg_full", "index_build", "loader"], None, "full"))
     plan.append(("ingest", None, None, None, None, "full"))
-    peers = ["vidlake", "pyav", "decord", "opencv"]
+    plan += [(x, None, None, None, None, "full") for x in MANY_ROWS]
+    peers = ["vidlake", "pyav", "decord", "opencv", "torchcodec"]
     for codec in ("h265", "vp9", "av1"):
         if codec == "av1" and V.av1_encoder() is None:
             continue
         plan.append((V.synthetic(codec, 1080, 250), "headline", ISSUE2, ["ffmpeg_full", "index_build"],
-                     peers + ["deeplake3"], "quick"))
+                     peers + ["deeplake3", "torchcodec_approx"], "quick"))
     for r in V.real_clips():
         if r.name != V.HEADLINE_REAL:
-            plan.append((r, "headline", ["cold"] + ISSUE2, ["index_build"], None, "quick"))
-    names = {p[0].name for p in plan if p[0] != "ingest"}
+            plan.append((r, "headline", ["cold"] + ISSUE2, ["index_build"],
+                         [k for k in LIB_ORDER if k not in ("torchcodec_1t", "torchcodec_approx_1t")], "quick"))
+    names = {p[0].name for p in plan if not isinstance(p[0], str)}
     for v in sorted(V.synthetic_matrix(), key=lambda v: (v.height, v.gop)):
         if v.name not in names:
             plan.append((v, "matrix", ["warm_random", "clip"], [], peers, "quick"))
@@ -136,6 +172,22 @@ class Budget:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
+    def share(self, seconds: float | None) -> Budget:
+        """A budget for one part of the run: spent after ``seconds`` or when this one is."""
+        return self if seconds is None else _Share(self, seconds)
+
+
+class _Share(Budget):
+    def __init__(self, parent: Budget, seconds: float):
+        super().__init__(seconds)
+        self.parent = parent
+
+    def left(self) -> float:
+        return min(self.parent.left(), super().left())
+
+    def elapsed(self) -> float:
+        return self.parent.elapsed()
+
 
 def log(msg: str) -> None:
     print(msg, flush=True)
@@ -143,6 +195,20 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------------------------------
 # machine and versions
+REPO = HERE.parent
+
+
+def scrub(text):
+    """Recorded text with this machine's paths made relative: the checkout becomes ``.``, the
+    shared test videos ``$VIDLAKE_TESTDATA/video`` (RESULTS.md names no machine's paths)."""
+    if text is None:
+        return None
+    text = str(text)
+    for root, name in ((str(V.TESTDATA), "$VIDLAKE_TESTDATA/video"), (str(REPO), ".")):
+        text = text.replace(root, name)
+    return text
+
+
 def sh(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
@@ -183,7 +249,7 @@ def machine_info() -> dict:
     }
 
 
-def library_table() -> dict:
+def library_table(threads: int) -> dict:
     out = {}
     try:
         peers_json = json.loads(A.PEERS_JSON.read_text())
@@ -198,7 +264,8 @@ def library_table() -> dict:
                 ver = cls.version()
             except Exception as e:
                 ver = f"? ({e})"
-        out[key] = {"label": cls.label, "ok": why is None, "version": ver, "reason": why}
+        label = cls.describe(threads) if hasattr(cls, "describe") else cls.label
+        out[key] = {"label": label, "ok": why is None, "version": ver, "reason": scrub(why)}
     why = A.Limit.unavailable()
     out["limit"] = {"label": "limit (vidlake._core.decode_limit)", "ok": why is None,
                     "version": None if why else A.Limit.version(), "reason": why}
@@ -525,6 +592,13 @@ def run_index_build(video: V.Video, libs: list[str], reps: int) -> dict:
         from decord import VideoReader, cpu
         measure("decord", lambda: VideoReader(video.path, ctx=cpu(0), num_threads=1),
                 "decord.VideoReader(path) (builds its frame index at open)")
+    for key, mode in (("torchcodec", "exact"), ("torchcodec_approx", "approximate")):
+        if key in libs and A.TorchCodec.unavailable() is None:
+            from torchcodec.decoders import VideoDecoder
+            measure(key, lambda mode=mode: VideoDecoder(video.path, seek_mode=mode),
+                    f"VideoDecoder(path, seek_mode=\"{mode}\")"
+                    + (" (scans every packet to build its frame index)" if mode == "exact"
+                       else " (header only, no scan)"))
     return out
 
 
@@ -749,16 +823,68 @@ def run_ingest_step(results: dict, libs: list, reps: int) -> None:
             log(f"    ingest       {k:11s} {c.get('status')}: {c.get('reason', '')[:120]}")
 
 
+def run_many_step(what: str, results: dict, libs: list, threads: int, mode: str, budget: Budget) -> None:
+    """The many-file rows: short_files, many_videos (50 short 360p clips), ingest_small."""
+    import many
+    if what == "ingest_small":
+        files = V.small_files(SMALL_FILES)
+        r = many.run_ingest_small(files, libs, DEEPLAKE_SMALL[mode])
+        results["ingest_small"] = r
+        for k, c in r["results"].items():
+            if c.get("status") == "ok":
+                log(f"    ingest_small {k:11s} {c['files']} files {c['median']:.2f} s  {c['files_per_s']:.0f} files/s "
+                    f"{c['ms_per_file']:.2f} ms/file")
+            else:
+                log(f"    ingest_small {k:11s} {c.get('status')}: {c.get('reason', '')[:120]}")
+        return
+    files = V.small_clips(50)
+    oracle = results.setdefault("_oracle", {}).get("clips")
+    if oracle is None:
+        oracle = results["_oracle"]["clips"] = many.DigestOracle(files)
+    if what == "short_files":
+        files = files[:SHORT_FILES[mode]]
+    entry = {"files": len(files), "frames_each": oracle.frames(files[0]),
+             "size_mb": sum(os.path.getsize(f) for f in files) / 1e6,
+             "note": "640x360 H.264, 90 frames, GOP 30, 3 B-frames (10 distinct encodes, copied to 50 names)",
+             "cells": {}}
+    log(f"[bench] {what}: {len(files)} clips (oracle {oracle.seconds:.1f}s) t={budget.elapsed():.0f}s")
+    if what == "many_videos":
+        entry["frames"] = MANY_FRAMES[mode]
+    results[what] = entry
+    for key in libs:
+        if mode == "quick" and key in MANY_QUICK_SKIP[what]:
+            continue
+        if budget.left() < 0:
+            entry["cells"][key] = {"status": "skipped", "reason": "time budget"}
+            continue
+        if what == "short_files":
+            c = many.run_short_files(key, threads, files, oracle, 1, WRONG_MAD, budget)
+        else:
+            c = many.run_many_videos(key, threads, files, oracle, MANY_FRAMES[mode], WRONG_MAD)
+        entry["cells"][key] = c
+        if c["status"] != "ok":
+            log(f"    {what:12s} {key:11s} {c['status']}: {c.get('reason', '')[:120]}")
+        elif what == "short_files":
+            log(f"    short_files  {key:11s} median {fmt_ms(c['median']):>7s} ms for {c['files']} files "
+                f"({fmt_ms(c['per_file']['median'])} ms/file)  wrong={c['check']['wrong']} "
+                f"exact={c['check']['exact']}/{c['check']['total']}")
+        else:
+            log(f"    many_videos  {key:11s} {c['frames']} frames {c['wall']:.2f} s (median {fmt_ms(c['median'])} ms) "
+                f"RSS {c['base_mb']:.0f} -> {c['rss'][-1][2]:.0f} MB, peak {c['peak_mb']:.0f} MB  "
+                f"wrong={c['check']['wrong']} exact={c['check']['exact']}/{c['check']['total']}")
+
+
 def run(args) -> dict:
     mode = "quick" if args.quick else "full"
-    budget = Budget(args.budget or (170 if mode == "quick" else 1140))
+    total = Budget(args.budget or (245 if mode == "quick" else 1500))
+    budget = total
     threads = args.threads
     only = set(args.only.split(",")) if args.only else None
     bad = (only or set()) - set(WORKLOADS)
     if bad:
         raise SystemExit(f"unknown workload(s) {sorted(bad)}; choose from {sorted(WORKLOADS)}")
     sel = [w for w in WORKLOADS if only is None or w in only]
-    libs_info = library_table()
+    libs_info = library_table(threads)
     libs = [k for k in LIB_ORDER if libs_info[k]["ok"]]
     if args.libs:
         libs = [k for k in libs if k in args.libs.split(",")]
@@ -768,10 +894,10 @@ def run(args) -> dict:
     cmd = "python bench/compare.py " + " ".join(sys.argv[1:])
     log(f"[bench] {mode}: workloads {','.join(sel)}; libraries {','.join(libs + limit_keys)}; "
         f"threads {threads}; budget {budget.seconds:.0f}s")
-    plan = plan_videos(mode)
+    plan = plan_videos(mode, sel, args.video)
     results = {"mode": mode, "command": cmd, "threads": threads, "machine": machine, "libraries": libs_info,
                "videos": {}, "ingest": None, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-               "wrong_mad_threshold": WRONG_MAD, "skipped": []}
+               "wrong_mad_threshold": WRONG_MAD, "skipped": [], "only": sorted(only) if only else None}
 
     def video_entry(v, role):
         return {"label": v.label(), "path": v.path, "kind": v.kind, "codec": v.codec, "width": v.width,
@@ -779,9 +905,19 @@ def run(args) -> dict:
                 "note": v.note, "workloads": {}}
 
     for v, role, wl, extras, only_libs, tier in plan:
+        part = v if isinstance(v, str) else v.kind
+        budget = total.share(QUICK_SHARES.get(part) if mode == "quick" and only is None else None)
         if v == "ingest":
             if "ingest" in sel and budget.left() > 0:
                 run_ingest_step(results, libs, 1 if mode == "quick" else 3)
+            continue
+        if args.video and (isinstance(v, str) or args.video not in (v.name, v.label())):
+            continue
+        if isinstance(v, str):  # the many-file rows (bench/many.py)
+            if v in sel and budget.left() > 0:
+                run_many_step(v, results, libs, threads, mode, budget)
+            elif v in sel:
+                results["skipped"].append(v)
             continue
         if budget.left() < 0:
             log(f"[bench] time budget spent; skipping {v.label()}")
@@ -832,6 +968,7 @@ def run(args) -> dict:
                 else:
                     log(f"    {w:12s} {key:11s} {c['status']}: {c.get('reason', '')[:120]}")
             entry["workloads"][w] = cells
+        results["skipped"] += [f"{v.label()}: {x}" for x in extras if budget.left() <= 0]
         if "ffmpeg_full" in extras and budget.left() > 0:
             r = run_ffmpeg_full(v, threads, 1 if tier == "quick" else 3, oracle, n)
             entry["workloads"]["ffmpeg_full"] = {"ffmpeg": r}
@@ -851,7 +988,7 @@ def run(args) -> dict:
         if "loader" in extras and budget.left() > 0:
             cells = {}
             for key in vlibs + limit_keys[:1]:
-                if key in ("deeplake3",) and mode == "quick":
+                if key in ("deeplake3",) and mode == "quick" or key in ONE_THREAD_ROWS_SKIP:
                     continue
                 if budget.left() < 0:
                     cells[key] = {"status": "skipped", "reason": "time budget"}
@@ -879,36 +1016,102 @@ def run(args) -> dict:
             entry["workloads"]["memory"] = cells
         del oracle
         gc.collect()
+    results.pop("_oracle", None)
     machine["loadavg_end"] = os.getloadavg()
-    results["elapsed_s"] = budget.elapsed()
+    results["elapsed_s"] = total.elapsed()
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return results
+
+
+ROWS = ("ingest", *MANY_ROWS)
+
+
+def stamp_commands(results: dict) -> dict:
+    """Name the run that made each table: per-video workloads and the many-file rows."""
+    cmd = results["command"]
+
+    def stamp(cells):
+        for c in (cells or {}).values():
+            if isinstance(c, dict):
+                c.setdefault("command", cmd)
+    for v in results["videos"].values():
+        for cells in v["workloads"].values():
+            stamp(cells)
+    for r in ROWS:
+        if results.get(r):
+            stamp(results[r].get("cells") or results[r].get("results"))
+    results.setdefault("runs", [{k: results.get(k) for k in ("command", "started", "finished", "elapsed_s")}
+                                | {"loadavg": [results["machine"]["loadavg_start"][0],
+                                               results["machine"]["loadavg_end"][0]]}])
+    return results
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with the cells that ``new`` ran replaced (library by library) and its runs appended."""
+    old, new = stamp_commands(old), stamp_commands(new)
+    if old.get("mode") != new.get("mode") or old.get("threads") != new.get("threads"):
+        return new  # a --quick run never mixes with a --full one, nor other thread counts
+    for name, v in new["videos"].items():
+        if name not in old["videos"]:
+            old["videos"][name] = v
+            continue
+        o = old["videos"][name]
+        for w, cells in v["workloads"].items():
+            if isinstance(o["workloads"].get(w), dict):
+                o["workloads"][w].update(cells)
+            else:
+                o["workloads"][w] = cells
+    for r in ROWS:
+        if new.get(r):
+            k = "cells" if "cells" in new[r] else "results"
+            if old.get(r) and k in old[r]:
+                old[r] = {**new[r], k: {**old[r][k], **new[r][k]}}
+            else:
+                old[r] = new[r]
+    ran = set(new.get("only") or WORKLOADS)
+    ran_videos = {v["label"] for v in new["videos"].values()}
+    old["skipped"] = [x for x in old.get("skipped", [])
+                      if x.split(": ")[-1] not in ran and x not in ran_videos] + new["skipped"]
+    for k in ("libraries", "machine", "finished"):
+        old[k] = new[k]
+    old["runs"] = old["runs"] + new["runs"]
+    old["elapsed_s"] = sum(r["elapsed_s"] for r in old["runs"])
+    return old
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="representative subset (< 3 min on 2 cores)")
-    g.add_argument("--full", action="store_true", help="every video and workload (< 20 min on 2 cores)")
+    g.add_argument("--quick", action="store_true", help="representative subset (< 5 min on 2 cores)")
+    g.add_argument("--full", action="store_true", help="every video and workload (< 30 min on 2 cores)")
     p.add_argument("--only", help=f"comma-separated workloads: {','.join(WORKLOADS)}")
     p.add_argument("--libs", help=f"comma-separated libraries: {','.join(LIB_ORDER)}")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2,
                    help="decoder threads for every library and the limit (default: nproc)")
     p.add_argument("--budget", type=float, help="seconds before remaining cells are skipped")
     p.add_argument("--no-report", action="store_true", help="print only; keep RESULTS.md as it is")
+    p.add_argument("--video", help="run only this video of the plan (file name or label, e.g. bulk-water.mov)")
+    p.add_argument("--merge", action="store_true",
+                   help="merge this run's cells into bench/results/results.json instead of replacing it "
+                        "(every table in RESULTS.md names the run that made it)")
     args = p.parse_args(argv)
     if not args.full:
         args.quick = True
-    results = run(args)
+    results = json.loads(scrub(json.dumps(run(args), default=str)))
     if args.no_report:
         return
+    this_run = results["elapsed_s"]
+    old_path = RESULTS_DIR / "results.json"
+    if args.merge and old_path.exists():
+        results = merge(json.loads(old_path.read_text()), results)
     import report
     RESULTS_DIR.mkdir(exist_ok=True)
+    results = stamp_commands(results)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=1, default=str))
     report.write(results, RESULTS_MD, RESULTS_DIR)
     log(f"[bench] wrote {RESULTS_MD.relative_to(HERE.parent)} and {RESULTS_DIR.relative_to(HERE.parent)}/ "
-        f"in {results['elapsed_s']:.0f}s")
+        f"(this run {this_run:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Turn compare.py's results dict into bench/RESULTS.md and PNG charts (matplotlib, Agg)."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
-PEERS = ["pyav", "decord", "opencv", "deeplake3", "torchcodec"]
-ORDER = ["vidlake", "vidlake_ds", "pyav", "decord", "opencv", "deeplake3", "torchcodec"]
+TORCHCODEC = ["torchcodec", "torchcodec_approx", "torchcodec_1t", "torchcodec_approx_1t"]
+PEERS = ["pyav", "decord", "opencv", "deeplake3", *TORCHCODEC]
+ORDER = ["vidlake", "vidlake_ds", "pyav", "decord", "opencv", "deeplake3", *TORCHCODEC]
 FAMILIES = {
     "random": ["cold", "warm_random", "batch10"],
     "sequential": ["clip", "strided", "first100"],
@@ -23,7 +25,8 @@ TITLES = {
     "resize224": "decode + resize to 224x224 (10 random frames)",
 }
 COLORS = {"vidlake": "#1f77b4", "vidlake_ds": "#aec7e8", "pyav": "#ff7f0e", "decord": "#2ca02c",
-          "opencv": "#d62728", "deeplake3": "#9467bd", "torchcodec": "#8c564b", "limit1": "#7f7f7f",
+          "opencv": "#d62728", "deeplake3": "#9467bd", "torchcodec": "#8c564b", "torchcodec_approx": "#c49c94",
+          "torchcodec_1t": "#e377c2", "torchcodec_approx_1t": "#f7b6d2", "limit1": "#7f7f7f",
           "limit2": "#c7c7c7", "ffmpeg": "#bcbd22", "copy": "#17becf"}
 
 
@@ -173,9 +176,20 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     mode = results["mode"]
     make = "make bench-quick" if mode == "quick" else "make bench"
     L.append("# vidlake benchmark results\n")
-    L.append(f"Produced by `{make}`, i.e. `.venv-bench/bin/{results['command']}` "
-             f"({results['started']} to {results['finished']}, {results['elapsed_s']:.0f} s). "
-             "Do not edit by hand: re-run to update. Raw numbers: `bench/results/results.json`.\n")
+    runs = results.get("runs") or []
+    if len(runs) > 1:
+        L.append(f"Produced by {len(runs)} runs whose cells were merged (`compare.py --merge`); every table "
+                 "names the run that made it. Do not edit by hand: re-run to update. Raw numbers: "
+                 "`bench/results/results.json`.\n")
+        for r in runs:
+            la = r.get("loadavg") or [0, 0]
+            L.append(f"- {command_text(r['command'])}: {r['started']} to {r['finished']}, "
+                     f"{r['elapsed_s']:.0f} s, load average {la[0]:.1f} at start, {la[1]:.1f} at end")
+        L.append("")
+    else:
+        L.append(f"Produced by `{make}`, i.e. `.venv-bench/bin/{results['command']}` "
+                 f"({results['started']} to {results['finished']}, {results['elapsed_s']:.0f} s). "
+                 "Do not edit by hand: re-run to update. Raw numbers: `bench/results/results.json`.\n")
     L.append("## Machine\n")
     L.append(f"- CPU: {m['cpu']}; `nproc` = {m['nproc_cmd'] or m['nproc']}; memory {m['memory']}")
     L.append(f"- {m['os']}, Python {m['python']}")
@@ -252,6 +266,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
             vl = ff.get("vidlake_full") or W.get("full", {}).get("vidlake", {})
             vs = ff.get("vidlake_stream") or W.get("full_stream", {}).get("vidlake", {})
             L.append("### full decode vs the ffmpeg CLI\n")
+            L.append(src(results, W["ffmpeg_full"]))
             paired = ff.get("vidlake_full") is not None
             L.append(f"`{ff.get('command')}`: rtime median {ms(ff.get('median'))} ms (process wall "
                      f"{ms((ff.get('wall') or {}).get('median'))} ms, n={ff.get('n')})."
@@ -275,6 +290,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
                      + ".\n")
         if "index_build" in W:
             L.append("### index build (demux only, no decode)\n")
+            L.append(src(results, W["index_build"]))
             L.append("| library | what is timed | median ms | p90 ms | n | MB/s |")
             L.append("|---|---|---|---|---|---|")
             for k, c in W["index_build"].items():
@@ -287,6 +303,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
         if "loader" in W:
             L.append("### data-loader pattern: 2 Python threads, each decoding batches of 8 random 16-frame "
                      "clips (1 codec thread per reader)\n")
+            L.append(src(results, W["loader"]))
             L.append("| library | batch median ms | batch p90 ms | batches | frames/s (both threads) "
                      "| × vidlake | wrong | exact |")
             L.append("|---|---|---|---|---|---|---|---|")
@@ -301,6 +318,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
             L.append("\nThe limit row is the one-thread decode time of all clips divided by 2 threads.\n")
         if "memory" in W:
             L.append("### peak memory of a 100-frame clip fetch (separate process per library)\n")
+            L.append(src(results, W["memory"]))
             L.append("| library | peak RSS increase MB | output array MB | overhead MB (increase - output) |")
             L.append("|---|---|---|---|")
             for k, c in W["memory"].items():
@@ -350,6 +368,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     ing = results.get("ingest")
     if ing:
         L.append(f"## Ingestion of {ing['files']} files ({ing['total_mb']:.1f} MB of H.264 mp4)\n")
+        L.append(src(results, ing.get("results")))
         L.append("| what | median ms | p90 ms | n | MB/s | files/s | speed vs vidlake |")
         L.append("|---|---|---|---|---|---|---|")
         vl = ing["results"].get("vidlake_ds", {}).get("median")
@@ -361,6 +380,8 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
             else:
                 L.append(f"| {lab} | {c.get('status')}: {c.get('reason')} | | | | | |")
         L.append("")
+
+    L += many_sections(results)
 
     if results.get("skipped"):
         L.append("## Skipped (time budget)\n")
@@ -396,11 +417,149 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     tc = libs.get("torchcodec", {})
     if not tc.get("ok"):
         L.append(f"- torchcodec is not in the results: {tc.get('reason')}")
-    md_path.write_text("\n".join(L) + "\n")
+    else:
+        L.append(f"- torchcodec {tc.get('version')}, the CPU build on the system FFmpeg, installed next to the "
+                 "CPU torch by `bench/setup_bench.sh` (never a CUDA build): `VideoDecoder(path, "
+                 "seek_mode=..., dimension_order=\"NHWC\")`, `get_frame_at` / `get_frames_at` / "
+                 "`get_frames_in_range`, resize with its decoder transform `Resize((224, 224))`. Four rows: seek "
+                 "mode `exact` (scans every packet when the decoder is created) and `approximate` (positions "
+                 f"from the header), each at {results['threads']} threads (`num_ffmpeg_threads`) and at "
+                 "torchcodec's default (the argument left out: 1 thread). The loader row runs every reader "
+                 "at 1 thread, so only the default-thread rows appear there.")
+    L.append("- Many-file rows: `short_files` creates each decoder inside the timed loop (open + 4 random "
+             "frames + close, per file); `many_videos` reads random (video, frame) pairs over 50 clips in "
+             "one child process per library with every reader kept open (datasets: one dataset of the 50 "
+             "clips), sampling `VmRSS` as it goes; their frames are checked against the oracle through "
+             "md5, with any differing frame compared in full.")
+    md_path.write_text("\n".join(with_commands(L, results)) + "\n")
+
+
+MARK = "\x00command:"  # a section's own run (merged results), read by with_commands
+
+
+def src(results: dict, cells) -> str:
+    """A marker naming the run(s) that made these cells: [[command, [row labels]], ...]."""
+    groups: dict = {}
+    for k, c in (cells or {}).items():
+        if isinstance(c, dict):
+            groups.setdefault(c.get("command") or results["command"], []).append(
+                "plain file copy" if k == "copy" else label_of(results, k))
+    return MARK + json.dumps(list(groups.items()))
+
+
+def command_text(cmd: str) -> str:
+    make = {"python bench/compare.py --quick": "make bench-quick", "python bench/compare.py --full": "make bench"}
+    return f"`{make[cmd]}` (`.venv-bench/bin/{cmd}`)" if cmd in make else f"`.venv-bench/bin/{cmd}`"
+
+
+def with_commands(lines: list[str], results: dict) -> list[str]:
+    """State under every heading whose section holds a table the command that made it: the
+    section's own run where results were merged, else the run's (or every run's) command."""
+    runs = results.get("runs") or []
+    default = (f"Command: {command_text(results['command'])}.\n" if len(runs) <= 1 else
+               "Commands: the runs listed at the top (each per-video table below names its own).\n")
+    out = []
+    for j, line in enumerate(lines):
+        if line.startswith(MARK):
+            continue
+        out.append(line)
+        if line.startswith("#") and not line.startswith("# "):
+            own = []
+            for nxt in lines[j + 1:]:
+                if nxt.startswith(MARK):
+                    own = json.loads(nxt[len(MARK):])
+                    continue
+                if nxt.startswith("#"):
+                    break
+                if nxt.startswith("|"):
+                    if len(own) == 1:
+                        out.append(f"Command: {command_text(own[0][0])}.\n")
+                    elif own:
+                        out.append("Commands (merged runs): " + "; ".join(
+                            f"{command_text(c)} for {', '.join(rows)}" for c, rows in own) + ".\n")
+                    else:
+                        out.append(default)
+                    break
+    return out
+
+
+def many_sections(results) -> list[str]:
+    L = []
+    sf = results.get("short_files")
+    if sf:
+        L.append(f"## Decoder created inside the timed loop: {sf['files']} short files\n")
+        L.append(src(results, sf.get("cells")))
+        L.append(f"{sf['files']} clips ({sf['note']}; {sf['size_mb'] / sf['files']:.2f} MB each): for every file, "
+                 "create the decoder, read 4 random frames (one call; a repeated index is read once), close it; all of it timed. This is "
+                 "the data-loader pattern over many short videos.\n")
+        L.append("| library | total median ms | n | ms per file (median) | files/s | × vidlake | wrong | exact |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        base = (sf["cells"].get("vidlake") or {}).get("median")
+        for k, c in sf["cells"].items():
+            if c.get("status") != "ok":
+                L.append(f"| {label_of(results, k)} | {c.get('status')}: {str(c.get('reason'))[:160]} | | | | | | |")
+                continue
+            wr, ex = wrong_str(c)
+            L.append(f"| {label_of(results, k)} | {ms(c['median'])} | {c['n']} | {ms(c['per_file']['median'])} | "
+                     f"{c['files_per_s']:.1f} | {fr(ratio(c['median'], base))} | {wr} | {ex} |")
+        L.append("")
+    mv = results.get("many_videos")
+    if mv:
+        L.append(f"## {mv.get('frames')} random frames across {mv['files']} videos in one process\n")
+        L.append(src(results, mv.get("cells")))
+        L.append(f"The same {mv['files']} clips; {mv.get('frames')} random (video, frame) reads in one child process "
+                 "per library, every reader kept open once made (datasets: one dataset holding the 50 "
+                 "clips, `ds.videos[j, i]`). A read's time includes creating that video's reader on its "
+                 "first use. RSS is `VmRSS` after the library's import (start) and after each share of "
+                 "the reads.\n")
+        L.append("| library | wall s | per-read median ms | p90 ms | RSS start MB | RSS at 25% | 50% | 75% | "
+                 "100% | peak (VmHWM) MB | wrong | exact |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for k, c in mv["cells"].items():
+            if c.get("status") != "ok":
+                L.append(f"| {label_of(results, k)} | {c.get('status')}: {str(c.get('reason'))[:160]} "
+                         "| | | | | | | | | | |")
+                continue
+            rss = c["rss"]
+            n = c["frames"]
+
+            def at(frac, rss=rss, n=n):
+                want = frac * n
+                return min(rss, key=lambda r: abs(r[0] - want))[2]
+            wr, ex = wrong_str(c)
+            L.append(f"| {label_of(results, k)} | {c['wall']:.2f} | {ms(c['median'])} | {ms(c['p90'])} | "
+                     f"{c['base_mb']:.0f} | {at(0.25):.0f} | {at(0.5):.0f} | {at(0.75):.0f} | {at(1.0):.0f} | "
+                     f"{c['peak_mb']:.0f} | {wr} | {ex} |")
+        L.append("\nRSS over time: [many_videos_rss](results/many_videos_rss.png).\n")
+    ing = results.get("ingest_small")
+    if ing:
+        L.append(f"## Ingestion of {ing['files']:,} small files ({ing['total_mb']:.0f} MB of H.264 mp4)\n")
+        L.append(src(results, ing.get("results")))
+        L.append("256x144 H.264, 15 frames each (10 distinct encodes copied to 10,000 names); one run each.\n")
+        L.append("| what | files | seconds | ms per file | files/s | MB/s | files/s vs vidlake |")
+        L.append("|---|---|---|---|---|---|---|")
+        vl = ing["results"].get("vidlake_ds", {}).get("files_per_s")
+        for k, c in ing["results"].items():
+            lab = "plain file copy" if k == "copy" else label_of(results, k)
+            if c.get("status") == "ok":
+                L.append(f"| {lab} (`{c.get('what', '')}`) | {c['files']:,} | {c['median']:.2f} | "
+                         f"{c['ms_per_file']:.2f} | {c['files_per_s']:.0f} | {c['mb_per_s']:.0f} | "
+                         f"{fr(ratio(c['files_per_s'], vl))} |")
+            else:
+                L.append(f"| {lab} | {c.get('status')}: {c.get('reason')} | | | | | |")
+        dl = ing["results"].get("deeplake3")
+        if dl is None:
+            L.append("\nDeep Lake 3.x is not in this run's row (`make bench` ingests the first 1,000 of the "
+                     "files with it and compares files/s).")
+        elif dl.get("status") == "ok" and dl["files"] < ing["files"]:
+            L.append(f"\nDeep Lake 3.x ingests the first {dl['files']:,} of the files (10,000 would take minutes "
+                     "of the run); compare files/s.")
+        L.append("")
+    return L
 
 
 def cell_table(results, w, cells):
-    L = [f"### {TITLES[w]}\n"]
+    L = [f"### {TITLES[w]}\n", src(results, cells)]
     L.append("| library | median ms | p90 ms | n | × vidlake | × limit 1t | wrong | exact |")
     L.append("|---|---|---|---|---|---|---|---|")
     base = (cells.get("vidlake") or {}).get("median")
@@ -584,6 +743,24 @@ def make_charts(results, out_dir: Path) -> list[Path]:
         ax.legend(fontsize=7)
         fig.tight_layout()
         p = out_dir / "matrix.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+    mv = results.get("many_videos")
+    if mv and any(c.get("status") == "ok" for c in mv["cells"].values()):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for k, c in mv["cells"].items():
+            if c.get("status") == "ok":
+                ax.plot([r[0] for r in c["rss"]], [r[2] for r in c["rss"]], label=label_of(results, k),
+                        color=COLORS.get(k), marker=".")
+        ax.set_xlabel("random frames read (across 50 videos)")
+        ax.set_ylabel("RSS MB")
+        ax.set_title(f"RSS over time: {mv.get('frames')} random frames across {mv['files']} videos, one process",
+                     fontsize=9)
+        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        p = out_dir / "many_videos_rss.png"
         fig.savefig(p, dpi=110)
         plt.close(fig)
         made.append(p)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the benchmark environment: a separate virtual environment (.venv-bench) with
 # vidlake built from this checkout, the oracle (PyAV) and every peer library that installs
-# here. The test venv (.venv) is never touched: peers pin numpy/av versions of their own.
+# here (PyAV, decord, OpenCV, Deep Lake 3.x, torchcodec 0.13.0 on the CPU torch 2.13.0).
+# The test venv (.venv) is never touched: peers pin numpy/av versions of their own.
 #
 # Idempotent: re-running only rebuilds vidlake (incremental) and re-checks the peers.
 # The outcome for every peer (installed + version, or failed + why) is written to
@@ -123,36 +124,54 @@ try_peer decord "import decord; print(decord.__version__)" decord
 try_peer opencv "import cv2; print(cv2.__version__)" opencv-python-headless
 try_peer deeplake3 "import warnings; warnings.filterwarnings('ignore'); import os; os.environ['BUGGER_OFF']='true'; import deeplake; assert deeplake.__version__.startswith('3.'); print(deeplake.__version__)" "deeplake[av]<4"
 
-# torchcodec needs torch; only the CPU build of torch 2.13.0 (a local wheel here) is allowed,
-# and nothing may pull CUDA packages. The PyPI torchcodec wheels link libtorch_cuda/libcudart,
-# so the import test below is what decides.
+# torchcodec needs torch. Only the CPU build of torch 2.13.0 is allowed (this machine has its
+# wheel on disk; pip takes it from there) and nothing may pull CUDA packages: torch is
+# installed first, pinned, then torchcodec 0.13.0 with --no-deps (its newer PyPI wheels link
+# libtorch_cuda/libcudart; 0.13.0 is a CPU build that loads the system FFmpeg). The smoke test
+# decodes a frame of a tiny video, so "ok" means it really decodes here.
+TORCH_PIN="torch==2.13.0"
+TORCHCODEC_PIN="torchcodec==0.13.0"
+TC_SMOKE='
+import os, subprocess, sys, tempfile
+import torch, torchcodec
+from torchcodec.decoders import VideoDecoder
+p = os.path.join(tempfile.mkdtemp(), "smoke.mp4")
+subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
+                "-frames:v", "5", "-c:v", "libx264", "-pix_fmt", "yuv420p", p], check=True)
+f = VideoDecoder(p, seek_mode="exact", dimension_order="NHWC")[3]
+assert tuple(f.shape) == (48, 64, 3) and f.dtype == torch.uint8, (f.shape, f.dtype)
+assert not torch.version.cuda, "torch is a CUDA build: " + str(torch.version.cuda)
+print(torchcodec.__version__)
+'
+cuda_pkgs() { "$VPY" -m pip list 2>/dev/null | grep -iE '^(nvidia-|cuda-|triton)' | awk '{print $1}' | tr '\n' ' '; }
 if ! prev_failed torchcodec; then
   tc_ok=0
-  if "$VPY" -m pip install -q "torch==2.13.0" >>"$LOG" 2>&1; then
-    if "$VPY" -m pip list 2>/dev/null | grep -qiE '^nvidia-|^cuda-'; then
-      record torchcodec false "" "torch==2.13.0 pulled CUDA packages; refused"
-    else
-      tmp=$(mktemp)
-      if "$VPY" -m pip install -q --no-deps torchcodec >"$tmp" 2>&1; then
-        if "$VPY" -c "import torch, torchcodec; from torchcodec.decoders import VideoDecoder; print(torchcodec.__version__)" >"$tmp" 2>&1; then
-          record torchcodec true "$(tail -1 "$tmp") (torch $("$VPY" -c 'import torch;print(torch.__version__)'))" ""
-          tc_ok=1
-        else
-          tcv=$("$VPY" -c "from importlib.metadata import version; print(version('torchcodec'))" 2>/dev/null)
-          tv=$("$VPY" -c "from importlib.metadata import version; print(version('torch'))" 2>/dev/null)
-          so=$(ls "$VENV"/lib/python3*/site-packages/torchcodec/libtorchcodec_core*.so 2>/dev/null | tail -1)
-          need=""
-          [ -n "$so" ] && need=$(readelf -d "$so" 2>/dev/null | grep NEEDED | grep -oE 'lib(torch_cuda|c10_cuda|cudart|nvrtc)[^]]*' | sort -u | tr '\n' ' ')
-          record torchcodec false "" "torchcodec $tcv (PyPI wheel) does not import with torch $tv: $(last_error "$tmp")${need:+; its libraries need CUDA libraries: $need}"
-        fi
-      else
-        record torchcodec false "" "pip install torchcodec failed: $(last_error "$tmp")"
-      fi
-      cat "$tmp" >> "$LOG"; rm -f "$tmp"
-    fi
-  else
-    record torchcodec false "" "torch==2.13.0 (CPU) did not install: $(tail -1 "$LOG")"
+  tmp=$(mktemp)
+  if "$VPY" -c "$TC_SMOKE" >"$tmp" 2>&1 && [ "$(tail -1 "$tmp")" = "${TORCHCODEC_PIN#*==}" ]; then
+    :  # already installed and working
+  elif ! "$VPY" -m pip install -q "$TORCH_PIN" >"$tmp" 2>&1; then
+    record torchcodec false "" "$TORCH_PIN (CPU) did not install: $(last_error "$tmp")"
+  elif [ -n "$(cuda_pkgs)" ]; then
+    record torchcodec false "" "$TORCH_PIN pulled CUDA packages ($(cuda_pkgs)); refused"
+  elif ! "$VPY" -m pip install -q --no-deps "$TORCHCODEC_PIN" >"$tmp" 2>&1; then
+    record torchcodec false "" "pip install --no-deps $TORCHCODEC_PIN failed: $(last_error "$tmp")"
   fi
+  cat "$tmp" >> "$LOG"
+  if ! grep -q "^torchcodec" "$RESULTS"; then
+    if "$VPY" -c "$TC_SMOKE" >"$tmp" 2>&1; then
+      record torchcodec true "$(tail -1 "$tmp") (torch $("$VPY" -c 'import torch;print(torch.__version__)'), system FFmpeg)" ""
+      tc_ok=1
+    else
+      tcv=$("$VPY" -c "from importlib.metadata import version; print(version('torchcodec'))" 2>/dev/null)
+      tv=$("$VPY" -c "from importlib.metadata import version; print(version('torch'))" 2>/dev/null)
+      so=$(ls "$VENV"/lib/python3*/site-packages/torchcodec/libtorchcodec_core*.so 2>/dev/null | tail -1)
+      need=""
+      [ -n "$so" ] && need=$(readelf -d "$so" 2>/dev/null | grep NEEDED | grep -oE 'lib(torch_cuda|c10_cuda|cudart|nvrtc)[^]]*' | sort -u | tr '\n' ' ')
+      record torchcodec false "" "torchcodec $tcv does not decode with torch $tv: $(last_error "$tmp")${need:+; its libraries need CUDA libraries: $need}"
+      cat "$tmp" >> "$LOG"
+    fi
+  fi
+  rm -f "$tmp"
   if [ $tc_ok = 0 ]; then  # keep the venv lean: torch is only there for torchcodec
     "$VPY" -m pip uninstall -y -q torchcodec torch >>"$LOG" 2>&1 || true
   fi

@@ -24,9 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 VIDEO_CACHE = CACHE / "videos"
-TESTDATA = Path(os.environ.get("VIDLAKE_TESTDATA", "/work/shared/testdata")) / "video"
-if not TESTDATA.is_dir() and (HERE.parent.parent / "shared" / "testdata" / "video").is_dir():
-    TESTDATA = HERE.parent.parent / "shared" / "testdata" / "video"
+# The shared test data, as the tests find it (tests/assets.py): $VIDLAKE_TESTDATA, else
+# ../shared/testdata beside the checkout. No machine's absolute path is written here.
+TESTDATA = Path(os.environ.get("VIDLAKE_TESTDATA", str(HERE.parent.parent / "shared" / "testdata"))) / "video"
 
 CODECS = ("h264", "h265", "vp9", "av1")
 HEIGHTS = (360, 720, 1080)
@@ -216,6 +216,54 @@ def ingest_files(n: int = 50) -> list[str]:
         p.unlink()
     marker.write_text("ok\n")
     return files
+
+
+def _copies(d: Path, n: int, bases: list[Path]) -> list[str]:
+    """``n`` files in ``d`` named clipNNNNN.mp4, copies of ``bases`` in turn."""
+    files = []
+    for i in range(n):
+        dst = d / f"clip{i:05d}.mp4"
+        shutil.copyfile(bases[i % len(bases)], dst)
+        files.append(str(dst))
+    return files
+
+
+def _cached_set(name: str, n: int, size: tuple[int, int], frames: int, gop: int, bitrate: str) -> list[str]:
+    """n short H.264 mp4 files (10 distinct encodes of testsrc2+noise with other hues, B-frames,
+    repeated under other names), made once into bench/.cache/videos/NAME."""
+    d = VIDEO_CACHE / name
+    marker = d / ".done"
+    if marker.exists():
+        return sorted(str(p) for p in d.glob("clip*.mp4"))
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True, exist_ok=True)
+    print(f"[videos] making {n} files for {name} ...", flush=True)
+    bases = []
+    for k in range(10):
+        p = d / f"base{k}.tmp.mp4"
+        src = f"testsrc2=size={size[0]}x{size[1]}:rate={FPS},noise=alls=6:allf=t,hue=h={k * 36},format=yuv420p"
+        cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src,
+               "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast", "-bf", "3",
+               "-g", str(gop), "-b:v", bitrate, "-pix_fmt", "yuv420p", str(p)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        bases.append(p)
+    files = _copies(d, n, bases)
+    for p in bases:
+        p.unlink()
+    marker.write_text("ok\n")
+    return files
+
+
+def small_clips(n: int = 50) -> list[str]:
+    """n short clips for the many-file read workloads: 640x360 H.264, 90 frames (3 s),
+    GOP 30, 3 B-frames, 1.5 Mbit/s (~0.5 MB each)."""
+    return _cached_set(f"clips360_{n}", n, (640, 360), 90, 30, BITRATE[360])
+
+
+def small_files(n: int = 10_000) -> list[str]:
+    """n small files for the small-file ingestion workload: 256x144 H.264, 15 frames, GOP 15
+    (~10 kB each)."""
+    return _cached_set(f"small{n}", n, (256, 144), 15, 15, "300k")
 
 
 if __name__ == "__main__":  # make every video now (python bench/videos.py)
