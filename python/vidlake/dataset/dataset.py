@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CredentialsError, DatasetError, LinkRefusedError, SampleAppendError
 from ..format import records as fmt
 from ..htypes import lookup
-from ..storage import StorageProvider, get_provider
-from ..storage.creds import resolve_creds, validate_creds
+from ..storage import StorageProvider, get_provider, url_scheme
+from ..storage.creds import redact, resolve_creds, validate_creds
 from .tensor import Tensor, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
@@ -62,6 +62,15 @@ def local_link_roots(allow: Any) -> Any:
         raise ValueError(f"allow_local_links is True, False, a path or a list of paths, got {allow!r}") from None
 
 
+def _scope_of(url: str) -> tuple[str, str]:
+    """(scheme, bucket or host) of a URL, lower-cased: what credentials are bound to."""
+    scheme = url_scheme(url)
+    if not scheme or scheme in ("file", "mem"):
+        raise ValueError(f"{url!r} is not a remote URL (scope names buckets or hosts: s3://bucket, https://host)")
+    rest = url.split("://", 1)[1]
+    return scheme, rest.split("/", 1)[0].lower()
+
+
 class LinkAccess:
     """The dataset's credentials for linked samples (:class:`vidlake.htypes.WriteContext`):
     creds key names live in the commit record, secrets only in this object's memory."""
@@ -72,6 +81,8 @@ class LinkAccess:
         self._providers: dict[tuple[str, str | None], StorageProvider] = {}
         self.allow_local_links = allow_local_links
         self._local_roots = local_link_roots(allow_local_links)
+        #: creds key -> the (scheme, bucket or host) pairs its credentials may be sent to
+        self.scopes: dict[str, list[tuple[str, str]]] = {}
 
     def check_local_path(self, path: str) -> None:
         """Links to local files are read only under roots the user allowed: a dataset from
@@ -107,9 +118,35 @@ class LinkAccess:
         """A read-only provider of ``parent`` with that key's creds, one per parent and key."""
         p = self._providers.get((parent, creds_key))
         if p is None:
-            p = get_provider(parent, creds=self.creds(creds_key), read_only=True)
+            creds = self.creds(creds_key)
+            if creds:
+                self.check_scope(creds_key, creds, parent)
+            p = get_provider(parent, creds=creds, read_only=True)
             self._providers[(parent, creds_key)] = p
         return p
+
+    def check_scope(self, creds_key: str | None, creds: Mapping[str, Any], url: str) -> None:
+        """Credentials go only where they were given for (Note [Credentials scope]): S3 fields
+        to ``s3://``, GCS fields to ``gs://``/``gcs://``, HTTP headers to ``http(s)://``, and
+        only to the buckets or hosts of ``populate_creds(..., scope=...)``, else to the first
+        bucket or host the key is used with in this process."""
+        where = _scope_of(url)
+        kinds = {f.split("_")[0] for f in creds if f in ("aws_access_key_id", "aws_secret_access_key",
+                                                          "aws_session_token", "gcs_service_account", "headers")}
+        family = {"aws": ("s3",), "gcs": ("gs", "gcs"), "headers": ("http", "https")}
+        for k in kinds:
+            if where[0] not in family[k]:
+                raise CredentialsError(f"creds key {creds_key!r} holds {k} credentials, which are never sent to "
+                                       f"a {where[0]}:// URL ({redact(url)})")
+        allowed = self.scopes.get(creds_key or "")
+        if allowed is None:  # trust on first use: bound to the first bucket / host it is used with
+            self.scopes[creds_key or ""] = [where]
+            return
+        if where not in allowed:
+            raise CredentialsError(
+                f"creds key {creds_key!r} is bound to {', '.join(f'{a}://{b}' for a, b in allowed)}, not "
+                f"{where[0]}://{where[1]} ({redact(url)}); pass ds.populate_creds(key, creds, scope=[...]) "
+                "naming every bucket or host it is for")
 
     def forget(self, creds_key: str | None) -> None:
         """Drop the providers (and linked readers) made with ``creds_key``'s old secrets."""
@@ -360,13 +397,28 @@ class Dataset:
         self.writer.update_meta(lambda m: m.setdefault("creds_keys", []).append(
             {"name": creds_key, "managed": bool(managed)}))
 
-    def populate_creds(self, creds_key: str, creds: dict[str, Any]) -> None:
+    def populate_creds(self, creds_key: str, creds: dict[str, Any],
+                       scope: str | Sequence[str] | None = None) -> None:
         """Give the secrets of creds key ``creds_key`` for this process (kept in memory only,
-        never written). Fields as for ``vidlake.load(..., creds=...)``."""
+        never written). Fields as for ``vidlake.load(..., creds=...)``. ``scope`` names the
+        buckets or hosts they are for (``"s3://my-bucket"``, ``"https://cdn.example.com"``);
+        links elsewhere never get them. Without it they are bound to the first bucket or host
+        a link with this key is read from (pass ``scope`` for a dataset from someone else).
+
+            >>> ds.populate_creds("my-bucket", {"aws_access_key_id": ..., "aws_secret_access_key": ...},
+            ...                   scope="s3://my-bucket")
+        """
         if creds_key not in self.get_creds_keys():
             raise CredentialsError(f"{creds_key!r} is not a creds key of {self.path}; "
                                    f"add it first with ds.add_creds_key({creds_key!r})")
+        scopes = None
+        if scope is not None:
+            urls = [scope] if isinstance(scope, str) else list(scope)
+            scopes = [_scope_of(u) for u in urls]
         self.link_access.populated[creds_key] = validate_creds(creds, where=f"creds for key {creds_key!r}") or {}
+        self.link_access.scopes.pop(creds_key, None)
+        if scopes is not None:
+            self.link_access.scopes[creds_key] = scopes
         self.link_access.forget(creds_key)
 
     def get_creds_keys(self) -> list[str]:
