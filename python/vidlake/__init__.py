@@ -14,6 +14,7 @@ from .dataset import Dataset  # noqa: F401
 from .errors import (  # noqa: F401
     CredentialsError,
     DatasetError,
+    FrameTimestampError,
     HtypeError,
     IndexFormatError,
     ReadOnlyError,

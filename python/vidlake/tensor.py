@@ -220,19 +220,7 @@ class Tensor:
             for o in older:  # memory: only the most recent readers keep several parked decoders
                 o.trim(1)
             return r
-        from .reader import VideoReader
-
-        e = self._entries[i]
-        fname = e["info"].get("filename")
-        name = f"{self.dataset.path}/{self.key}[{i}]" + (f" ({fname})" if fname else "")
-        if "link" in e:  # a linked video: ranged reads from its URL or local path
-            from .link import open_linked_reader
-
-            r = open_linked_reader(self, i, name)
-        else:
-            index_bytes = self.store.read_extents(e["index"])
-            src = ChunkRangeSource(self.store, e["data"], name=name)
-            r = VideoReader(src, index=index_bytes, name=name)
+        r = self._open_reader(i)
         with self._lock:
             r = self._readers.setdefault(i, r)
             self._readers.move_to_end(i)
@@ -242,6 +230,21 @@ class Tensor:
         for o in older:
             o.trim(1)
         return r
+
+    def _open_reader(self, i: int, threads: int | None = None):
+        """A new VideoReader of sample ``i`` (not cached; vidlake.torch keeps its own per worker)."""
+        from .reader import VideoReader
+
+        e = self._entries[i]
+        fname = e["info"].get("filename")
+        name = f"{self.dataset.path}/{self.key}[{i}]" + (f" ({fname})" if fname else "")
+        if "link" in e:  # a linked video: ranged reads from its URL or local path
+            from .link import open_linked_reader
+
+            return open_linked_reader(self, i, name)
+        index_bytes = self.store.read_extents(e["index"])
+        src = ChunkRangeSource(self.store, e["data"], name=name)
+        return VideoReader(src, index=index_bytes, name=name, threads=threads)
 
     def _value(self, i: int) -> Any:
         if "link" in self._entries[i]:
@@ -358,6 +361,39 @@ class SampleView:
 
     #: Deep Lake's name for :attr:`timestamp`
     timestamps = timestamp
+
+    # -- frames by time: the VideoReader methods of the same names (vidlake/timestamps.py)
+    def _video_reader(self):
+        t = self.tensor
+        if t.htype not in VIDEO_HTYPES:
+            raise DatasetError(f"{t.key} is a {t.htype!r} tensor; frames by time exist only for videos")
+        return t._reader(self.index)
+
+    def get_frames_played_at(self, seconds: Any, **kwargs: Any) -> np.ndarray:
+        """The frame shown at each time (``pts <= t < next pts``) of this video sample; errors name
+        the sample. Times are the whole sample's, whatever frames this view selects.
+
+            >>> ds.videos[0].get_frames_played_at([0.0, 2.5]).shape
+            (2, 360, 640, 3)
+        """
+        return self._video_reader().get_frames_played_at(seconds, **kwargs)
+
+    def get_frames_in_range(self, start_s: float, stop_s: float, **kwargs: Any) -> np.ndarray:
+        """Every frame of this sample shown during ``[start_s, stop_s)``.
+
+            >>> ds.videos[0].get_frames_in_range(1.0, 2.0).shape
+            (31, 360, 640, 3)
+        """
+        return self._video_reader().get_frames_in_range(start_s, stop_s, **kwargs)
+
+    def get_frames_at_timestamps(self, seconds: Any, tolerance_s: float = 1e-4, **kwargs: Any) -> np.ndarray:
+        """The frame nearest each time, within ``tolerance_s`` (else :class:`vidlake.FrameTimestampError`
+        naming the sample, the time and the nearest frame).
+
+            >>> ds.videos[0].get_frames_at_timestamps([0.5005], tolerance_s=1e-4).shape
+            (1, 360, 640, 3)
+        """
+        return self._video_reader().get_frames_at_timestamps(seconds, tolerance_s, **kwargs)
 
     def data(self, aslist: bool = False) -> builtins.dict[str, Any]:
         """``{"frames": ..., "timestamps": ...}`` for videos; ``{"value": ...}`` otherwise
