@@ -443,6 +443,27 @@ class Dataset:
 
         return filter_rows(self, fn)
 
+    def pytorch(self, tensors: Sequence[str] | None = None, clip: Any = None, batch_size: int = 1,
+                shuffle: bool = False, num_workers: int = 0, transform: Any = None,
+                size: tuple[int, int] | None = None, seed: int | None = None, drop_last: bool = False,
+                persistent_workers: bool = False, pin_memory: bool = False, **kwargs: Any) -> Any:
+        """A ``torch.utils.data.DataLoader`` of batches keyed by tensor name (``vidlake/torch/``;
+        needs ``pip install vidlake[torch]``). ``clip=16`` (or a ``vidlake.torch.ClipSpec``)
+        samples 16-frame clips, every tensor aligned to the video cut to the same frames;
+        without ``clip`` a sample is the whole video. ``size=(h, w)`` resizes while decoding.
+        Also: ``ragged="list"|"pad"``, ``dimension_order="NHWC"|"NCHW"``, ``prefetch``,
+        ``rows``, ``cache_bytes``, ``decode_threads``, ``multiprocessing_context``.
+
+            >>> loader = ds.pytorch(tensors=["videos", "boxes"], clip=16, batch_size=8, shuffle=True,
+            ...                     num_workers=2, size=(224, 224), seed=0)
+            >>> next(iter(loader))["videos"].shape
+            torch.Size([8, 16, 224, 224, 3])
+        """
+        from .torch import make_loader
+
+        return make_loader(self, tensors, clip, batch_size, shuffle, num_workers, transform, size, seed,
+                           drop_last, persistent_workers, pin_memory, **kwargs)
+
     def flush(self) -> None:
         """Commit every staged append now (``with ds:`` does this on exit)."""
         if self.read_only:
