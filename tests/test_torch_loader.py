@@ -104,7 +104,7 @@ def test_reader_cache_inherited_through_fork(ds, ds_info):
     clips[0], clips[3]          # readers open here, in the parent
     parent = dict(clips.cache._readers)
     assert len(parent) == 2
-    loader = torch.utils.data.DataLoader(clips, batch_size=2, num_workers=2, collate_fn=lambda b: b,
+    loader = torch.utils.data.DataLoader(clips, batch_size=2, num_workers=2, collate_fn=vt.collate,
                                          multiprocessing_context="fork")
     for batch in loader:
         check_batch(batch, ds_info[1])

@@ -97,13 +97,17 @@ def _framed(key: str, vals: list[list[Any]], ragged: str) -> dict[str, Any]:
 
 
 def collate(samples: Sequence[dict[str, Any]], ragged: str = "list") -> dict[str, Any]:
-    """Combine sample dicts into a batch dict (rules in the module doc).
+    """Combine sample dicts into a batch dict (rules in the module doc). A batch dict (what
+    ``ClipDataset.__getitems__`` returns) passes through unchanged, so this is the
+    ``collate_fn`` for both datasets.
 
         >>> loader = torch.utils.data.DataLoader(vidlake.torch.ClipIterable(ds, clip=8), batch_size=4,
         ...                                      collate_fn=vidlake.torch.collate)
     """
     if ragged not in RAGGED:
         raise ValueError(f"ragged must be one of {RAGGED}, got {ragged!r}")
+    if isinstance(samples, dict):  # already a batch (ClipDataset.__getitems__ in a DataLoader)
+        return samples
     if not samples:
         return {}
     out: dict[str, Any] = {}
