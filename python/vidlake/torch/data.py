@@ -366,7 +366,8 @@ class ClipIterable(torch.utils.data.IterableDataset):
         return order[slot::self.world_size * num_workers].tolist()
 
     def __len__(self) -> int:
-        """Items (or batches, with batch_size) of this rank per epoch, over all its workers."""
+        """Items of this rank per epoch; with batch_size, its batches when read by one process
+        (each DataLoader worker may end on a smaller batch of its own)."""
         n = len(self.source)
         mine = len(range(self.rank, n, self.world_size))
         if self.batch_size is None:
