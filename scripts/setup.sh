@@ -48,6 +48,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff mypy \
     "google-cloud-storage>=2.10" "gcp-storage-emulator; python_version >= '3.10'"
+  # PyTorch for the vidlake.torch tests: the CPU wheel (torch==2.13.0+cpu, kept on this
+  # machine's local wheel folder; no CUDA packages). Without it those tests skip.
+  if ! $VPY -c "import torch" 2>/dev/null; then
+    $VPY -m pip install -q "torch==2.13.0" || echo "setup: torch not installed; the vidlake.torch tests will skip"
+  fi
   echo "$want" > "$stamp"
 fi
 # Build and install vidlake itself (incremental: CMake keeps build/ between runs).

@@ -18,6 +18,7 @@ from .errors import (  # noqa: F401
     ConcurrentWriteError,
     CredentialsError,
     DatasetError,
+    FrameTimestampError,
     HtypeError,
     IndexFormatError,
     LinkRefusedError,

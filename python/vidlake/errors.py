@@ -22,6 +22,11 @@ class UnsupportedFormatError(VideoDecodeError, ValueError):
     """The file is valid but of a kind vidlake does not read (e.g. no video stream)."""
 
 
+class FrameTimestampError(VidlakeError, ValueError):
+    """No frame at a requested time: outside the stream, or none within the tolerance
+    (``get_frames_at_timestamps``); the message names the video, the time and the nearest frame."""
+
+
 class IndexFormatError(VidlakeError):
     """A stored packet index is damaged or was written by a newer, unknown format version."""
 
@@ -65,6 +70,7 @@ __all__ = [
     "ConcurrentWriteError",
     "CredentialsError",
     "DatasetError",
+    "FrameTimestampError",
     "HtypeError",
     "IndexFormatError",
     "LinkRefusedError",

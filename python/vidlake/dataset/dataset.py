@@ -14,6 +14,7 @@ there and in ``docs/FORMAT.md``).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -352,6 +353,28 @@ class Dataset:
             >>> len(night), night.metadata.numpy()
         """
         return filter_rows(self, fn)
+
+    def pytorch(self, tensors: Sequence[str] | None = None, clip: Any = None, batch_size: int = 1,
+                shuffle: bool = False, num_workers: int = 0, transform: Any = None,
+                size: tuple[int, int] | None = None, seed: int | None = None, drop_last: bool = False,
+                persistent_workers: bool = False, pin_memory: bool = False, **kwargs: Any) -> Any:
+        """A ``torch.utils.data.DataLoader`` of batches keyed by tensor name (``vidlake/torch/``;
+        needs ``pip install vidlake[torch]``). ``clip=16`` (or a ``vidlake.torch.ClipSpec``)
+        samples 16-frame clips, every tensor aligned to the video cut to the same frames;
+        without ``clip`` a sample is the whole video. ``size=(h, w)`` resizes while decoding.
+        Also: ``ragged="list"|"pad"``, ``dimension_order="NHWC"|"NCHW"``, ``prefetch``,
+        ``rows``, ``cache_bytes``, ``decode_threads``, ``multiprocessing_context``.
+
+            >>> loader = ds.pytorch(tensors=["videos", "boxes"], clip=16, batch_size=8, shuffle=True,
+            ...                     num_workers=2, size=(224, 224), seed=0)
+            >>> next(iter(loader))["videos"].shape
+            torch.Size([8, 16, 224, 224, 3])
+        """
+        # vidlake.torch is the top layer's optional PyTorch integration: loaded on demand (an
+        # entry point, not a dependency of the dataset layer; torch is an optional install)
+        make_loader = importlib.import_module("vidlake.torch").make_loader
+        return make_loader(self, tensors, clip, batch_size, shuffle, num_workers, transform, size, seed,
+                           drop_last, persistent_workers, pin_memory, **kwargs)
 
     def rollback(self) -> None:
         """Drop every append, upsert and new tensor staged since the last commit (inside

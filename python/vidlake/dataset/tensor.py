@@ -277,7 +277,7 @@ class Tensor:
             for o in older or ():  # memory: only the most recent readers keep several parked decoders
                 o.trim(1)
             return r
-        r = self.spec.open_reader(self.stored(i))
+        r = self.open_reader(i)
         with self._lock:
             r = self._readers.setdefault(i, r)
             self._readers.move_to_end(i)
@@ -287,6 +287,11 @@ class Tensor:
         for o in older:
             o.trim(1)
         return r
+
+    def open_reader(self, i: int, threads: int | None = None) -> VideoReader:
+        """A new VideoReader of video sample ``i`` (not cached: :meth:`reader` caches; the
+        PyTorch loader keeps its own per worker)."""
+        return self.spec.open_reader(self.stored(i), threads)
 
     def value(self, i: int) -> Any:
         """The decoded value of non-video sample ``i``."""

@@ -218,6 +218,39 @@ class SampleView:
     #: Deep Lake's name for :attr:`timestamp`
     timestamps = timestamp
 
+    # -- frames by time: the VideoReader methods of the same names (vidlake/video/timestamps.py)
+    def _video_reader(self) -> Any:
+        t = self.tensor
+        if not t.spec.video:
+            raise DatasetError(f"{t.key} is a {t.htype!r} tensor; frames by time exist only for videos")
+        return t.reader(self.index)
+
+    def get_frames_played_at(self, seconds: Any, **kwargs: Any) -> np.ndarray:
+        """The frame shown at each time (``pts <= t < next pts``) of this video sample; errors name
+        the sample. Times are the whole sample's, whatever frames this view selects.
+
+            >>> ds.videos[0].get_frames_played_at([0.0, 2.5]).shape
+            (2, 360, 640, 3)
+        """
+        return self._video_reader().get_frames_played_at(seconds, **kwargs)
+
+    def get_frames_in_range(self, start_s: float, stop_s: float, **kwargs: Any) -> np.ndarray:
+        """Every frame of this sample shown during ``[start_s, stop_s)``.
+
+            >>> ds.videos[0].get_frames_in_range(1.0, 2.0).shape
+            (31, 360, 640, 3)
+        """
+        return self._video_reader().get_frames_in_range(start_s, stop_s, **kwargs)
+
+    def get_frames_at_timestamps(self, seconds: Any, tolerance_s: float = 1e-4, **kwargs: Any) -> np.ndarray:
+        """The frame nearest each time, within ``tolerance_s`` (else :class:`vidlake.FrameTimestampError`
+        naming the sample, the time and the nearest frame).
+
+            >>> ds.videos[0].get_frames_at_timestamps([0.5005], tolerance_s=1e-4).shape
+            (1, 360, 640, 3)
+        """
+        return self._video_reader().get_frames_at_timestamps(seconds, tolerance_s, **kwargs)
+
     def data(self, aslist: bool = False) -> builtins.dict[str, Any]:
         """``{"frames": ..., "timestamps": ...}`` for videos; ``{"value": ...}`` otherwise
         (plus ``"text"`` names for class labels)."""

@@ -169,8 +169,9 @@ class Htype:
         """``sample_info`` of a stored sample."""
         return dict(ctx.entry["info"])
 
-    def open_reader(self, ctx: SampleContext) -> VideoReader:
-        """A ``VideoReader`` over a stored video sample (``video`` htypes only)."""
+    def open_reader(self, ctx: SampleContext, threads: int | None = None) -> VideoReader:
+        """A ``VideoReader`` over a stored video sample (``video`` htypes only); ``threads``
+        sets its codec threads (default: one per core)."""
         raise HtypeError(f"{ctx.name}: {self.name!r} samples are not videos")
 
     def __repr__(self) -> str:

@@ -210,7 +210,7 @@ def linked_info(ctx: SampleContext, htype: str) -> dict[str, Any]:
     return dict(_resolved(ctx, htype)["info"])
 
 
-def open_linked_reader(ctx: SampleContext) -> VideoReader:
+def open_linked_reader(ctx: SampleContext, threads: int | None = None) -> VideoReader:
     """A VideoReader over a linked video: its stored index, ranged reads from its source."""
     e = ctx.entry
     ln = e["link"]
@@ -229,12 +229,12 @@ def open_linked_reader(ctx: SampleContext) -> VideoReader:
         if size != int(index.source_size):
             raise StorageError(f"{name}: the linked file {path} changed since it was linked "
                                f"({size} bytes, indexed {int(index.source_size)}); link it again")
-        return VideoReader(path, index=index, name=name)
+        return VideoReader(path, index=index, name=name, threads=threads)
     try:
         src = _remote_source(ctx, url, ln.get("creds_key"), size=int(index.source_size))
     except FileNotFoundError as err:
         raise StorageError(f"{name}: {err}") from None
-    return VideoReader(src, index=index, name=redact(name))
+    return VideoReader(src, index=index, name=redact(name), threads=threads)
 
 
 def read_linked_image(ctx: SampleContext) -> np.ndarray:
@@ -274,8 +274,8 @@ class LinkVideoHtype(Htype):
     def info(self, ctx: SampleContext) -> dict[str, Any]:
         return linked_info(ctx, self.name)
 
-    def open_reader(self, ctx: SampleContext) -> VideoReader:
-        return open_linked_reader(ctx)
+    def open_reader(self, ctx: SampleContext, threads: int | None = None) -> VideoReader:
+        return open_linked_reader(ctx, threads)
 
 
 class LinkImageHtype(Htype):

@@ -173,9 +173,10 @@ class VideoHtype(Htype):
                 ctx: WriteContext | None) -> PreparedSample:
         return prepare_video(sample, meta["sample_compression"], tensor)
 
-    def open_reader(self, ctx: SampleContext) -> VideoReader:
+    def open_reader(self, ctx: SampleContext, threads: int | None = None) -> VideoReader:
         e = ctx.entry
-        return VideoReader(ctx.range_source(e["data"]), index=ctx.read_extents(e["index"]), name=ctx.name)
+        return VideoReader(ctx.range_source(e["data"]), index=ctx.read_extents(e["index"]), name=ctx.name,
+                           threads=threads)
 
 
 register(VideoHtype())

@@ -18,6 +18,7 @@ from typing import Any, Union
 import numpy as np
 
 from .. import _core
+from . import timestamps as _ts
 
 #: ``color_conversion`` values: the frame's own colours (default), or BT.601 always ("pyav": alias)
 COLOR_CONVERSIONS = ("stream", "bt601", "pyav")
@@ -182,6 +183,55 @@ class VideoReader:
             h, w = int(size[0]), int(size[1])
         return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate),
                                         color_conversion == "stream")
+
+    # ---- frames by time (vidlake/timestamps.py)
+    @property
+    def end_seconds(self) -> float:
+        """When the last frame stops being shown (its start plus its duration), in seconds."""
+        return _ts.end_seconds(self.timestamps, self._metadata)
+
+    def indices_played_at(self, seconds: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """Frame numbers shown at each time: ``pts[k] <= t < pts[k+1]`` (int64, in the order asked)."""
+        return _ts.indices_played_at(self.timestamps, self.end_seconds, seconds, self._name)
+
+    def indices_in_range(self, start_s: float, stop_s: float) -> np.ndarray:
+        """Frame numbers shown at some time in ``[start_s, stop_s)``, in order."""
+        return _ts.indices_in_range(self.timestamps, self.end_seconds, start_s, stop_s, self._name)
+
+    def indices_at_timestamps(self, seconds: float | Sequence[float] | np.ndarray,
+                              tolerance_s: float = 1e-4) -> np.ndarray:
+        """Frame numbers nearest each time, each within ``tolerance_s`` (else FrameTimestampError)."""
+        return _ts.indices_at_timestamps(self.timestamps, seconds, tolerance_s, self._name)
+
+    def get_frames_played_at(self, seconds: float | Sequence[float] | np.ndarray, **kwargs: Any) -> np.ndarray:
+        """The frame shown at each time (``pts <= t < next pts``), as ``get_frames`` returns them
+        (same keyword arguments). A time outside ``[timestamps[0], end_seconds)`` raises
+        :class:`vidlake.FrameTimestampError`.
+
+            >>> r.get_frames_played_at([0.0, 0.5, 0.51]).shape      # exact on VFR files too
+            (3, 360, 640, 3)
+        """
+        return self.get_frames(self.indices_played_at(seconds), **kwargs)
+
+    def get_frames_in_range(self, start_s: float, stop_s: float, **kwargs: Any) -> np.ndarray:
+        """Every frame shown during ``[start_s, stop_s)`` (including the one already on screen at
+        ``start_s``), in order.
+
+            >>> r.get_frames_in_range(1.0, 2.0).shape    # frames 29..59 of a 29.97 fps video
+            (31, 360, 640, 3)
+        """
+        return self.get_frames(self.indices_in_range(start_s, stop_s), **kwargs)
+
+    def get_frames_at_timestamps(self, seconds: float | Sequence[float] | np.ndarray,
+                                 tolerance_s: float = 1e-4, **kwargs: Any) -> np.ndarray:
+        """The frame whose timestamp is nearest each time; a time with no frame within
+        ``tolerance_s`` raises :class:`vidlake.FrameTimestampError` naming this video, the
+        time and the nearest frame (LeRobot's rule for aligning sensor data with frames).
+
+            >>> r.get_frames_at_timestamps(r.timestamps[[3, 9]], tolerance_s=1e-4).shape
+            (2, 360, 640, 3)
+        """
+        return self.get_frames(self.indices_at_timestamps(seconds, tolerance_s), **kwargs)
 
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
         if isinstance(key, (int, np.integer)):
