@@ -15,7 +15,7 @@ extern "C" {
 #include "ffmpeg_util.h"
 #include "frame_filter.h"
 #include "h264_sps.h"
-#include "video_decoder.h"
+#include "decode_order.h"
 
 namespace vidlake {
 

@@ -63,6 +63,29 @@ std::vector<int32_t> PacketIndex::keyframe_frames() const {
   return out;
 }
 
+double PacketIndex::fps() const {
+  const StreamInfo& s = info;
+  if (s.avg_fps_num > 0 && s.avg_fps_den > 0) return static_cast<double>(s.avg_fps_num) / s.avg_fps_den;
+  if (s.r_fps_num > 0 && s.r_fps_den > 0) return static_cast<double>(s.r_fps_num) / s.r_fps_den;
+  return 0.0;
+}
+
+int64_t PacketIndex::duration_ts() const {
+  if (info.duration != INT64_MIN) return info.duration;
+  if (frame_pts.empty()) return 0;
+  const auto [lo, hi] = std::minmax_element(frame_pts.begin(), frame_pts.end());
+  const int64_t first = *lo, last = *hi;
+  int64_t last_dur = packets[static_cast<size_t>(frame_packet.back())].duration;
+  if (last_dur <= 0 && num_frames() > 1) last_dur = (last - first) / (num_frames() - 1);
+  return (last - first) + std::max<int64_t>(0, last_dur);
+}
+
+double PacketIndex::start_seconds() const {
+  if (info.start_time != INT64_MIN) return seconds(info.start_time);
+  if (frame_pts.empty()) return 0.0;
+  return seconds(*std::min_element(frame_pts.begin(), frame_pts.end()));
+}
+
 // ---- serialisation: "VLIX", major, minor, then fields; packet columns as zigzag varint deltas.
 namespace {
 

@@ -81,6 +81,16 @@ class PacketIndex {
   int32_t keyframe_before(int32_t packet) const;
   std::vector<int32_t> keyframe_frames() const;
 
+  // Derived stream facts (Python sees them in Index.metadata).
+  // Nominal frame rate: the average rate, else the real (base) rate, else 0.
+  double fps() const;
+  // Duration in time_base units: the container's stream duration, else from the
+  // first frame's pts to the end of the last frame (its packet duration, or the
+  // mean frame step when that is unknown).
+  int64_t duration_ts() const;
+  // Start in seconds: the container's stream start time, else the first frame's pts.
+  double start_seconds() const;
+
   std::string serialize() const;
   static PacketIndex deserialize(const std::string& bytes);
 };
