@@ -13,7 +13,8 @@ int default_threads() {
   return static_cast<int>(std::min(16u, std::max(1u, hw)));
 }
 
-CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_only, const std::string& name) {
+CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_only, const std::string& name,
+                           int flags) {
   const StreamInfo& s = index.info;
   const AVCodec* codec = avcodec_find_decoder(static_cast<AVCodecID>(s.codec_id));
   if (codec == nullptr) {
@@ -51,6 +52,7 @@ CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_onl
   int ret = avcodec_parameters_to_context(ctx.get(), par.get());
   if (ret < 0) throw_ffmpeg_error(ret, name, "cannot configure the decoder");
   ctx->pkt_timebase = AVRational{s.tb_num, s.tb_den};
+  ctx->flags |= flags;
   if (slice_only) {
     // Note [Damaged streams]: error concealment output depends on the thread
     // configuration (PyAV's own output differs between 1 and 2 slice threads);

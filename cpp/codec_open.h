@@ -13,7 +13,9 @@ namespace vidlake {
 int default_threads();
 
 // threads 0: default_threads(), frame + slice threading. slice_only: one thread
-// (Note [Damaged streams]). Throws UnsupportedError / DecodeError naming `name`.
-CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_only, const std::string& name);
+// (Note [Damaged streams]). `flags` are or-ed into AVCodecContext.flags before
+// the codec opens. Throws UnsupportedError / DecodeError naming `name`.
+CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_only, const std::string& name,
+                           int flags = 0);
 
 }  // namespace vidlake

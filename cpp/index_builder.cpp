@@ -106,6 +106,30 @@ int64_t nominal_frame_duration(const PacketIndex& idx) {
   return 1;
 }
 
+// Note [Best-effort timestamps] (decode_order.cpp): where FFmpeg gives a frame
+// no timestamp, vidlake uses its packet's container pts, else the previous
+// frame's timestamp plus the nominal frame duration (the first frame: the
+// stream's start time, else the first packet's dts, else 0).
+std::vector<int64_t> fill_missing_timestamps(const PacketIndex& idx, const std::vector<int64_t>& best_effort) {
+  const int64_t dur = nominal_frame_duration(idx);
+  std::vector<int64_t> out(best_effort.size());
+  for (size_t i = 0; i < best_effort.size(); ++i) {
+    const int64_t pts = idx.packets[static_cast<size_t>(idx.frame_packet[i])].pts;
+    if (best_effort[i] != AV_NOPTS_VALUE) {
+      out[i] = best_effort[i];
+    } else if (pts != AV_NOPTS_VALUE) {
+      out[i] = pts;
+    } else if (i > 0) {
+      out[i] = out[i - 1] + dur;
+    } else if (idx.info.start_time != INT64_MIN) {
+      out[i] = idx.info.start_time;
+    } else {
+      out[i] = idx.packets[0].dts != AV_NOPTS_VALUE ? idx.packets[0].dts : 0;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 PacketIndex build_index(ByteSource& source, int stream) {
@@ -194,6 +218,11 @@ PacketIndex build_index(ByteSource& source, int stream) {
     if (!seen.insert(idx.packets[static_cast<size_t>(p)].pts).second) all_pts = false;
   }
   if (all_pts) {
+    // With a pts on every frame, libavcodec's best-effort timestamp is that pts
+    // (frames come out in pts order, so the pts never goes backwards and wins
+    // guess_correct_pts), except for a frame FFmpeg returns with no timestamp
+    // at all (the last MPEG-2 picture of matrixbench_mpeg2.lq1.mpg, drained at
+    // the end): vidlake keeps its packet's pts (Note [Best-effort timestamps]).
     std::stable_sort(candidates.begin(), candidates.end(), [&](int32_t a, int32_t b) {
       return idx.packets[static_cast<size_t>(a)].pts < idx.packets[static_cast<size_t>(b)].pts;
     });
@@ -201,22 +230,17 @@ PacketIndex build_index(ByteSource& source, int stream) {
     for (int32_t p : candidates) idx.frame_pts.push_back(idx.packets[static_cast<size_t>(p)].pts);
   } else {
     // Note [Containers without presentation timestamps]
-    // AVI and raw elementary streams store no pts, so with B-frames the
-    // presentation order is known only to the decoder. Here, and only here, the
-    // index is built with one decode pass that records which packet each emitted
-    // frame came from; timestamps become start + i * frame duration.
+    // AVI and raw elementary streams store no pts (nor does the first packet of
+    // some MPEG-TS/PS files), so with B-frames the presentation order is known
+    // only to the decoder. Here, and only here, the index is built with one
+    // decode pass that records which packet each emitted frame came from and its
+    // best-effort timestamp (Note [Best-effort timestamps] in decode_order.cpp).
     idx.pts_from_container = false;
     for (PacketRecord& p : idx.packets) p.flags &= ~kPacketIsFrame;
-    idx.frame_packet = decode_output_order(idx, source);
+    OutputOrder order = decode_output_order(idx, source);
+    idx.frame_packet = std::move(order.packets);
     for (int32_t p : idx.frame_packet) idx.packets[static_cast<size_t>(p)].flags |= kPacketIsFrame;
-    const int64_t dur = nominal_frame_duration(idx);
-    int64_t start = 0;
-    if (idx.info.start_time != INT64_MIN) {
-      start = idx.info.start_time;
-    } else if (!idx.packets.empty() && idx.packets[0].dts != AV_NOPTS_VALUE) {
-      start = idx.packets[0].dts;
-    }
-    for (size_t i = 0; i < idx.frame_packet.size(); ++i) idx.frame_pts.push_back(start + static_cast<int64_t>(i) * dur);
+    idx.frame_pts = fill_missing_timestamps(idx, order.timestamps);
   }
   if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
   idx.finalize();
