@@ -6,6 +6,10 @@
 
 #include "errors.h"
 
+extern "C" {
+#include <libavutil/opt.h>
+}
+
 namespace vidlake {
 
 int default_threads() {
@@ -49,6 +53,11 @@ CodecContextPtr open_codec(const PacketIndex& index, int threads, bool slice_onl
 
   CodecContextPtr ctx(avcodec_alloc_context3(codec));
   if (!ctx) throw DecodeError(name + ": out of memory");
+  if (s.codec_id == AV_CODEC_ID_H264 && index.inband.x264_build >= 0 && ctx->priv_data != nullptr) {
+    // Note [Replayed in-band state]: the x264 version the first access unit's SEI
+    // gives a sequential decode, for decoders that start after it.
+    av_opt_set_int(ctx->priv_data, "x264_build", index.inband.x264_build, 0);
+  }
   int ret = avcodec_parameters_to_context(ctx.get(), par.get());
   if (ret < 0) throw_ffmpeg_error(ret, name, "cannot configure the decoder");
   ctx->pkt_timebase = AVRational{s.tb_num, s.tb_den};

@@ -7,6 +7,8 @@
 #include "errors.h"
 #include "ffmpeg_util.h"
 #include "frame_converter.h"
+#include "inband_state.h"
+#include "packet_feeder.h"
 #include "read_plan.h"
 
 namespace vidlake {
@@ -56,8 +58,10 @@ double decode_limit(ByteSource& source, const PacketIndex& index, const std::vec
         av_frame_unref(frame.get());
       }
     };
+    const std::string prefix = replay_prefix(index, span.start);  // Note [Replayed in-band state]
     for (int32_t p = span.start; p <= span.end && wanted_left > 0; ++p) {
       av_packet_ref(work.get(), packets[static_cast<size_t>(p)].get());
+      if (p == span.start && !prefix.empty()) prepend(work.get(), prefix, source.name());
       while (avcodec_send_packet(codec.get(), work.get()) == AVERROR(EAGAIN)) take();
       av_packet_unref(work.get());
       take();

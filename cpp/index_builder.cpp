@@ -15,6 +15,7 @@ extern "C" {
 #include "ffmpeg_util.h"
 #include "frame_filter.h"
 #include "h264_sps.h"
+#include "inband_state.h"
 #include "decode_order.h"
 
 namespace vidlake {
@@ -157,6 +158,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
   PacketIndex idx;
   idx.info = stream_info(fmt, st, source.size());
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
+  InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
   int ret;
@@ -172,6 +174,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
     rec.size = pkt->size;
     rec.flags = static_cast<uint32_t>(pkt->flags) & kDecoderPacketFlags;
     const bool discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
+    inband.scan(static_cast<int32_t>(idx.packets.size()), pkt->data, pkt->size);
     if (!discard && filter.is_frame(pkt->data, pkt->size)) rec.flags |= kPacketIsFrame;
     if ((pkt->flags & AV_PKT_FLAG_KEY) && !filter.is_clean_random_access(pkt->data, pkt->size)) {
       rec.flags |= kPacketNotSeekable;
@@ -198,6 +201,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
     av_packet_unref(pkt.get());
   }
   if (ret != AVERROR_EOF && idx.packets.empty()) throw_ffmpeg_error(ret, source.name(), "cannot read packets");
+  idx.inband = inband.finish();
   if (idx.packets.empty()) throw DecodeError(source.name() + ": the video stream has no packets");
   if (!idx.contiguous) {
     // Packets are replayed through the demuxer: offsets are its own positions (-1: unknown).

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "inband_state.h"
 #include "read_plan.h"
 
 namespace vidlake {
@@ -19,6 +20,7 @@ PacketFeeder::~PacketFeeder() = default;
 
 void PacketFeeder::position(int32_t first) {
   next_ = first;
+  prefix_ = replay_prefix(index_, first);
   if (!index_.contiguous) position_demuxer(first);
 }
 
@@ -37,8 +39,20 @@ bool PacketFeeder::next(int32_t last, AVPacket* pkt, int32_t* number) {
   pkt->duration = rec.duration;
   pkt->flags = static_cast<int>(rec.flags & kDecoderPacketFlags);
   pkt->pos = -1;
+  if (!prefix_.empty()) {
+    prepend(pkt, prefix_, source_.name());
+    prefix_.clear();
+  }
   *number = next_++;
   return true;
+}
+
+void prepend(AVPacket* pkt, const std::string& bytes, const std::string& name) {
+  const int old_size = pkt->size;
+  const int ret = av_grow_packet(pkt, static_cast<int>(bytes.size()));
+  if (ret < 0) throw_ffmpeg_error(ret, name, "cannot allocate a packet");
+  std::memmove(pkt->data + bytes.size(), pkt->data, static_cast<size_t>(old_size));
+  std::memcpy(pkt->data, bytes.data(), bytes.size());
 }
 
 void PacketFeeder::copy_payload(const PacketRecord& rec, int32_t last, uint8_t* dst) {

@@ -17,6 +17,9 @@
 
 namespace vidlake {
 
+// Puts `bytes` in front of the packet's payload (Note [Replayed in-band state]).
+void prepend(AVPacket* pkt, const std::string& bytes, const std::string& name);
+
 class PacketFeeder {
  public:
   PacketFeeder(const PacketIndex& index, ByteSource& source);
@@ -24,7 +27,9 @@ class PacketFeeder {
   PacketFeeder(const PacketFeeder&) = delete;
   PacketFeeder& operator=(const PacketFeeder&) = delete;
 
-  // The next packet delivered is `first`.
+  // The next packet delivered is `first`. A decode run starts there: the
+  // in-band state a keyframe does not carry is prepended to it (Note
+  // [Replayed in-band state]).
   void position(int32_t first);
 
   // Fills `pkt` with the next packet (if its number is <= last); its pts carries
@@ -44,6 +49,7 @@ class PacketFeeder {
   ByteSource& source_;
   bool remote_;
   int32_t next_ = 0;
+  std::string prefix_;  // bytes to prepend to the next packet delivered
   std::vector<std::pair<ByteRange, std::string>> window_;
   std::unique_ptr<SourceDemuxer> demuxer_;
   int32_t demux_next_ = 0;

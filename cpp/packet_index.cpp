@@ -1,6 +1,7 @@
 #include "packet_index.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "errors.h"
@@ -160,6 +161,47 @@ class Reader {
   size_t pos = 0;
 };
 
+// ---- format 1.1: the in-band decoder state (Note [Replayed in-band state]),
+// appended after the frame table. Kept here, in one place, apart from the 1.0
+// fields: x264 build + 1 (0: none), the distinct parameter sets, then their
+// appearances as (packet delta, set) pairs.
+void write_inband_section(Writer& w, const InbandState& st) {
+  w.varint(static_cast<uint64_t>(static_cast<int64_t>(st.x264_build) + 1));
+  w.varint(st.parameter_sets.size());
+  for (const std::string& ps : st.parameter_sets) w.str(ps);
+  w.varint(st.appearances.size());
+  int64_t prev = 0;
+  for (const InbandState::Appearance& a : st.appearances) {
+    w.svarint(a.packet - prev);
+    w.varint(static_cast<uint64_t>(a.set));
+    prev = a.packet;
+  }
+}
+
+InbandState read_inband_section(Reader& r, size_t num_packets) {
+  InbandState st;
+  const uint64_t build = r.varint();
+  if (build > static_cast<uint64_t>(INT32_MAX)) throw IndexFormatError("packet index has an invalid x264 build");
+  st.x264_build = static_cast<int32_t>(build) - 1;
+  st.parameter_sets.resize(r.count(r.data.size()));
+  for (std::string& ps : st.parameter_sets) {
+    ps = r.str();
+    if (ps.empty()) throw IndexFormatError("packet index has an empty parameter set");
+  }
+  st.appearances.resize(r.count(r.data.size()));
+  int64_t packet = 0;
+  for (InbandState::Appearance& a : st.appearances) {
+    packet += r.svarint();
+    const uint64_t set = r.varint();
+    if (packet < 0 || static_cast<size_t>(packet) >= num_packets || set >= st.parameter_sets.size()) {
+      throw IndexFormatError("packet index has an invalid in-band state entry");
+    }
+    a.packet = static_cast<int32_t>(packet);
+    a.set = static_cast<int32_t>(set);
+  }
+  return st;
+}
+
 }  // namespace
 
 std::string PacketIndex::serialize() const {
@@ -204,6 +246,7 @@ std::string PacketIndex::serialize() const {
     prev_packet = frame_packet[f];
     prev_fpts = frame_pts[f];
   }
+  write_inband_section(w, inband);
   return w.out;
 }
 
@@ -289,6 +332,7 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
     idx.frame_packet[f] = static_cast<int32_t>(prev_packet);
     idx.frame_pts[f] = prev_fpts;
   }
+  if (major == 1 && minor >= 1) idx.inband = read_inband_section(r, n);  // 1.0: none recorded
   if (r.pos != bytes.size() && minor <= kIndexFormatMinor) {
     throw IndexFormatError("packet index has trailing bytes (damaged?)");
   }

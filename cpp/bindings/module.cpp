@@ -149,6 +149,8 @@ py::dict metadata_of(const PacketIndex& idx) {
   d["damaged"] = idx.damaged;
   d["pts_from_container"] = idx.pts_from_container;
   d["keyframes"] = idx.keyframe_frames().size();
+  d["x264_build"] = idx.inband.x264_build;  // Note [Replayed in-band state]; -1: none
+  d["inband_parameter_sets"] = idx.inband.parameter_sets.size();
   return d;
 }
 
