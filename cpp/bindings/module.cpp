@@ -230,7 +230,7 @@ class Decoder {
       py::gil_scoped_release nogil;
       decoder_->get_frames(frames, l, data, resident);
     }
-    return std::move(result);
+    return py::array(std::move(result));  // GCC 14: -Wredundant-move on std::move(result)
   }
 
   py::dict stats() const {
