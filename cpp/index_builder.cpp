@@ -87,32 +87,12 @@ bool is_still_image_format(const char* name) {
   return n == "image2" || (n.size() > 5 && n.compare(n.size() - 5, 5, "_pipe") == 0);
 }
 
-// Frame duration in time_base units, for containers without presentation timestamps.
-int64_t nominal_frame_duration(const PacketIndex& idx) {
-  std::vector<int64_t> durations;
-  for (const PacketRecord& p : idx.packets) {
-    if (p.duration > 0) durations.push_back(p.duration);
-  }
-  if (!durations.empty()) {
-    std::nth_element(durations.begin(), durations.begin() + static_cast<long>(durations.size() / 2), durations.end());
-    return durations[durations.size() / 2];
-  }
-  const StreamInfo& s = idx.info;
-  int num = s.avg_fps_num > 0 ? s.avg_fps_num : s.r_fps_num;
-  int den = s.avg_fps_num > 0 ? s.avg_fps_den : s.r_fps_den;
-  if (num > 0 && den > 0) {
-    // 1 / fps seconds in time_base units
-    return std::max<int64_t>(1, av_rescale_q(1, AVRational{den, num}, AVRational{s.tb_num, s.tb_den}));
-  }
-  return 1;
-}
-
 // Note [Best-effort timestamps] (decode_order.cpp): where FFmpeg gives a frame
 // no timestamp, vidlake uses its packet's container pts, else the previous
 // frame's timestamp plus the nominal frame duration (the first frame: the
 // stream's start time, else the first packet's dts, else 0).
 std::vector<int64_t> fill_missing_timestamps(const PacketIndex& idx, const std::vector<int64_t>& best_effort) {
-  const int64_t dur = nominal_frame_duration(idx);
+  const int64_t dur = idx.frame_duration();
   std::vector<int64_t> out(best_effort.size());
   for (size_t i = 0; i < best_effort.size(); ++i) {
     const int64_t pts = idx.packets[static_cast<size_t>(idx.frame_packet[i])].pts;

@@ -64,8 +64,32 @@ std::vector<int32_t> PacketIndex::keyframe_frames() const {
   return out;
 }
 
+int64_t PacketIndex::frame_duration() const {
+  std::vector<int64_t> durations;
+  for (const PacketRecord& p : packets) {
+    if (p.duration > 0) durations.push_back(p.duration);
+  }
+  if (!durations.empty()) {
+    std::nth_element(durations.begin(), durations.begin() + static_cast<long>(durations.size() / 2), durations.end());
+    return durations[durations.size() / 2];
+  }
+  const StreamInfo& s = info;
+  const int num = s.avg_fps_num > 0 ? s.avg_fps_num : s.r_fps_num;
+  const int den = s.avg_fps_num > 0 ? s.avg_fps_den : s.r_fps_den;
+  if (num > 0 && den > 0) {
+    // 1 / fps seconds in time_base units
+    return std::max<int64_t>(1, av_rescale_q(1, AVRational{den, num}, AVRational{s.tb_num, s.tb_den}));
+  }
+  return 1;
+}
+
 double PacketIndex::fps() const {
   const StreamInfo& s = info;
+  if (!pts_from_container) {
+    bool stated = false;
+    for (const PacketRecord& p : packets) stated = stated || p.duration > 0;
+    if (stated) return static_cast<double>(info.tb_den) / (static_cast<double>(frame_duration()) * info.tb_num);
+  }
   if (s.avg_fps_num > 0 && s.avg_fps_den > 0) return static_cast<double>(s.avg_fps_num) / s.avg_fps_den;
   if (s.r_fps_num > 0 && s.r_fps_den > 0) return static_cast<double>(s.r_fps_num) / s.r_fps_den;
   return 0.0;

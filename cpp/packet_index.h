@@ -98,7 +98,14 @@ class PacketIndex {
 
   // Derived stream facts (Python sees them in Index.metadata).
   // Nominal frame rate: the average rate, else the real (base) rate, else 0.
+  // Without container timestamps (AVI, raw streams): 1 / frame_duration() when
+  // packets state durations (FFmpeg 7's raw H.264/HEVC demuxers report an
+  // average rate of 25 and a real rate of 60 for a 30 fps stream whose
+  // packets last 1/30 s).
   double fps() const;
+  // Nominal frame duration in time_base units: the median packet duration,
+  // else 1 / (average, else real, frame rate), else 1.
+  int64_t frame_duration() const;
   // Duration in time_base units: the container's stream duration, else from the
   // first frame's pts to the end of the last frame (its packet duration, or the
   // mean frame step when that is unknown).
