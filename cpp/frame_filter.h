@@ -26,6 +26,8 @@ class FrameFilter {
   // pictures (HEVC: a VCL NAL outside IRAP types 16-23; H.264: IDR and non-IDR
   // slices together). Other codecs: true.
   bool is_clean_random_access(const uint8_t* data, int64_t size) const;
+  // H.264/HEVC framing: bytes of each NAL unit's length prefix (avcC / hvcC), 0 for Annex B.
+  int nal_length_size() const { return nal_length_size_; }
 
  private:
   bool nal_has_picture(const uint8_t* data, int64_t size) const;

@@ -27,7 +27,6 @@ DecodedPicture::DecodedPicture(ByteSource& source) {
   ctx->thread_count = 1;
   ret = avcodec_open2(ctx.get(), codec, nullptr);
   if (ret < 0) throw_ffmpeg_error(ret, source.name(), "cannot open the image decoder");
-  codec_ = codec->name;
   PacketPtr pkt = make_packet();
   while ((ret = demuxer.read(pkt.get())) >= 0) {
     if (pkt->stream_index != best) {
@@ -50,11 +49,6 @@ int DecodedPicture::natural_channels() const {
   if (d->flags & AV_PIX_FMT_FLAG_ALPHA) return 4;
   if (d->nb_components == 1 && !(d->flags & AV_PIX_FMT_FLAG_PAL)) return 1;
   return 3;
-}
-
-std::string DecodedPicture::pix_fmt() const {
-  const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame_->format));
-  return name ? name : "unknown";
 }
 
 void DecodedPicture::convert(int channels, uint8_t* out) const {

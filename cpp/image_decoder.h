@@ -19,14 +19,11 @@ class DecodedPicture {
   int height() const { return frame_->height; }
   // 1 gray, 3 RGB, 4 RGBA (formats with an alpha channel or a palette).
   int natural_channels() const;
-  const std::string& codec() const { return codec_; }
-  std::string pix_fmt() const;
   // Writes height * width * channels bytes (channels 1, 3 or 4), rows packed.
   void convert(int channels, uint8_t* out) const;
 
  private:
   FramePtr frame_ = make_frame();
-  std::string codec_;
 };
 
 }  // namespace vidlake

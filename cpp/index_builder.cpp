@@ -15,7 +15,8 @@ extern "C" {
 #include "ffmpeg_util.h"
 #include "frame_filter.h"
 #include "h264_sps.h"
-#include "video_decoder.h"
+#include "inband_state.h"
+#include "decode_order.h"
 
 namespace vidlake {
 
@@ -86,24 +87,28 @@ bool is_still_image_format(const char* name) {
   return n == "image2" || (n.size() > 5 && n.compare(n.size() - 5, 5, "_pipe") == 0);
 }
 
-// Frame duration in time_base units, for containers without presentation timestamps.
-int64_t nominal_frame_duration(const PacketIndex& idx) {
-  std::vector<int64_t> durations;
-  for (const PacketRecord& p : idx.packets) {
-    if (p.duration > 0) durations.push_back(p.duration);
+// Note [Best-effort timestamps] (decode_order.cpp): where FFmpeg gives a frame
+// no timestamp, vidlake uses its packet's container pts, else the previous
+// frame's timestamp plus the nominal frame duration (the first frame: the
+// stream's start time, else the first packet's dts, else 0).
+std::vector<int64_t> fill_missing_timestamps(const PacketIndex& idx, const std::vector<int64_t>& best_effort) {
+  const int64_t dur = idx.frame_duration();
+  std::vector<int64_t> out(best_effort.size());
+  for (size_t i = 0; i < best_effort.size(); ++i) {
+    const int64_t pts = idx.packets[static_cast<size_t>(idx.frame_packet[i])].pts;
+    if (best_effort[i] != AV_NOPTS_VALUE) {
+      out[i] = best_effort[i];
+    } else if (pts != AV_NOPTS_VALUE) {
+      out[i] = pts;
+    } else if (i > 0) {
+      out[i] = out[i - 1] + dur;
+    } else if (idx.info.start_time != INT64_MIN) {
+      out[i] = idx.info.start_time;
+    } else {
+      out[i] = idx.packets[0].dts != AV_NOPTS_VALUE ? idx.packets[0].dts : 0;
+    }
   }
-  if (!durations.empty()) {
-    std::nth_element(durations.begin(), durations.begin() + static_cast<long>(durations.size() / 2), durations.end());
-    return durations[durations.size() / 2];
-  }
-  const StreamInfo& s = idx.info;
-  int num = s.avg_fps_num > 0 ? s.avg_fps_num : s.r_fps_num;
-  int den = s.avg_fps_num > 0 ? s.avg_fps_den : s.r_fps_den;
-  if (num > 0 && den > 0) {
-    // 1 / fps seconds in time_base units
-    return std::max<int64_t>(1, av_rescale_q(1, AVRational{den, num}, AVRational{s.tb_num, s.tb_den}));
-  }
-  return 1;
+  return out;
 }
 
 }  // namespace
@@ -133,6 +138,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
   PacketIndex idx;
   idx.info = stream_info(fmt, st, source.size());
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
+  InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
   int ret;
@@ -148,6 +154,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
     rec.size = pkt->size;
     rec.flags = static_cast<uint32_t>(pkt->flags) & kDecoderPacketFlags;
     const bool discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
+    inband.scan(static_cast<int32_t>(idx.packets.size()), pkt->data, pkt->size);
     if (!discard && filter.is_frame(pkt->data, pkt->size)) rec.flags |= kPacketIsFrame;
     if ((pkt->flags & AV_PKT_FLAG_KEY) && !filter.is_clean_random_access(pkt->data, pkt->size)) {
       rec.flags |= kPacketNotSeekable;
@@ -174,6 +181,7 @@ PacketIndex build_index(ByteSource& source, int stream) {
     av_packet_unref(pkt.get());
   }
   if (ret != AVERROR_EOF && idx.packets.empty()) throw_ffmpeg_error(ret, source.name(), "cannot read packets");
+  idx.inband = inband.finish();
   if (idx.packets.empty()) throw DecodeError(source.name() + ": the video stream has no packets");
   if (!idx.contiguous) {
     // Packets are replayed through the demuxer: offsets are its own positions (-1: unknown).
@@ -194,6 +202,11 @@ PacketIndex build_index(ByteSource& source, int stream) {
     if (!seen.insert(idx.packets[static_cast<size_t>(p)].pts).second) all_pts = false;
   }
   if (all_pts) {
+    // With a pts on every frame, libavcodec's best-effort timestamp is that pts
+    // (frames come out in pts order, so the pts never goes backwards and wins
+    // guess_correct_pts), except for a frame FFmpeg returns with no timestamp
+    // at all (the last MPEG-2 picture of matrixbench_mpeg2.lq1.mpg, drained at
+    // the end): vidlake keeps its packet's pts (Note [Best-effort timestamps]).
     std::stable_sort(candidates.begin(), candidates.end(), [&](int32_t a, int32_t b) {
       return idx.packets[static_cast<size_t>(a)].pts < idx.packets[static_cast<size_t>(b)].pts;
     });
@@ -201,22 +214,17 @@ PacketIndex build_index(ByteSource& source, int stream) {
     for (int32_t p : candidates) idx.frame_pts.push_back(idx.packets[static_cast<size_t>(p)].pts);
   } else {
     // Note [Containers without presentation timestamps]
-    // AVI and raw elementary streams store no pts, so with B-frames the
-    // presentation order is known only to the decoder. Here, and only here, the
-    // index is built with one decode pass that records which packet each emitted
-    // frame came from; timestamps become start + i * frame duration.
+    // AVI and raw elementary streams store no pts (nor does the first packet of
+    // some MPEG-TS/PS files), so with B-frames the presentation order is known
+    // only to the decoder. Here, and only here, the index is built with one
+    // decode pass that records which packet each emitted frame came from and its
+    // best-effort timestamp (Note [Best-effort timestamps] in decode_order.cpp).
     idx.pts_from_container = false;
     for (PacketRecord& p : idx.packets) p.flags &= ~kPacketIsFrame;
-    idx.frame_packet = decode_output_order(idx, source);
+    OutputOrder order = decode_output_order(idx, source);
+    idx.frame_packet = std::move(order.packets);
     for (int32_t p : idx.frame_packet) idx.packets[static_cast<size_t>(p)].flags |= kPacketIsFrame;
-    const int64_t dur = nominal_frame_duration(idx);
-    int64_t start = 0;
-    if (idx.info.start_time != INT64_MIN) {
-      start = idx.info.start_time;
-    } else if (!idx.packets.empty() && idx.packets[0].dts != AV_NOPTS_VALUE) {
-      start = idx.packets[0].dts;
-    }
-    for (size_t i = 0; i < idx.frame_packet.size(); ++i) idx.frame_pts.push_back(start + static_cast<int64_t>(i) * dur);
+    idx.frame_pts = fill_missing_timestamps(idx, order.timestamps);
   }
   if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
   idx.finalize();

@@ -1,6 +1,7 @@
 #include "packet_index.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "errors.h"
@@ -61,6 +62,53 @@ std::vector<int32_t> PacketIndex::keyframe_frames() const {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+int64_t PacketIndex::frame_duration() const {
+  std::vector<int64_t> durations;
+  for (const PacketRecord& p : packets) {
+    if (p.duration > 0) durations.push_back(p.duration);
+  }
+  if (!durations.empty()) {
+    std::nth_element(durations.begin(), durations.begin() + static_cast<long>(durations.size() / 2), durations.end());
+    return durations[durations.size() / 2];
+  }
+  const StreamInfo& s = info;
+  const int num = s.avg_fps_num > 0 ? s.avg_fps_num : s.r_fps_num;
+  const int den = s.avg_fps_num > 0 ? s.avg_fps_den : s.r_fps_den;
+  if (num > 0 && den > 0) {
+    // 1 / fps seconds in time_base units
+    return std::max<int64_t>(1, av_rescale_q(1, AVRational{den, num}, AVRational{s.tb_num, s.tb_den}));
+  }
+  return 1;
+}
+
+double PacketIndex::fps() const {
+  const StreamInfo& s = info;
+  if (!pts_from_container) {
+    bool stated = false;
+    for (const PacketRecord& p : packets) stated = stated || p.duration > 0;
+    if (stated) return static_cast<double>(info.tb_den) / (static_cast<double>(frame_duration()) * info.tb_num);
+  }
+  if (s.avg_fps_num > 0 && s.avg_fps_den > 0) return static_cast<double>(s.avg_fps_num) / s.avg_fps_den;
+  if (s.r_fps_num > 0 && s.r_fps_den > 0) return static_cast<double>(s.r_fps_num) / s.r_fps_den;
+  return 0.0;
+}
+
+int64_t PacketIndex::duration_ts() const {
+  if (info.duration != INT64_MIN) return info.duration;
+  if (frame_pts.empty()) return 0;
+  const auto [lo, hi] = std::minmax_element(frame_pts.begin(), frame_pts.end());
+  const int64_t first = *lo, last = *hi;
+  int64_t last_dur = packets[static_cast<size_t>(frame_packet.back())].duration;
+  if (last_dur <= 0 && num_frames() > 1) last_dur = (last - first) / (num_frames() - 1);
+  return (last - first) + std::max<int64_t>(0, last_dur);
+}
+
+double PacketIndex::start_seconds() const {
+  if (info.start_time != INT64_MIN) return seconds(info.start_time);
+  if (frame_pts.empty()) return 0.0;
+  return seconds(*std::min_element(frame_pts.begin(), frame_pts.end()));
 }
 
 // ---- serialisation: "VLIX", major, minor, then fields; packet columns as zigzag varint deltas.
@@ -137,6 +185,47 @@ class Reader {
   size_t pos = 0;
 };
 
+// ---- format 1.1: the in-band decoder state (Note [Replayed in-band state]),
+// appended after the frame table. Kept here, in one place, apart from the 1.0
+// fields: x264 build + 1 (0: none), the distinct parameter sets, then their
+// appearances as (packet delta, set) pairs.
+void write_inband_section(Writer& w, const InbandState& st) {
+  w.varint(static_cast<uint64_t>(static_cast<int64_t>(st.x264_build) + 1));
+  w.varint(st.parameter_sets.size());
+  for (const std::string& ps : st.parameter_sets) w.str(ps);
+  w.varint(st.appearances.size());
+  int64_t prev = 0;
+  for (const InbandState::Appearance& a : st.appearances) {
+    w.svarint(a.packet - prev);
+    w.varint(static_cast<uint64_t>(a.set));
+    prev = a.packet;
+  }
+}
+
+InbandState read_inband_section(Reader& r, size_t num_packets) {
+  InbandState st;
+  const uint64_t build = r.varint();
+  if (build > static_cast<uint64_t>(INT32_MAX)) throw IndexFormatError("packet index has an invalid x264 build");
+  st.x264_build = static_cast<int32_t>(build) - 1;
+  st.parameter_sets.resize(r.count(r.data.size()));
+  for (std::string& ps : st.parameter_sets) {
+    ps = r.str();
+    if (ps.empty()) throw IndexFormatError("packet index has an empty parameter set");
+  }
+  st.appearances.resize(r.count(r.data.size()));
+  int64_t packet = 0;
+  for (InbandState::Appearance& a : st.appearances) {
+    packet += r.svarint();
+    const uint64_t set = r.varint();
+    if (packet < 0 || static_cast<size_t>(packet) >= num_packets || set >= st.parameter_sets.size()) {
+      throw IndexFormatError("packet index has an invalid in-band state entry");
+    }
+    a.packet = static_cast<int32_t>(packet);
+    a.set = static_cast<int32_t>(set);
+  }
+  return st;
+}
+
 }  // namespace
 
 std::string PacketIndex::serialize() const {
@@ -181,6 +270,7 @@ std::string PacketIndex::serialize() const {
     prev_packet = frame_packet[f];
     prev_fpts = frame_pts[f];
   }
+  write_inband_section(w, inband);
   return w.out;
 }
 
@@ -266,6 +356,7 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
     idx.frame_packet[f] = static_cast<int32_t>(prev_packet);
     idx.frame_pts[f] = prev_fpts;
   }
+  if (major == 1 && minor >= 1) idx.inband = read_inband_section(r, n);  // 1.0: none recorded
   if (r.pos != bytes.size() && minor <= kIndexFormatMinor) {
     throw IndexFormatError("packet index has trailing bytes (damaged?)");
   }

@@ -11,7 +11,7 @@ namespace vidlake {
 
 // Index format version written by this build; a reader refuses a newer major.
 constexpr uint16_t kIndexFormatMajor = 1;
-constexpr uint16_t kIndexFormatMinor = 0;
+constexpr uint16_t kIndexFormatMinor = 1;  // 1.1: in-band decoder state (InbandState)
 
 // Bits in PacketRecord::flags (FFmpeg's AV_PKT_FLAG_* occupy the low five bits,
 // and only those are passed to the decoder).
@@ -53,9 +53,24 @@ struct StreamInfo {
   int32_t num_streams = 0;
 };
 
+// Decoder state carried in the stream that a keyframe does not carry, recorded
+// at index time and given to every decoder state before its first packet
+// (cpp/inband_state.*, Note [Replayed in-band state]; stored since format 1.1).
+struct InbandState {
+  int32_t x264_build = -1;                  // from x264's user-data SEI ("x264 - core N"); -1: none
+  std::vector<std::string> parameter_sets;  // distinct in-band parameter-set NAL units (no start code)
+  struct Appearance {
+    int32_t packet;  // the packet that carries it
+    int32_t set;     // index into parameter_sets
+  };
+  std::vector<Appearance> appearances;      // every appearance, in decode order
+  bool empty() const { return x264_build < 0 && parameter_sets.empty(); }
+};
+
 class PacketIndex {
  public:
   StreamInfo info;
+  InbandState inband;
   std::vector<PacketRecord> packets;   // decode order
   std::vector<int32_t> frame_packet;   // frame number (presentation order) -> packet
   std::vector<int64_t> frame_pts;      // presentation timestamp of each frame (time_base units)
@@ -80,6 +95,23 @@ class PacketIndex {
   // The keyframe before `packet` (for retries), or -1.
   int32_t keyframe_before(int32_t packet) const;
   std::vector<int32_t> keyframe_frames() const;
+
+  // Derived stream facts (Python sees them in Index.metadata).
+  // Nominal frame rate: the average rate, else the real (base) rate, else 0.
+  // Without container timestamps (AVI, raw streams): 1 / frame_duration() when
+  // packets state durations (FFmpeg 7's raw H.264/HEVC demuxers report an
+  // average rate of 25 and a real rate of 60 for a 30 fps stream whose
+  // packets last 1/30 s).
+  double fps() const;
+  // Nominal frame duration in time_base units: the median packet duration,
+  // else 1 / (average, else real, frame rate), else 1.
+  int64_t frame_duration() const;
+  // Duration in time_base units: the container's stream duration, else from the
+  // first frame's pts to the end of the last frame (its packet duration, or the
+  // mean frame step when that is unknown).
+  int64_t duration_ts() const;
+  // Start in seconds: the container's stream start time, else the first frame's pts.
+  double start_seconds() const;
 
   std::string serialize() const;
   static PacketIndex deserialize(const std::string& bytes);

@@ -1,7 +1,8 @@
-// The decoder loop: plans a read from the index, feeds exactly the needed packets
-// to libavcodec, identifies each emitted frame and converts only the wanted ones
-// into their output rows. One VideoDecoder may be used from many threads: each
-// call takes a decoder state from a small pool.
+// The decoder loop: plans a read from the index, decodes its spans (feeding
+// exactly the needed packets through cpp/packet_feeder.*), identifies each
+// emitted frame and converts only the wanted ones into their output rows. One
+// VideoDecoder may be used from many threads: each call takes a decoder state
+// from a small pool of parked states.
 #pragma once
 
 #include <atomic>
@@ -22,7 +23,9 @@ namespace vidlake {
 
 struct DecoderOptions {
   int threads = 0;           // codec threads; 0 = one per core (at most 16)
-  bool skip_nonref = false;  // skip non-reference frames that are not wanted
+  // Skip unwanted non-reference frames where that is exact (Note [Skipping
+  // non-reference frames]); the one default, also of _core.Decoder and VideoReader.
+  bool skip_nonref = true;
 };
 
 struct DecodeStats {
@@ -93,19 +96,5 @@ class VideoDecoder {
  private:
   Counters counters_;
 };
-
-// Decodes every packet once in order and returns, for each emitted frame in
-// output order, the packet it came from (used by build_index, see Note there).
-std::vector<int32_t> decode_output_order(const PacketIndex& index, ByteSource& source);
-
-// The pixel format of the first frame a decode emits (-1 if none within the
-// first GOP); used when the container header was trusted without a probe.
-int decode_first_frame_format(const PacketIndex& index, ByteSource& source);
-
-// The decode limit for benchmarks: decodes exactly the planned packets with a
-// bare send/receive loop on `threads` threads, converts only the wanted frames
-// to RGB into a scratch buffer, and returns the seconds that took. The packets'
-// bytes are read into memory before the clock starts.
-double decode_limit(ByteSource& source, const PacketIndex& index, const std::vector<int32_t>& frames, int threads);
 
 }  // namespace vidlake

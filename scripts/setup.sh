@@ -40,11 +40,15 @@ want=$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-40)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   $VPY -m pip install -q --upgrade pip
   $VPY -m pip install -q "scikit-build-core>=0.8" "pybind11>=2.11" numpy "tqdm>=4.60" cython
-  # The oracle: PyAV compiled against the system FFmpeg (same libavcodec/libswscale as
-  # vidlake), so "bit-identical to PyAV" compares decoders, not two FFmpeg builds.
-  # 12.3.0 is the newest PyAV that builds against FFmpeg 5.1 (Debian 12).
-  if ! $VPY -c "import av" 2>/dev/null; then
-    $VPY -m pip install -q --no-binary av "av==12.3.0"
+  # The oracle: PyAV compiled from source against the system FFmpeg (same libavcodec/libswscale
+  # as vidlake), so "bit-identical to PyAV" compares decoders, not two FFmpeg builds.
+  # 12.3.0 is the newest PyAV that builds against FFmpeg 5.1 (Debian 12) and builds against 6.x;
+  # it does not build against FFmpeg 7 (Debian 13: 7.1), where 13.1.0 does.
+  avcodec_major=$(pkg-config --modversion libavcodec | cut -d. -f1)
+  if [ "$avcodec_major" -ge 61 ]; then PYAV=13.1.0; else PYAV=12.3.0; fi
+  if ! $VPY -c "import av, sys; sys.exit(av.__version__ != '$PYAV')" 2>/dev/null; then
+    echo "setup: building the oracle PyAV $PYAV from source against libavcodec $(pkg-config --modversion libavcodec)"
+    $VPY -m pip install -q --no-binary av "av==$PYAV"
   fi
   $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff mypy \
     "google-cloud-storage>=2.10" "gcp-storage-emulator; python_version >= '3.10'"

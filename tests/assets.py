@@ -14,7 +14,8 @@ container's packet count the reason is in ``notes`` (edit-list discards, packets
 do not split, truncation).
 
 ``pts_from_container=False`` marks containers that carry no usable presentation timestamps
-(AVI, raw elementary streams): there vidlake defines frame i's timestamp as i / fps.
+(AVI, raw elementary streams): there vidlake's timestamps are FFmpeg's best-effort timestamps of
+a sequential decode (test_timestamps.py), one frame duration apart.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ extern "C" {
 #include "errors.h"
 #include "ffmpeg_util.h"
 #include "frame_converter.h"
+#include "decode_limit.h"
 #include "image_decoder.h"
 #include "index_builder.h"
 #include "output_buffers.h"
@@ -110,12 +111,6 @@ std::shared_ptr<ByteSource> make_source(const py::object& source, const std::str
   throw py::type_error("source must be a path, a bytes-like object, or an object with .size and .fetch(ranges)");
 }
 
-double fps_of(const StreamInfo& s) {
-  if (s.avg_fps_num > 0 && s.avg_fps_den > 0) return static_cast<double>(s.avg_fps_num) / s.avg_fps_den;
-  if (s.r_fps_num > 0 && s.r_fps_den > 0) return static_cast<double>(s.r_fps_num) / s.r_fps_den;
-  return 0.0;
-}
-
 py::dict metadata_of(const PacketIndex& idx) {
   const StreamInfo& s = idx.info;
   py::dict d;
@@ -126,24 +121,16 @@ py::dict metadata_of(const PacketIndex& idx) {
   d["pix_fmt"] = pf ? py::str(pf) : py::str("unknown");
   d["num_frames"] = idx.num_frames();
   d["num_packets"] = idx.packets.size();
-  d["fps"] = fps_of(s);
+  d["fps"] = idx.fps();
   d["average_fps"] = s.avg_fps_den > 0 && s.avg_fps_num > 0 ? static_cast<double>(s.avg_fps_num) / s.avg_fps_den : 0.0;
   d["real_fps"] = s.r_fps_den > 0 && s.r_fps_num > 0 ? static_cast<double>(s.r_fps_num) / s.r_fps_den : 0.0;
   d["time_base"] = static_cast<double>(s.tb_num) / s.tb_den;
   d["time_base_num"] = s.tb_num;
   d["time_base_den"] = s.tb_den;
-  // Duration: from the first frame's pts to the end of the last frame.
-  int64_t first = INT64_MAX, last = INT64_MIN;
-  for (int64_t p : idx.frame_pts) {
-    first = std::min(first, p);
-    last = std::max(last, p);
-  }
-  int64_t last_dur = idx.packets[static_cast<size_t>(idx.frame_packet.back())].duration;
-  if (last_dur <= 0 && idx.num_frames() > 1) last_dur = (last - first) / (idx.num_frames() - 1);
-  int64_t duration_ts = s.duration != INT64_MIN ? s.duration : (last - first) + std::max<int64_t>(0, last_dur);
+  const int64_t duration_ts = idx.duration_ts();
   d["duration_ts"] = duration_ts;
   d["duration"] = idx.seconds(duration_ts);
-  d["start_time"] = s.start_time != INT64_MIN ? idx.seconds(s.start_time) : idx.seconds(first);
+  d["start_time"] = idx.start_seconds();
   d["rotation"] = s.rotation;
   d["sample_aspect_ratio"] = py::make_tuple(s.sar_num, s.sar_den);
   d["color_range"] = av_color_range_name(static_cast<AVColorRange>(s.color_range)) ?: "unknown";
@@ -162,6 +149,8 @@ py::dict metadata_of(const PacketIndex& idx) {
   d["damaged"] = idx.damaged;
   d["pts_from_container"] = idx.pts_from_container;
   d["keyframes"] = idx.keyframe_frames().size();
+  d["x264_build"] = idx.inband.x264_build;  // Note [Replayed in-band state]; -1: none
+  d["inband_parameter_sets"] = idx.inband.parameter_sets.size();
   return d;
 }
 
@@ -241,7 +230,7 @@ class Decoder {
       py::gil_scoped_release nogil;
       decoder_->get_frames(frames, l, data, resident);
     }
-    return std::move(result);
+    return py::array(std::move(result));  // GCC 14: -Wredundant-move on std::move(result)
   }
 
   py::dict stats() const {
@@ -364,7 +353,7 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Decoder>(m, "Decoder", "Decodes frames of one indexed video; safe to share between threads")
       .def(py::init<const py::object&, IndexPtr, int, bool, const std::string&>(), py::arg("source"),
-           py::arg("index"), py::arg("threads") = 0, py::arg("skip_nonref") = false, py::arg("name") = "")
+           py::arg("index"), py::arg("threads") = 0, py::arg("skip_nonref") = true, py::arg("name") = "")
       .def("get_frames", &Decoder::get_frames, py::arg("indices"), py::arg("out") = py::none(),
            py::arg("height") = 0, py::arg("width") = 0, py::arg("gray") = false, py::arg("rotate") = false,
            py::arg("stream_colors") = false)
@@ -374,25 +363,6 @@ PYBIND11_MODULE(_core, m) {
            "Close idle decoder states beyond the `keep` most recently used (frees their memory)")
       .def_property_readonly("index", &Decoder::index);
 
-  m.def(
-      "image_info",
-      [](const py::object& source, const std::string& name) {
-        std::shared_ptr<ByteSource> src = make_source(source, name);
-        std::unique_ptr<DecodedPicture> pic;
-        {
-          py::gil_scoped_release nogil;
-          pic = std::make_unique<DecodedPicture>(*src);
-        }
-        py::dict d;
-        d["width"] = pic->width();
-        d["height"] = pic->height();
-        d["channels"] = pic->natural_channels();
-        d["codec"] = pic->codec();
-        d["pix_fmt"] = pic->pix_fmt();
-        return d;
-      },
-      py::arg("source"), py::arg("name") = "",
-      "Size, natural channels (1 gray, 3 RGB, 4 alpha or palette), codec and pixel format of a still image");
   m.def(
       "decode_image",
       [](const py::object& source, py::object out, int channels, const std::string& name) {

@@ -42,7 +42,10 @@ class VideoReader:
     storage). ``stream`` picks a video stream by its container index (default: the
     one FFmpeg ranks best). ``threads`` sets the codec threads (default: one per
     core). ``index`` reuses a stored packet index (``Index`` or its bytes), so the
-    file is not demuxed again.
+    file is not demuxed again. ``skip_nonref`` (default ``True``, the same default as
+    ``vidlake._core.Decoder``) lets a read skip unwanted non-reference frames where
+    that provably changes no other frame (never for MPEG-4 Part 2, containers without
+    timestamps or damaged streams); frames are identical either way, only faster.
 
     Frame numbers are presentation order. A read decodes only the packets it
     needs, from the keyframe before the first wanted frame, and converts only
