@@ -63,7 +63,7 @@ class VidlakeDataLoader(torch.utils.data.DataLoader):
 
     def set_epoch(self, epoch: int) -> None:
         """Draw epoch ``epoch`` next (shuffle order and random clips)."""
-        s = self.batch_sampler.sampler if self.batch_sampler is not None else self.sampler
+        s: Any = getattr(self.batch_sampler, "sampler", None) if self.batch_sampler is not None else self.sampler
         if hasattr(s, "set_epoch"):
             s.set_epoch(epoch)
 
