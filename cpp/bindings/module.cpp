@@ -16,6 +16,7 @@ extern "C" {
 
 #include "byte_source.h"
 #include "errors.h"
+#include "ffmpeg_log.h"
 #include "ffmpeg_util.h"
 #include "frame_converter.h"
 #include "decode_limit.h"
@@ -261,7 +262,19 @@ py::array_t<T> to_numpy(const std::vector<T>& v) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vidlake's C++ core: packet index, read planner, decoder (see docs/DESIGN.md)";
-  av_log_set_level(AV_LOG_ERROR);
+  vidlake::install_log_buffer(AV_LOG_ERROR);  // Note [FFmpeg log lines]
+  m.def(
+      "drain_ffmpeg_log",
+      []() {
+        auto [lines, dropped] = vidlake::drain_log();
+        py::list out;
+        for (auto& [level, text] : lines) out.append(py::make_tuple(level, py::str(text)));
+        return py::make_tuple(out, dropped);
+      },
+      "FFmpeg's log lines since the last call as [(av_log level, text)], and how many were dropped");
+  m.def(
+      "set_ffmpeg_log_level", [](int level) { av_log_set_level(level); }, py::arg("level"),
+      "FFmpeg's log level (AV_LOG_*: 8 fatal, 16 error, 24 warning, 32 info, 48 debug)");
 
   py::module_ errors = py::module_::import("vidlake.errors");
   static py::object decode_error = errors.attr("VideoDecodeError");

@@ -32,6 +32,12 @@ from .errors import (  # noqa: F401
 from .htypes.bbox import convert_boxes  # noqa: F401
 from .sources import LinkedSample, RemoteRangeSource, Sample, link, open_remote_video  # noqa: F401
 from .storage import RangeCache  # noqa: F401
-from .video import VideoReader, clear_output_cache, output_cache_info, set_output_cache  # noqa: F401
+from .video import (  # noqa: F401
+    VideoReader,
+    clear_output_cache,
+    output_cache_info,
+    set_ffmpeg_log_level,
+    set_output_cache,
+)
 
 __version__ = "0.1.0"

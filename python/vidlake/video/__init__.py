@@ -14,6 +14,7 @@ it reads through paths, bytes or *range sources* (objects with ``size``, ``name`
 from __future__ import annotations
 
 from .._core import Index
+from .ffmpeg_log import forward_ffmpeg_log, set_ffmpeg_log_level
 from .images import IMAGE_COMPRESSIONS, decode_image, encode_image, image_header
 from .memory import clear_output_cache, output_cache_info, set_output_cache
 from .reader import VideoReader
@@ -25,7 +26,9 @@ __all__ = [
     "clear_output_cache",
     "decode_image",
     "encode_image",
+    "forward_ffmpeg_log",
     "image_header",
     "output_cache_info",
+    "set_ffmpeg_log_level",
     "set_output_cache",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import _core
 from . import timestamps as _ts
+from .ffmpeg_log import forward_ffmpeg_log
 
 #: ``color_conversion`` values: the frame's own colours (default), or BT.601 always ("pyav": alias)
 COLOR_CONVERSIONS = ("stream", "bt601", "pyav")
@@ -71,12 +72,18 @@ class VideoReader:
             raise FileNotFoundError(f"{os.fspath(source)}: no such file")
         self._name = _source_name(source, name)
         if index is None:
-            self._index = _core.Index.build(source, -1 if stream is None else stream, self._name)
+            try:
+                self._index = _core.Index.build(source, -1 if stream is None else stream, self._name)
+            finally:
+                forward_ffmpeg_log()
         elif isinstance(index, (bytes, bytearray, memoryview)):
             self._index = _core.Index.from_bytes(bytes(index))
         else:
             self._index = index
-        self._decoder = _core.Decoder(source, self._index, threads or 0, skip_nonref, self._name)
+        try:
+            self._decoder = _core.Decoder(source, self._index, threads or 0, skip_nonref, self._name)
+        finally:
+            forward_ffmpeg_log()
         self._metadata = self._index.metadata
         self._timestamps: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -184,8 +191,11 @@ class VideoReader:
             if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
                 raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
             h, w = int(size[0]), int(size[1])
-        return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate),
-                                        color_conversion == "stream")
+        try:
+            return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate),
+                                            color_conversion == "stream")
+        finally:
+            forward_ffmpeg_log()
 
     # ---- frames by time (vidlake/timestamps.py)
     @property
