@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "index_validate.h"
 
 extern "C" {
 #include <libavutil/avutil.h>
@@ -161,7 +162,22 @@ class Reader {
     uint64_t v = varint();
     return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
   }
-  int32_t i32() { return static_cast<int32_t>(svarint()); }
+  int32_t i32(const char* field) {
+    const int64_t v = svarint();
+    if (v < INT32_MIN || v > INT32_MAX) {
+      throw IndexFormatError(std::string("packet index field '") + field + "' is out of range (damaged or crafted index)");
+    }
+    return static_cast<int32_t>(v);
+  }
+  // a + b, refusing what would overflow (delta-coded columns of a crafted index).
+  static int64_t add(int64_t a, int64_t b, const char* column, size_t row, const char* field) {
+    int64_t sum;
+    if (__builtin_add_overflow(a, b, &sum)) {
+      throw IndexFormatError(std::string("packet index field '") + column + "[" + std::to_string(row) + "]." +
+                             field + "' overflows (damaged or crafted index)");
+    }
+    return sum;
+  }
   double f64() {
     need(8);
     double v;
@@ -256,11 +272,12 @@ std::string PacketIndex::serialize() const {
     w.varint((p.pts == AV_NOPTS_VALUE ? 1u : 0u) | (p.dts == AV_NOPTS_VALUE ? 2u : 0u) |
              (static_cast<uint64_t>(p.flags) << 2));
     w.svarint(p.duration);
-    w.svarint(p.offset - prev_end);
+    // Wrapping arithmetic: a crafted in-memory index (tests, fuzz seeds) must not overflow here.
+    w.svarint(static_cast<int64_t>(static_cast<uint64_t>(p.offset) - static_cast<uint64_t>(prev_end)));
     w.varint(static_cast<uint64_t>(p.size));
     if (p.pts != AV_NOPTS_VALUE) prev_pts = p.pts;
     if (p.dts != AV_NOPTS_VALUE) prev_dts = p.dts;
-    prev_end = p.offset + p.size;
+    prev_end = static_cast<int64_t>(static_cast<uint64_t>(p.offset) + static_cast<uint64_t>(p.size));
   }
   w.varint(frame_packet.size());
   int64_t prev_packet = 0, prev_fpts = 0;
@@ -288,35 +305,35 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
   }
   PacketIndex idx;
   StreamInfo& s = idx.info;
-  s.stream_index = r.i32();
-  s.codec_id = r.i32();
+  s.stream_index = r.i32("stream_index");
+  s.codec_id = r.i32("codec_id");
   s.codec_tag = static_cast<uint32_t>(r.svarint());
-  s.width = r.i32();
-  s.height = r.i32();
-  s.pix_fmt = r.i32();
-  s.profile = r.i32();
-  s.level = r.i32();
-  s.bits_per_coded_sample = r.i32();
-  s.bits_per_raw_sample = r.i32();
-  s.color_range = r.i32();
-  s.color_space = r.i32();
-  s.color_primaries = r.i32();
-  s.color_trc = r.i32();
-  s.chroma_location = r.i32();
-  s.field_order = r.i32();
-  s.video_delay = r.i32();
-  s.sar_num = r.i32();
-  s.sar_den = r.i32();
-  s.tb_num = r.i32();
-  s.tb_den = r.i32();
-  s.avg_fps_num = r.i32();
-  s.avg_fps_den = r.i32();
-  s.r_fps_num = r.i32();
-  s.r_fps_den = r.i32();
+  s.width = r.i32("width");
+  s.height = r.i32("height");
+  s.pix_fmt = r.i32("pix_fmt");
+  s.profile = r.i32("profile");
+  s.level = r.i32("level");
+  s.bits_per_coded_sample = r.i32("bits_per_coded_sample");
+  s.bits_per_raw_sample = r.i32("bits_per_raw_sample");
+  s.color_range = r.i32("color_range");
+  s.color_space = r.i32("color_space");
+  s.color_primaries = r.i32("color_primaries");
+  s.color_trc = r.i32("color_trc");
+  s.chroma_location = r.i32("chroma_location");
+  s.field_order = r.i32("field_order");
+  s.video_delay = r.i32("video_delay");
+  s.sar_num = r.i32("sar_num");
+  s.sar_den = r.i32("sar_den");
+  s.tb_num = r.i32("tb_num");
+  s.tb_den = r.i32("tb_den");
+  s.avg_fps_num = r.i32("avg_fps_num");
+  s.avg_fps_den = r.i32("avg_fps_den");
+  s.r_fps_num = r.i32("r_fps_num");
+  s.r_fps_den = r.i32("r_fps_den");
   s.start_time = r.svarint();
   s.duration = r.svarint();
   s.source_size = r.svarint();
-  s.num_streams = r.i32();
+  s.num_streams = r.i32("num_streams");
   s.rotation = r.f64();
   s.extradata = r.str();
   s.container = r.str();
@@ -328,30 +345,35 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
   size_t n = r.count(bytes.size());
   idx.packets.resize(n);
   int64_t prev_pts = 0, prev_dts = 0, prev_end = 0;
-  for (PacketRecord& p : idx.packets) {
+  for (size_t k = 0; k < n; ++k) {
+    PacketRecord& p = idx.packets[k];
     int64_t dpts = r.svarint();
     int64_t ddts = r.svarint();
     uint64_t bits = r.varint();
     p.duration = r.svarint();
-    p.offset = prev_end + r.svarint();
-    p.size = static_cast<int32_t>(r.varint());
+    p.offset = Reader::add(prev_end, r.svarint(), "packets", k, "offset");
+    const uint64_t size = r.varint();
+    if (size > static_cast<uint64_t>(INT32_MAX)) {
+      throw IndexFormatError("packet index field 'packets[" + std::to_string(k) + "].size' is out of range (damaged or crafted index)");
+    }
+    p.size = static_cast<int32_t>(size);
     p.flags = static_cast<uint32_t>(bits >> 2);
-    p.pts = (bits & 1u) ? AV_NOPTS_VALUE : prev_pts + dpts;
-    p.dts = (bits & 2u) ? AV_NOPTS_VALUE : prev_dts + ddts;
+    p.pts = (bits & 1u) ? AV_NOPTS_VALUE : Reader::add(prev_pts, dpts, "packets", k, "pts");
+    p.dts = (bits & 2u) ? AV_NOPTS_VALUE : Reader::add(prev_dts, ddts, "packets", k, "dts");
     if (p.pts != AV_NOPTS_VALUE) prev_pts = p.pts;
     if (p.dts != AV_NOPTS_VALUE) prev_dts = p.dts;
     if (p.size < 0 || (idx.contiguous && p.offset < 0)) throw IndexFormatError("packet index has an invalid packet entry");
-    prev_end = p.offset + p.size;
+    prev_end = Reader::add(p.offset, p.size, "packets", k, "offset");
   }
   size_t nf = r.count(bytes.size());
   idx.frame_packet.resize(nf);
   idx.frame_pts.resize(nf);
   int64_t prev_packet = 0, prev_fpts = 0;
   for (size_t f = 0; f < nf; ++f) {
-    prev_packet += r.svarint();
-    prev_fpts += r.svarint();
+    prev_packet = Reader::add(prev_packet, r.svarint(), "frames", f, "packet");
+    prev_fpts = Reader::add(prev_fpts, r.svarint(), "frames", f, "pts");
     if (prev_packet < 0 || static_cast<size_t>(prev_packet) >= n) {
-      throw IndexFormatError("packet index has a frame pointing outside its packets");
+      throw IndexFormatError("packet index field 'frames[" + std::to_string(f) + "].packet' points outside its packets");
     }
     idx.frame_packet[f] = static_cast<int32_t>(prev_packet);
     idx.frame_pts[f] = prev_fpts;
@@ -360,6 +382,7 @@ PacketIndex PacketIndex::deserialize(const std::string& bytes) {
   if (r.pos != bytes.size() && minor <= kIndexFormatMinor) {
     throw IndexFormatError("packet index has trailing bytes (damaged?)");
   }
+  validate_index(idx);  // untrusted input: every field, once, here (cpp/index_validate.cpp)
   idx.finalize();
   return idx;
 }

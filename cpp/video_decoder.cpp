@@ -8,6 +8,7 @@
 #include "codec_open.h"
 #include "errors.h"
 #include "ffmpeg_util.h"
+#include "index_validate.h"
 #include "output_prefault.h"
 #include "packet_feeder.h"
 #include "read_plan.h"
@@ -91,6 +92,7 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
       remote_(dynamic_cast<CallbackSource*>(source_.get()) != nullptr &&
               !dynamic_cast<CallbackSource*>(source_.get())->local()),
       slice_only_(index_->damaged) {
+  check_index_fits(*index_, source_->size(), source_->name());  // a stored index may name any bytes
   // Open one decoder now, so a bad codec fails at construction, not at first read.
   idle_.push_back(std::make_unique<State>(*index_, *source_, options_.threads, slice_only_.load(), false));
   live_states_ = 1;

@@ -157,6 +157,58 @@ py::dict metadata_of(const PacketIndex& idx) {
 
 using IndexPtr = std::shared_ptr<PacketIndex>;
 
+// The stored fields of an index (Index._fields / Index._bytes_from_fields).
+#define VIDLAKE_STREAM_FIELDS(X)                                                                                    \
+  X(stream_index) X(codec_id) X(codec_tag) X(width) X(height) X(pix_fmt) X(profile) X(level)           \
+  X(bits_per_coded_sample) X(bits_per_raw_sample) X(color_range) X(color_space) X(color_primaries) X(color_trc)     \
+  X(chroma_location) X(field_order) X(video_delay) X(sar_num) X(sar_den) X(tb_num) X(tb_den) X(avg_fps_num)         \
+  X(avg_fps_den) X(r_fps_num) X(r_fps_den) X(rotation) X(start_time) X(duration) X(source_size)        \
+  X(num_streams)
+
+py::dict index_fields(const PacketIndex& i) {
+  py::dict d;
+#define X(f) d[#f] = i.info.f;
+  VIDLAKE_STREAM_FIELDS(X)
+#undef X
+  d["extradata"] = py::bytes(i.info.extradata);
+  d["container"] = py::bytes(i.info.container);
+  d["contiguous"] = i.contiguous;
+  d["pts_from_container"] = i.pts_from_container;
+  d["damaged"] = i.damaged;
+  py::list packets;
+  for (const PacketRecord& p : i.packets) packets.append(py::make_tuple(p.pts, p.dts, p.duration, p.offset, p.size, p.flags));
+  d["packets"] = packets;
+  d["frame_packet"] = i.frame_packet;
+  d["frame_pts"] = i.frame_pts;
+  return d;
+}
+
+PacketIndex index_from_fields(const py::dict& d) {
+  PacketIndex i;
+#define X(f) if (d.contains(#f)) i.info.f = d[#f].cast<decltype(i.info.f)>();
+  VIDLAKE_STREAM_FIELDS(X)
+#undef X
+  if (d.contains("extradata")) i.info.extradata = d["extradata"].cast<std::string>();
+  if (d.contains("container")) i.info.container = d["container"].cast<std::string>();
+  i.contiguous = d["contiguous"].cast<bool>();
+  i.pts_from_container = d["pts_from_container"].cast<bool>();
+  i.damaged = d["damaged"].cast<bool>();
+  for (py::handle h : d["packets"]) {
+    auto t = h.cast<py::tuple>();
+    PacketRecord p;
+    p.pts = t[0].cast<int64_t>();
+    p.dts = t[1].cast<int64_t>();
+    p.duration = t[2].cast<int64_t>();
+    p.offset = t[3].cast<int64_t>();
+    p.size = t[4].cast<int32_t>();
+    p.flags = t[5].cast<uint32_t>();
+    i.packets.push_back(p);
+  }
+  i.frame_packet = d["frame_packet"].cast<std::vector<int32_t>>();
+  i.frame_pts = d["frame_pts"].cast<std::vector<int64_t>>();
+  return i;
+}
+
 std::vector<int32_t> checked_frames(const PacketIndex& idx, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& a,
                                     const std::string& name) {
   const int64_t n = idx.num_frames();
@@ -313,9 +365,23 @@ PYBIND11_MODULE(_core, m) {
           py::arg("source"), py::arg("stream") = -1, py::arg("name") = "")
       .def_static(
           "from_bytes",
-          [](const py::bytes& b) { return std::make_shared<PacketIndex>(PacketIndex::deserialize(b)); },
-          py::arg("data"))
+          [](const py::bytes& b, const std::string& name) {
+            // Untrusted bytes (cpp/index_validate.h): errors name the sample they belong to.
+            std::string data = b;
+            try {
+              return std::make_shared<PacketIndex>(PacketIndex::deserialize(data));
+            } catch (const IndexFormatError& e) {
+              if (name.empty()) throw;
+              throw IndexFormatError(name + ": " + e.what());
+            }
+          },
+          py::arg("data"), py::arg("name") = "")
       .def("to_bytes", [](const PacketIndex& i) { return py::bytes(i.serialize()); })
+      // For tests and fuzz seeds only: every stored field as plain data, and
+      // index bytes from such data (serialised as is, not validated).
+      .def("_fields", &index_fields)
+      .def_static("_bytes_from_fields", [](const py::dict& d) { return py::bytes(index_from_fields(d).serialize()); },
+                  py::arg("fields"))
       .def_property_readonly("num_frames", &PacketIndex::num_frames)
       .def("__len__", &PacketIndex::num_frames)
       .def_property_readonly("stream_index", [](const PacketIndex& i) { return i.info.stream_index; })

@@ -77,7 +77,7 @@ class VideoReader:
             finally:
                 forward_ffmpeg_log()
         elif isinstance(index, (bytes, bytearray, memoryview)):
-            self._index = _core.Index.from_bytes(bytes(index))
+            self._index = _core.Index.from_bytes(bytes(index), self._name)
         else:
             self._index = index
         try:
