@@ -218,7 +218,7 @@ class Dataset:
         for seg in state["segments"]:
             skey = fmt.table_key(name, seg["id"])
             entries.extend(fmt.decode_table(self.provider.get(skey), f"{self.path}/{skey}",
-                                            seg["start"], seg["count"]))
+                                            seg["start"], seg["count"], tmeta["htype"]))
         if len(entries) != state["length"]:
             raise DatasetError(f"{self.path}: tensor {name!r} lists {state['length']} samples "
                                f"but its tables hold {len(entries)}; the dataset is damaged")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from ..errors import DatasetError
+from ..format.records import decode_stored
 from ..htypes import common_shape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -441,7 +442,7 @@ class SequenceSampleView(SampleView):
                 for j, b in enumerate(blobs):
                     spec.decode_row(b, out[j])
                 return out
-        vals = [spec.decode(b, t.meta) for b in blobs]
+        vals = [decode_stored(spec.decode, b, self._what(), spec.name, t.meta) for b in blobs]
         if single:
             return vals[0]
         if aslist or not spec.array_values:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from ..errors import DatasetError
+from ..errors import DatasetError, VidlakeError
+from ..video import Index
 
 __all__ = [
     "DATASET_META_KEY",
@@ -29,11 +31,14 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "Extent",
+    "check_dataset_meta",
+    "check_entry",
     "check_tensor_name",
     "check_version",
     "chunk_key",
     "decode_dataset_meta",
     "decode_json",
+    "decode_stored",
     "decode_table",
     "decode_tensor_meta",
     "encode_json",
@@ -41,6 +46,7 @@ __all__ = [
     "is_table_key",
     "new_dataset_meta",
     "new_id",
+    "sample_index",
     "table_key",
     "tensor_meta_key",
 ]
@@ -108,11 +114,64 @@ def encode_json(obj: Any) -> bytes:
 
 
 def decode_json(data: bytes, what: str) -> Any:
-    """Parse JSON, turning damage into a DatasetError naming ``what``."""
+    """Parse JSON, turning damage into a DatasetError naming ``what``.
+
+    The text must be UTF-8, and so must every string in it: a ``\\ud800`` escape (a lone
+    surrogate) parses, but could not be encoded again, so it is refused here.
+    """
+    data = bytes(data)
     try:
-        return json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+        obj = json.loads(data.decode("utf-8"))
+        if b"\\u" in data:  # only escapes can smuggle in lone surrogates
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as e:
         raise DatasetError(f"{what} is damaged (not valid JSON: {e})") from None
+    return obj
+
+
+# -- structural checks of what a dataset from someone else may hold (docs/DESIGN.md, "Threat
+# model"): every field a loader or reader uses is checked here, once, when it is loaded.
+_ID_RE = re.compile(r"^[0-9A-Za-z_\-]{1,64}$")
+#: largest byte offset or length, and sample count, a dataset may name (2^53, as the core)
+MAX_COUNT = 1 << 53
+
+
+def _damaged(what: str, field: str, why: str) -> DatasetError:
+    return DatasetError(f"{what} is damaged: field {field!r} {why}")
+
+
+def _int(v: Any, what: str, field: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise _damaged(what, field, f"must be an integer in [{lo}, {hi}], not {v!r:.80}")
+    return v
+
+
+def _object_id(v: Any, what: str, field: str) -> str:
+    if not isinstance(v, str) or not _ID_RE.match(v):
+        raise _damaged(what, field, f"must be an object id (letters, digits, '_', '-'), not {v!r:.80}")
+    return v
+
+
+def _dict(v: Any, what: str, field: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise _damaged(what, field, f"must be an object, not {type(v).__name__}")
+    return v
+
+
+def _list(v: Any, what: str, field: str) -> list[Any]:
+    if not isinstance(v, list):
+        raise _damaged(what, field, f"must be a list, not {type(v).__name__}")
+    return v
+
+
+def _extents(v: Any, what: str, field: str) -> None:
+    for k, e in enumerate(_list(v, what, field)):
+        f = f"{field}[{k}]"
+        if not isinstance(e, list) or len(e) != 3:
+            raise _damaged(what, f, "must be [chunk id, offset, length]")
+        _object_id(e[0], what, f + "[0]")
+        _int(e[1], what, f + "[1]")
+        _int(e[2], what, f + "[2]")
 
 
 def check_version(meta: dict[str, Any], what: str) -> None:
@@ -151,7 +210,55 @@ def decode_dataset_meta(data: bytes, root: str = "dataset") -> dict[str, Any]:
     for k in ("generation", "tensors", "tensor_state"):
         if k not in meta:
             raise DatasetError(f"{what} is damaged (missing {k!r})")
+    check_dataset_meta(meta, what)
     return meta
+
+
+def check_dataset_meta(meta: dict[str, Any], what: str) -> None:
+    """Every field of a commit record a loader uses, checked before any is used.
+
+        >>> check_dataset_meta(new_dataset_meta(), "ds/dataset_meta.json")
+    """
+    _int(meta["generation"], what, "generation")
+    tensors = _list(meta["tensors"], what, "tensors")
+    states = _dict(meta["tensor_state"], what, "tensor_state")
+    for k, name in enumerate(tensors):
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise _damaged(what, f"tensors[{k}]", f"is not a tensor name: {name!r:.80}")
+        if name not in states:
+            raise _damaged(what, f"tensor_state[{name!r}]", "is missing")
+    if len(set(tensors)) != len(tensors):
+        raise _damaged(what, "tensors", "lists a tensor twice")
+    for name in tensors:
+        f = f"tensor_state[{name!r}]"
+        st = _dict(states[name], what, f)
+        if "length" not in st or "segments" not in st:
+            raise _damaged(what, f, "needs 'length' and 'segments'")
+        length = _int(st["length"], what, f + ".length")
+        covered = 0
+        for k, seg in enumerate(_list(st["segments"], what, f + ".segments")):
+            sf = f"{f}.segments[{k}]"
+            seg = _dict(seg, what, sf)
+            _object_id(seg.get("id"), what, sf + ".id")
+            if _int(seg.get("start"), what, sf + ".start") != covered:
+                raise _damaged(what, sf + ".start", f"is {seg['start']}, but the segments before end at {covered}")
+            covered += _int(seg.get("count"), what, sf + ".count", 1)
+        if covered != length:
+            raise _damaged(what, f + ".segments", f"cover {covered} samples, but 'length' is {length}")
+        oc = st.get("open_chunk")
+        if oc is not None:
+            if not isinstance(oc, list) or len(oc) != 2:
+                raise _damaged(what, f + ".open_chunk", "must be null or [chunk id, size]")
+            _object_id(oc[0], what, f + ".open_chunk[0]")
+            _int(oc[1], what, f + ".open_chunk[1]")
+    for k, g in enumerate(_list(meta.get("garbage", []), what, "garbage")):
+        if (not isinstance(g, list) or len(g) != 2 or not isinstance(g[0], str)
+                or isinstance(g[1], bool) or not isinstance(g[1], (int, float))):
+            raise _damaged(what, f"garbage[{k}]", "must be [key, unix time]")
+    for k, c in enumerate(_list(meta.get("creds_keys", []), what, "creds_keys")):
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(c.get("managed", False), bool):
+            raise _damaged(what, f"creds_keys[{k}]", "must be {\"name\": str, \"managed\": bool}")
+    _dict(meta.get("info", {}), what, "info")
 
 
 def new_tensor_state() -> dict[str, Any]:
@@ -174,6 +281,19 @@ def decode_tensor_meta(data: bytes, what: str) -> dict[str, Any]:
     if None not in sizes.values() and sizes["target_chunk_size"] > sizes["max_chunk_size"]:
         raise DatasetError(f"{what} is damaged: target_chunk_size {sizes['target_chunk_size']} is larger than "
                            f"max_chunk_size {sizes['max_chunk_size']}")
+    if not isinstance(meta["name"], str) or not _NAME_RE.match(meta["name"]):
+        raise _damaged(what, "name", f"is not a tensor name: {meta['name']!r:.80}")
+    if not isinstance(meta["htype"], str):
+        raise _damaged(what, "htype", "must be a string")
+    for k in ("sample_compression", "dtype", "aligned_to"):
+        if meta.get(k) is not None and not isinstance(meta[k], str):
+            raise _damaged(what, k, "must be a string or null")
+    names = meta.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise _damaged(what, "class_names", "must be a list of strings")
+    for k in ("coords",):
+        if meta.get(k) is not None:
+            _dict(meta[k], what, k)
     return meta
 
 
@@ -185,11 +305,111 @@ def encode_table(tensor: str, start: int, samples: list[dict[str, Any]]) -> byte
     })
 
 
-def decode_table(data: bytes, what: str, start: int, count: int) -> list[dict[str, Any]]:
-    """Parse a segment and check it holds exactly the samples the commit record says."""
+def decode_table(data: bytes, what: str, start: int, count: int, htype: str | None = None) -> list[dict[str, Any]]:
+    """Parse a segment and check it holds exactly the samples the commit record says, each
+    entry well formed for a tensor of ``htype`` (see :func:`check_entry`)."""
     seg = decode_json(data, what)
     check_version(seg, what)
     samples = seg.get("samples")
     if seg.get("start") != start or not isinstance(samples, list) or len(samples) != count:
         raise DatasetError(f"{what} is damaged (expected samples {start}..{start + count - 1})")
+    for k, e in enumerate(samples):
+        check_entry(e, what, f"samples[{k}]", htype)
     return samples
+
+
+def check_entry(e: Any, what: str, field: str, htype: str | None = None) -> None:
+    """The fields of one sample-table entry that readers use (see docs/FORMAT.md), for a
+    tensor of ``htype`` (``None``: only what every entry has).
+
+        >>> check_entry({"data": [["c1", 0, 10]], "info": {"shape": [1]}}, "t.json", "samples[0]")
+    """
+    e = _dict(e, what, field)
+    _extents(e.get("data"), what, field + ".data")
+    if "index" in e:
+        _extents(e["index"], what, field + ".index")
+    info = _dict(e.get("info"), what, field + ".info")
+    shape = _list(info.get("shape"), what, field + ".info.shape")
+    for d, v in enumerate(shape):
+        if v is not None:
+            _int(v, what, f"{field}.info.shape[{d}]", 0, 1 << 31)
+    htype = htype if isinstance(htype, str) else ""
+    verified = not isinstance(e.get("link"), dict) or e["link"].get("verified", True) is not False
+    if htype in ("video", "link[video]") and verified:
+        if "index" not in e:
+            raise _damaged(what, field + ".index", "is missing (a video sample has a packet index)")
+        if len(shape) != 4 or any(v is None for v in shape):
+            raise _damaged(what, field + ".info.shape", "must be [frames, height, width, 3]")
+    if htype.startswith("link[") and "link" not in e:
+        raise _damaged(what, field + ".link", "is missing (a sample of a link tensor)")
+    items = info.get("items")
+    if htype.startswith("sequence") and items is None:
+        raise _damaged(what, field + ".info.items", "is missing (a sequence sample)")
+    if items is not None:  # sequence[X]: item k is bytes [offsets[k], offsets[k+1]) of the sample
+        items = _dict(items, what, field + ".info.items")
+        offsets = _list(items.get("offsets"), what, field + ".info.items.offsets")
+        shapes = _list(items.get("shapes"), what, field + ".info.items.shapes")
+        prev = 0
+        for k, o in enumerate(offsets):  # 0 first, then non-decreasing
+            prev = _int(o, what, f"{field}.info.items.offsets[{k}]", prev, MAX_COUNT if k else 0)
+        if len(shapes) != max(0, len(offsets) - 1):
+            raise _damaged(what, field + ".info.items.shapes", "needs one entry per item")
+        if not shape or shape[0] != len(shapes):
+            raise _damaged(what, field + ".info.shape", f"must start with the number of items ({len(shapes)})")
+        size = sum(n for _c, _o, n in e["data"])
+        if offsets and offsets[-1] != size:
+            raise _damaged(what, field + ".info.items.offsets", f"must end at the sample's {size} bytes")
+        for k, sh in enumerate(shapes):
+            for d, v in enumerate(_list(sh, what, f"{field}.info.items.shapes[{k}]")):
+                _int(v, what, f"{field}.info.items.shapes[{k}][{d}]", 0, 1 << 31)
+    for k in ("filename", "format"):
+        if info.get(k) is not None and not isinstance(info[k], str):
+            raise _damaged(what, f"{field}.info.{k}", "must be a string or null")
+    if "link" in e:
+        ln = _dict(e["link"], what, field + ".link")
+        if not isinstance(ln.get("url"), str):
+            raise _damaged(what, field + ".link.url", "must be a string")
+        if ln.get("creds_key") is not None and not isinstance(ln["creds_key"], str):
+            raise _damaged(what, field + ".link.creds_key", "must be a string or null")
+        if not isinstance(ln.get("verified", True), bool):
+            raise _damaged(what, field + ".link.verified", "must be true or false")
+
+
+def sample_index(entry: dict[str, Any], data: bytes, name: str, sample_bytes: int | None = None) -> Any:
+    """The stored packet index of a video sample, checked against the sample's entry.
+
+    The core validates the index itself (``IndexFormatError`` naming the field); this adds what
+    only the dataset knows: the stored ``shape`` is ``[frames, height, width, 3]`` of that index,
+    and for a sample stored in the dataset (``sample_bytes``, the length of its ``data``) the
+    index describes a file of exactly that many bytes.
+
+        >>> idx = sample_index(entry, store.read_extents(entry["index"]), "ds/videos[0]", 574823)
+    """
+    index = Index.from_bytes(bytes(data), name)
+    md = index.metadata
+    want = [int(index.num_frames), int(md["height"]), int(md["width"]), 3]
+    shape = entry["info"]["shape"]
+    if list(shape) != want:
+        raise DatasetError(f"{name} is damaged: field 'info.shape' is {shape} but its packet index "
+                           f"describes {want}")
+    if sample_bytes is not None and int(index.source_size) != sample_bytes:
+        raise DatasetError(f"{name} is damaged: its packet index describes a file of {index.source_size} "
+                           f"bytes but field 'data' holds {sample_bytes}")
+    return index
+
+
+def decode_stored(decode: Callable[..., Any], data: bytes, what: str, kind: str, *args: Any) -> Any:
+    """``decode(data, *args)`` for a stored sample value of htype ``kind``; bytes that do not
+    decode (text that is not UTF-8, JSON or ``.npy`` that is damaged) become a DatasetError
+    naming the sample ``what``.
+
+        >>> decode_stored(lookup("text").decode, b"hello", "ds/notes[0]", "text", {})
+        'hello'
+    """
+    try:
+        return decode(data, *args)
+    except VidlakeError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- whatever numpy or json make of damaged bytes
+        raise DatasetError(f"{what} is damaged: its stored bytes are not a {kind} value "
+                           f"({type(e).__name__}: {str(e)[:200]})") from None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..errors import HtypeError
+from ..format.records import decode_stored
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..format.chunks import ChunkRangeSource
@@ -163,7 +164,7 @@ class Htype:
 
     def read(self, ctx: SampleContext) -> Any:
         """The value of a stored sample (non-video htypes)."""
-        return self.decode(ctx.read_extents(ctx.entry["data"]), ctx.meta)
+        return decode_stored(self.decode, ctx.read_extents(ctx.entry["data"]), ctx.name, self.name, ctx.meta)
 
     def info(self, ctx: SampleContext) -> dict[str, Any]:
         """``sample_info`` of a stored sample."""

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import CredentialsError, HtypeError, SampleAppendError, StorageError, VideoDecodeError
+from ..format.records import sample_index
 from ..sources import LinkedSample, RemoteRangeSource, Sample, build_remote_index, link
 from ..storage import get_provider, split_url, url_scheme
 from ..storage.creds import redact
@@ -216,7 +217,7 @@ def open_linked_reader(ctx: SampleContext, threads: int | None = None) -> VideoR
     ln = e["link"]
     name = ctx.name
     if ln.get("verified", True):
-        index = Index.from_bytes(bytes(ctx.read_extents(e["index"])))
+        index = sample_index(e, ctx.read_extents(e["index"]), name)  # untrusted input
     else:
         index = _resolved(ctx, "link[video]")["index"]
     url = ln["url"]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import HtypeError, SampleAppendError, StorageError, VideoDecodeError
+from ..format.records import sample_index
 from ..sources import Sample
 from ..storage.provider import FileRange
 from ..video import Index, VideoReader
@@ -175,8 +176,9 @@ class VideoHtype(Htype):
 
     def open_reader(self, ctx: SampleContext, threads: int | None = None) -> VideoReader:
         e = ctx.entry
-        return VideoReader(ctx.range_source(e["data"]), index=ctx.read_extents(e["index"]), name=ctx.name,
-                           threads=threads)
+        src = ctx.range_source(e["data"])
+        index = sample_index(e, ctx.read_extents(e["index"]), ctx.name, src.size)  # untrusted input
+        return VideoReader(src, index=index, name=ctx.name, threads=threads)
 
 
 register(VideoHtype())

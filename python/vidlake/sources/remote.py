@@ -192,7 +192,7 @@ def open_remote_video(
     parent, name = split_url(url)
     provider = get_provider(parent, creds=creds, read_only=True)
     if isinstance(index, (bytes, bytearray, memoryview)):
-        index = Index.from_bytes(bytes(index))
+        index = Index.from_bytes(bytes(index), redact(url))
     size = index.source_size if index is not None else None
     try:
         src = RemoteRangeSource(provider, name, size=size, cache=cache)
