@@ -5,7 +5,7 @@ BENCH_VENV := .venv-bench
 BPY := $(BENCH_VENV)/bin/python
 VIDEOS ?=
 
-.PHONY: setup demo test bench-setup bench bench-quick bench-core lint clean
+.PHONY: setup demo test bench-setup bench bench-quick bench-core lint clean asan test-asan test-asan-core fuzz
 
 setup:
 	@flock .setup.lock bash scripts/setup.sh
@@ -36,5 +36,33 @@ bench-quick: bench-setup
 bench-core: bench-setup
 	$(BPY) -m pytest bench/ --benchmark-only -p no:cacheprovider
 
+# Hostile input (docs/DESIGN.md, "Threat model"). The core under ASan + UBSan: the Python
+# sources of this checkout with a sanitized _core (build-asan/), e.g.
+#   make test-asan                          the whole suite (slow: about 3x)
+#   make test-asan-core                     the tests that drive the C++ core hardest (CI size)
+#   make test-asan ASAN_TESTS=tests/test_reader_exact.py
+ASAN_TESTS ?= tests
+ASAN_CORE_TESTS ?= tests/test_hostile_index.py tests/test_hostile_dataset.py tests/test_fuzz_regressions.py \
+	tests/test_reader_errors.py tests/test_reference_frames.py tests/test_output_cache.py
+ASAN_ENV = LD_PRELOAD="$$(cat build-asan/preload)" PYTHONPATH=build-asan/site \
+	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+asan: setup
+	bash scripts/build_asan.sh
+
+test-asan: asan
+	$(ASAN_ENV) $(PY) -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+
+test-asan-core: asan
+	$(ASAN_ENV) $(PY) -m pytest -q -p no:cacheprovider $(ASAN_CORE_TESTS)
+
+# Fuzzing, CI size (about 3 minutes with the build): the libFuzzer index harness under ASan + UBSan
+# for FUZZ_SECONDS, then the dataset-metadata property test with FUZZ_EXAMPLES fresh examples.
+# A developer's longer run: make fuzz FUZZ_SECONDS=3600 FUZZ_EXAMPLES=5000 (FUZZ_JOBS=N workers).
+FUZZ_SECONDS ?= 60
+FUZZ_EXAMPLES ?= 200
+fuzz: setup
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+	VIDLAKE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_dataset.py
+
 clean:
-	rm -rf build $(VENV) $(BENCH_VENV) .setup.lock
+	rm -rf build build-asan build-fuzz $(VENV) $(BENCH_VENV) .setup.lock

@@ -29,6 +29,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# clang with libFuzzer and the sanitizer runtimes, for `make fuzz` (fuzz/run.sh); the build
+# and `make test` do not need them, so without root this only prints the command.
+FUZZ_PKGS=(clang libclang-rt-14-dev)
+if ! command -v clang++ >/dev/null || [ ! -f "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${FUZZ_PKGS[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${FUZZ_PKGS[@]}" >/dev/null; }
+  else
+    echo "setup: for make fuzz: sudo apt-get install -y ${FUZZ_PKGS[*]}"
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -50,7 +62,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: building the oracle PyAV $PYAV from source against libavcodec $(pkg-config --modversion libavcodec)"
     $VPY -m pip install -q --no-binary av "av==$PYAV"
   fi
-  $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff mypy \
+  $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff mypy "hypothesis>=6.100" \
     "google-cloud-storage>=2.10" "gcp-storage-emulator; python_version >= '3.10'"
   # PyTorch for the vidlake.torch tests: the CPU wheel (torch==2.13.0+cpu, kept on this
   # machine's local wheel folder; no CUDA packages). Without it those tests skip.

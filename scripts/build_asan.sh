@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds vidlake._core with AddressSanitizer + UndefinedBehaviorSanitizer (gcc) into build-asan/,
+# and lays out build-asan/site/vidlake: the Python sources of this checkout (symlinks) beside the
+# sanitized module, so PYTHONPATH=build-asan/site runs the test suite against it (make test-asan).
+# Prints the LD_PRELOAD the Python process needs (Python itself is not instrumented).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VPY=.venv/bin/python
+[ -x "$VPY" ] || { echo "build_asan: run make setup first" >&2; exit 1; }
+out=build-asan
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \
+  -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
+  -DPython_EXECUTABLE="$PWD/$VPY" -Dpybind11_DIR="$($VPY -m pybind11 --cmakedir)" >/dev/null
+cmake --build "$out" -j"${ASAN_BUILD_JOBS:-2}" --target _core >/dev/null
+site="$out/site/vidlake"
+rm -rf "$out/site"
+mkdir -p "$site"
+for f in python/vidlake/*; do
+  case "$f" in *__pycache__) continue ;; esac
+  ln -s "$PWD/$f" "$site/"
+done
+ln -s "$PWD"/"$out"/_core*.so "$site/"
+echo "$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)" > "$out/preload"

@@ -1,0 +1,86 @@
+"""Every input the index fuzzer kept (``fuzz/regressions``: crashers found, ``fuzz/corpus``) is
+replayed through the Python API, so the test suite keeps them fixed without clang.
+
+An input is one selector byte (seed video of ``fuzz/seed_videos.txt``, and the kind of source:
+file bytes in memory, a local or a remote range source) followed by packet-index bytes
+(``fuzz/index_fuzzer.cpp``). All inputs run in one child process: a crash or hang fails the test.
+Without sanitizers an old crasher may pass silently (undefined behaviour need not crash), so
+each crasher must also be refused at load; ``make test-asan`` runs this under ASan and UBSan.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import assets
+import pytest
+
+FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
+TIMEOUT = 300
+
+_CHILD = textwrap.dedent("""
+    import json, sys, vidlake
+    videos, inputs = json.loads(sys.stdin.read())
+    data = {p: open(p, "rb").read() for p in videos}
+
+    class Ranges:  # like a dataset's ChunkRangeSource
+        def __init__(self, b, local):
+            self.b, self.size, self.local, self.name = b, len(b), local, "ranges"
+        def fetch(self, ranges):
+            return [self.b[a:e] for a, e in ranges]
+
+    out = []
+    for path in inputs:
+        raw = open(path, "rb").read()
+        if not raw:
+            continue
+        k, mode = raw[0] % len(videos), (raw[0] // len(videos)) % 3
+        b = data[videos[k]]
+        src = b if mode == 0 else Ranges(b, mode == 1)
+        stage = "load"
+        try:
+            r = vidlake.VideoReader(src, index=raw[1:], threads=1)
+            stage = "read"
+            n = len(r)
+            r.metadata
+            r.get_frames([0, n // 2, n - 1], size=(16, 16))
+            out.append([path, None, stage, ""])
+        except vidlake.VidlakeError as e:
+            out.append([path, "vidlake", stage, type(e).__name__])
+        except BaseException as e:
+            out.append([path, type(e).__name__, stage, str(e)[:300]])
+    print(json.dumps(out))
+""")
+
+
+def seed_videos() -> list[str]:
+    names = [ln.strip() for ln in (FUZZ / "seed_videos.txt").read_text().splitlines()]
+    return [str(assets.VIDEO_DIR / n) for n in names if n and not n.startswith("#")]
+
+
+def test_fuzz_inputs_replay_without_crash_or_foreign_errors():
+    videos = seed_videos()
+    missing = [v for v in videos if not os.path.exists(v)]
+    if missing:
+        pytest.fail(f"seed videos missing from the shared test data: {missing}")
+    inputs = sorted(str(p) for d in ("regressions", "corpus") for p in (FUZZ / d).glob("*") if p.is_file())
+    assert any("regressions" in p for p in inputs), "no fuzz regressions found"
+    try:
+        res = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps([videos, inputs]), text=True,
+                             capture_output=True, timeout=TIMEOUT, check=False,
+                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"replaying {len(inputs)} fuzz inputs hung for more than {TIMEOUT} s")
+    assert res.returncode == 0, f"child crashed: exit code {res.returncode}\nstderr:\n{res.stderr[-3000:]}"
+    results = json.loads(res.stdout.splitlines()[-1])
+    foreign = [r for r in results if r[1] not in (None, "vidlake")]
+    assert not foreign, f"errors outside vidlake.VidlakeError: {foreign}"
+    # A kept crasher is refused when it is loaded, before anything is decoded, unless it is a
+    # valid index that crashed later on (such files are named valid-*).
+    late = [r for r in results if "/regressions/" in r[0] and not Path(r[0]).name.startswith("valid-")
+            and (r[2], r[3]) != ("load", "IndexFormatError")]
+    assert not late, f"crashers not refused at load with IndexFormatError: {late}"
