@@ -22,27 +22,27 @@ for f in python/vidlake/*; do
 done
 ln -s "$PWD"/"$out"/_core*.so "$site/"
 echo "$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)" > "$out/preload"
-# The runtime is preloaded into Python processes only: tools the tests run (bash, dd, ffmpeg) are
-# not instrumented and some trip over it (ASan's aligned_alloc refuses dd's buffer).
+# The runtime is preloaded into Python processes only: tools the tests run through subprocess
+# (bash, dd, ffmpeg) are not instrumented and some trip over it (ASan's aligned_alloc refuses
+# dd's 1-byte buffer). Python children (subprocess, multiprocessing) keep it.
 cat > "$out/site/sitecustomize.py" <<'PY'
-"""make test-asan: keep the preloaded ASan runtime to Python children (see scripts/build_asan.sh)."""
+"""make test-asan: no preloaded ASan runtime in non-Python children (see scripts/build_asan.sh)."""
 import os
 import subprocess
 
-_PRELOAD = os.environ.pop("LD_PRELOAD", "")
 _Popen = subprocess.Popen
 
 
 class _SanitizedPopen(_Popen):
     def __init__(self, args, *a, **kw):
         argv0 = args if isinstance(args, (str, bytes, os.PathLike)) else (list(args) or [""])[0]
-        if _PRELOAD and os.path.basename(os.fsdecode(argv0)).startswith("python"):
+        if not os.path.basename(os.fsdecode(argv0)).startswith("python"):
             env = dict(kw.get("env") if kw.get("env") is not None else os.environ)
-            env["LD_PRELOAD"] = _PRELOAD
+            env.pop("LD_PRELOAD", None)
             kw["env"] = env
         super().__init__(args, *a, **kw)
 
 
-if _PRELOAD:
+if os.environ.get("LD_PRELOAD"):
     subprocess.Popen = _SanitizedPopen
 PY
