@@ -230,8 +230,9 @@ InbandState read_inband_section(Reader& r, size_t num_packets) {
   }
   st.appearances.resize(r.count(r.data.size()));
   int64_t packet = 0;
-  for (InbandState::Appearance& a : st.appearances) {
-    packet += r.svarint();
+  for (size_t k = 0; k < st.appearances.size(); ++k) {
+    InbandState::Appearance& a = st.appearances[k];
+    packet = Reader::add(packet, r.svarint(), "inband.appearances", k, "packet");
     const uint64_t set = r.varint();
     if (packet < 0 || static_cast<size_t>(packet) >= num_packets || set >= st.parameter_sets.size()) {
       throw IndexFormatError("packet index has an invalid in-band state entry");

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import DatasetError, VidlakeError
@@ -362,9 +362,9 @@ def check_entry(e: Any, what: str, field: str, htype: str | None = None) -> None
         for k, sh in enumerate(shapes):
             for d, v in enumerate(_list(sh, what, f"{field}.info.items.shapes[{k}]")):
                 _int(v, what, f"{field}.info.items.shapes[{k}][{d}]", 0, 1 << 31)
-    for k in ("filename", "format"):
-        if info.get(k) is not None and not isinstance(info[k], str):
-            raise _damaged(what, f"{field}.info.{k}", "must be a string or null")
+    for key in ("filename", "format"):
+        if info.get(key) is not None and not isinstance(info[key], str):
+            raise _damaged(what, f"{field}.info.{key}", "must be a string or null")
     if "link" in e:
         ln = _dict(e["link"], what, field + ".link")
         if not isinstance(ln.get("url"), str):
@@ -375,7 +375,7 @@ def check_entry(e: Any, what: str, field: str, htype: str | None = None) -> None
             raise _damaged(what, field + ".link.verified", "must be true or false")
 
 
-def sample_index(entry: dict[str, Any], data: bytes, name: str, sample_bytes: int | None = None) -> Any:
+def sample_index(entry: Mapping[str, Any], data: bytes, name: str, sample_bytes: int | None = None) -> Any:
     """The stored packet index of a video sample, checked against the sample's entry.
 
     The core validates the index itself (``IndexFormatError`` naming the field); this adds what
@@ -383,7 +383,8 @@ def sample_index(entry: dict[str, Any], data: bytes, name: str, sample_bytes: in
     and for a sample stored in the dataset (``sample_bytes``, the length of its ``data``) the
     index describes a file of exactly that many bytes.
 
-        >>> idx = sample_index(entry, store.read_extents(entry["index"]), "ds/videos[0]", 574823)
+    For a stored sample (needs its chunks, so not a doctest):
+    ``sample_index(entry, store.read_extents(entry["index"]), "ds/videos[0]", 574823)``.
     """
     index = Index.from_bytes(bytes(data), name)
     md = index.metadata
@@ -403,7 +404,7 @@ def decode_stored(decode: Callable[..., Any], data: bytes, what: str, kind: str,
     decode (text that is not UTF-8, JSON or ``.npy`` that is damaged) become a DatasetError
     naming the sample ``what``.
 
-        >>> decode_stored(lookup("text").decode, b"hello", "ds/notes[0]", "text", {})
+        >>> decode_stored(bytes.decode, b"hello", "ds/notes[0]", "text")
         'hello'
     """
     try:
