@@ -133,7 +133,7 @@ class Adapter:
     def _stream_through(self, shape, n: int, batch: int, keep, fill) -> np.ndarray:
         """``stream`` through one reused buffer: ``fill(start, stop, rows)`` decodes frames
         ``[start, stop)`` into ``rows``."""
-        buf = np.empty((batch,) + tuple(shape), np.uint8)
+        buf = np.empty((batch, *tuple(shape)), np.uint8)
         kept = {}
         want = set(keep)
         for a in range(0, n, batch):

@@ -122,7 +122,7 @@ def plan_videos(mode: str, sel=None, video: str | None = None) -> list[tuple]:
     if sel is not None and all(w in MANY_ROWS or w == "ingest" for w in sel):
         return [(x, None, None, None, None, mode) for x in ("ingest", *MANY_ROWS) if x in sel]
     if video in V.REAL_CLIPS:  # one real clip: no synthetic video is made
-        wl = PER_VIDEO if video == V.HEADLINE_REAL else ["cold"] + ISSUE2
+        wl = PER_VIDEO if video == V.HEADLINE_REAL else ["cold", *ISSUE2]
         extras = ["ffmpeg_full", "index_build", "loader"] if video == V.HEADLINE_REAL else ["index_build"]
         return [(r, "headline", wl, extras, None, mode) for r in V.real_clips([video])]
     plan = []
@@ -131,7 +131,7 @@ def plan_videos(mode: str, sel=None, video: str | None = None) -> list[tuple]:
     if mode == "quick":
         # 1080p at torchcodec's default single thread is the slow half of its rows: --quick runs
         # those two variants on the real clip only (--full on both).
-        plan.append((hs, "headline", ["cold"] + ISSUE2, ["ffmpeg_full", "index_build", "memory"],
+        plan.append((hs, "headline", ["cold", *ISSUE2], ["ffmpeg_full", "index_build", "memory"],
                      [k for k in LIB_ORDER if k not in ("torchcodec_1t", "torchcodec_approx_1t")], "quick"))
         for r in real_head:
             plan.append((r, "headline", PER_VIDEO, ["ffmpeg_full", "index_build", "loader"], None, "quick"))
@@ -149,10 +149,10 @@ def plan_videos(mode: str, sel=None, video: str | None = None) -> list[tuple]:
         if codec == "av1" and V.av1_encoder() is None:
             continue
         plan.append((V.synthetic(codec, 1080, 250), "headline", ISSUE2, ["ffmpeg_full", "index_build"],
-                     peers + ["deeplake3", "torchcodec_approx"], "quick"))
+                     [*peers, "deeplake3", "torchcodec_approx"], "quick"))
     for r in V.real_clips():
         if r.name != V.HEADLINE_REAL:
-            plan.append((r, "headline", ["cold"] + ISSUE2, ["index_build"],
+            plan.append((r, "headline", ["cold", *ISSUE2], ["index_build"],
                          [k for k in LIB_ORDER if k not in ("torchcodec_1t", "torchcodec_approx_1t")], "quick"))
     names = {p[0].name for p in plan if not isinstance(p[0], str)}
     for v in sorted(V.synthetic_matrix(), key=lambda v: (v.height, v.gop)):
@@ -988,7 +988,7 @@ def run(args) -> dict:
         if "loader" in extras and budget.left() > 0:
             cells = {}
             for key in vlibs + limit_keys[:1]:
-                if key in ("deeplake3",) and mode == "quick" or key in ONE_THREAD_ROWS_SKIP:
+                if (key in ("deeplake3",) and mode == "quick") or key in ONE_THREAD_ROWS_SKIP:
                     continue
                 if budget.left() < 0:
                     cells[key] = {"status": "skipped", "reason": "time budget"}

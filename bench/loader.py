@@ -34,6 +34,7 @@ Writes ``bench/results/loader.json`` and prints the markdown table for bench/RES
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -321,11 +322,9 @@ def soak(height: int, rows: int, workers: int, batches: int, seed: int) -> dict:
 
     def tree_rss() -> int:
         total = 0
-        for p in [me] + me.children(recursive=True):
-            try:
+        for p in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_full_info().pss
-            except psutil.Error:
-                pass
         return total
 
     marks = []
@@ -354,11 +353,9 @@ def measure(args: list[str]) -> tuple[dict, int]:
         while not stop.is_set():
             total = 0
             try:
-                for q in [proc] + proc.children(recursive=True):
-                    try:  # PSS: pages shared by forked workers are counted once, not per worker
+                for q in [proc, *proc.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):  # PSS: shared pages of forked workers count once
                         total += q.memory_full_info().pss
-                    except psutil.Error:
-                        pass
             except psutil.Error:
                 pass
             peak = max(peak, total)
@@ -467,6 +464,7 @@ def main() -> None:
         soak_res["peak_rss"] = peak
         print(f"[loader] soak: {json.dumps(soak_res)}", flush=True)
     import torch
+
     import vidlake
 
     doc = {"command": "python bench/loader.py " + " ".join(sys.argv[1:]),

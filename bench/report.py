@@ -155,7 +155,7 @@ def targets(results):
     # zero wrong frames (vidlake, every cell)
     wrong = total = 0
     for v in results["videos"].values():
-        for w, cells in v["workloads"].items():
+        for _w, cells in v["workloads"].items():
             for k in ("vidlake", "vidlake_ds"):
                 c = cells.get(k) if isinstance(cells, dict) else None
                 ck = (c or {}).get("check") or {}
@@ -203,7 +203,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     L.append("| library | version | status |")
     L.append("|---|---|---|")
     libs = results["libraries"]
-    for k in ORDER + ["limit", "oracle", "numpy"]:
+    for k in [*ORDER, "limit", "oracle", "numpy"]:
         e = libs.get(k)
         if not e:
             continue
@@ -250,7 +250,7 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
         L.append("")
 
     # per-video details
-    for name, v in head:
+    for _name, v in head:
         L.append(f"## {v['label']}\n")
         gop = f", GOP {v['gop']}" if v.get("gop") else ""
         L.append(f"`{Path(v['path']).name}`: {v['codec']} {v['width']}x{v['height']}, {v.get('frames')} frames"

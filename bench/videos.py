@@ -131,7 +131,7 @@ def probe(path: str) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                           "stream=codec_name,width,height", "-of", "csv=p=0", path],
                          capture_output=True, text=True, check=False).stdout.strip().splitlines()
-    codec, w, h = (out[0].split(",") + ["", "0", "0"])[:3] if out else ("?", "0", "0")
+    codec, w, h = ([*out[0].split(","), "", "0", "0"])[:3] if out else ("?", "0", "0")
     return {"codec": codec, "width": int(w), "height": int(h)}
 
 

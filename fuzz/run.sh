@@ -42,11 +42,15 @@ echo "fuzz: replaying $(ls "$seeds" fuzz/corpus fuzz/regressions | grep -vc ':$\
 "${fuzzer[@]}" -runs=0 "$seeds" fuzz/corpus fuzz/regressions 2>"$build/replay.log" || {
   tail -60 "$build/replay.log" >&2; exit 1; }
 if [ "$budget" -gt 0 ]; then
-  echo "fuzz: fuzzing for $budget s (log: $build/fuzz.log)"
+  echo "fuzz: fuzzing for ${FUZZ_RUNS:+$FUZZ_RUNS inputs (seed ${FUZZ_SEED:-1}), at most }$budget s (log: $build/fuzz.log)"
   jobs=${FUZZ_JOBS:-1}
   extra=()
   [ "$jobs" -gt 1 ] && extra=(-jobs="$jobs" -workers="$jobs")
-  "${fuzzer[@]}" -max_total_time="$budget" "${extra[@]}" "$work" "$seeds" fuzz/corpus fuzz/regressions \
+  # FUZZ_RUNS=N (CI): a fixed number of inputs from a fixed seed, so a run gives the same answer
+  # on every machine; otherwise fuzz for $budget seconds from a random seed
+  limit=(-max_total_time="$budget")
+  [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  "${fuzzer[@]}" "${limit[@]}" "${extra[@]}" "$work" "$seeds" fuzz/corpus fuzz/regressions \
     2>"$build/fuzz.log" || { tail -80 "$build/fuzz.log" >&2; echo "fuzz: crash saved in $build/crashes/" >&2; exit 1; }
   grep -E "stat::number_of_executed_units|stat::peak_rss_mb|cov:" "$build/fuzz.log" | tail -3
 fi

@@ -7,11 +7,14 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import assets
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ANN_DIR = assets.TESTDATA / "annotations"
 MOT17 = ANN_DIR / "mot" / "MOT17-02-FRCNN-mini"     # 9 columns, seqLength 600, 1920x1080, gt frames 1-4

@@ -5,10 +5,13 @@ import csv
 import os
 import shutil
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import assets
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # the loopback servers (moto S3, GCS emulator, HTTP, proxies) as fixtures of every test module
 pytest_plugins = ["remote_fixtures"]
@@ -57,14 +60,14 @@ def _make_derived(root: Path, skipped: dict) -> None:
             continue
         src, dst = root / a.source, root / a.name
         if a.name.endswith(".h264"):
-            cmd = FFMPEG + ["-i", src, "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264", dst]
+            cmd = [*FFMPEG, "-i", src, "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264", dst]
         elif a.name.endswith(".hevc"):
-            cmd = FFMPEG + ["-i", src, "-c", "copy", "-bsf:v", "hevc_mp4toannexb", "-f", "hevc", dst]
+            cmd = [*FFMPEG, "-i", src, "-c", "copy", "-bsf:v", "hevc_mp4toannexb", "-f", "hevc", dst]
         elif a.name.endswith(".MP4"):
             shutil.copyfile(src, dst)
             continue
         else:
-            cmd = FFMPEG + ["-i", src, "-map", "0:v", "-c", "copy", "-fflags", "+bitexact", dst]
+            cmd = [*FFMPEG, "-i", src, "-map", "0:v", "-c", "copy", "-fflags", "+bitexact", dst]
         _run([str(c) for c in cmd])
 
 

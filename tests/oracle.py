@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import av
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 av.logging.set_level(av.logging.PANIC)
 # PyAV installs an av_log callback that takes the GIL.  Restore FFmpeg's own callback so that the
@@ -90,7 +92,7 @@ def info(path, stream_index: int | None = None) -> Info:
             return _info_cache[key]
     times, keys = [], []
     index, width, height, pix_fmt = -1, 0, 0, ""
-    for index, frame in _iter_frames(str(path), stream_index):
+    for index, frame in _iter_frames(str(path), stream_index):  # noqa: B007 - the last index is kept
         if not times:
             width, height, pix_fmt = frame.width, frame.height, frame.format.name
         times.append(np.nan if frame.time is None else float(frame.time))
@@ -210,22 +212,22 @@ def frames(path, indices: Iterable[int], kind: Kind = "rgb24",
             raise IndexError(f"oracle: frame {i} out of range for {path} ({n} frames)")
     base = (str(path), stream_index, kind)
     with _lock:
-        missing = {i for i in wanted if base + (i,) not in _frame_cache}
+        missing = {i for i in wanted if (*base, i) not in _frame_cache}
         if missing:
             last = max(missing)
             try:
                 for i, (_, frame) in enumerate(_iter_frames(str(path), stream_index)):
                     if i in missing:
-                        _store(base + (i,), _convert(frame, kind))
+                        _store((*base, i), _convert(frame, kind))
                     if i >= last:
                         break
             except NotExpressible:
                 cli = _cli_frames(str(path), stream_index, kind)
                 for i in missing:
-                    _store(base + (i,), np.ascontiguousarray(cli[i]).copy())
+                    _store((*base, i), np.ascontiguousarray(cli[i]).copy())
         out = {}
         for i in wanted:
-            arr = _frame_cache.get(base + (i,))
+            arr = _frame_cache.get((*base, i))
             if arr is None:     # evicted by the budget while filling: decode that one again
                 arr = _single(path, i, kind, stream_index)
             out[i] = arr

@@ -33,10 +33,13 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # google-auth's default chain asks the GCE metadata server (169.254.169.254) when it finds
 # nothing else: keep every such probe on loopback, and off, before google.auth is imported.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 import vidlake
 from vidlake.htypes import lookup
 from vidlake.htypes.base import safe_cast
@@ -17,7 +18,7 @@ def test_bbox_coords_and_conversion():
     assert check_coords(None) == {"type": "pixel", "mode": "LTWH"}
     assert check_coords({"mode": "LTRB"}) == {"type": "pixel", "mode": "LTRB"}
     for bad in ({"type": "percent"}, {"mode": "XYWH"}, {"x": 1}, "LTWH"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="coords"):
             check_coords(bad)
     b = np.array([[10, 20, 30, 40]], np.float32)
     ltwh = {"type": "pixel", "mode": "LTWH"}
@@ -35,7 +36,8 @@ def test_bbox_coords_and_conversion():
 def test_bbox_tensor_rules(tmp_path):
     ds = vidlake.empty(str(tmp_path / "ds"))
     ds.create_tensor("boxes", htype="bbox", coords={"type": "fractional", "mode": "CCWH"})
-    assert ds.boxes.meta["coords"] == {"type": "fractional", "mode": "CCWH"} and ds.boxes.dtype == np.float32
+    assert ds.boxes.meta["coords"] == {"type": "fractional", "mode": "CCWH"}
+    assert ds.boxes.dtype == np.float32
     ds.boxes.append([[0.5, 0.5, 0.1, 0.2]])
     ds.boxes.append([])                                    # no boxes: (0, 4)
     assert ds.boxes[1].numpy().shape == (0, 4)
@@ -46,7 +48,7 @@ def test_bbox_tensor_rules(tmp_path):
     assert len(ds.boxes) == 2
     ds.create_tensor("ib", htype="bbox", dtype="int32")
     ds.ib.append(np.array([[1.0, 2, 3, 4]]))               # integral floats: exact, accepted
-    with pytest.raises(vidlake.HtypeError, match="value 2.5"):
+    with pytest.raises(vidlake.HtypeError, match=r"value 2.5"):
         ds.ib.append(np.array([[1.0, 2.5, 3, 4]]))
     with pytest.raises(ValueError, match="coords is only for"):
         ds.create_tensor("x", htype="generic", coords={"mode": "LTWH"})
@@ -57,8 +59,9 @@ def test_class_labels(tmp_path):
     ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
     ds.labels.append(["dog", "cat", 1])
     ds.labels.append(np.array([0], np.int64))
-    assert ds.labels[0].numpy().tolist() == [1, 0, 1] and ds.labels[0].data()["text"] == ["dog", "cat", "dog"]
-    with pytest.raises(vidlake.HtypeError, match="class 'bird' is not in.*fixed at creation"):
+    assert ds.labels[0].numpy().tolist() == [1, 0, 1]
+    assert ds.labels[0].data()["text"] == ["dog", "cat", "dog"]
+    with pytest.raises(vidlake.HtypeError, match=r"class 'bird' is not in.*fixed at creation"):
         ds.labels.append("bird")
     with pytest.raises(vidlake.HtypeError, match="class id -1"):
         ds.labels.append(-1)
@@ -92,7 +95,8 @@ def test_json_metadata_and_text(tmp_path):
     ds = vidlake.load(str(tmp_path / "ds"))
     assert ds.metadata[0].data() == {"value": {"weather": "rain", "frames": 5000, "tags": ["a"]}}
     assert ds.metadata[0].numpy() == {"weather": "rain", "frames": 5000, "tags": ["a"]}
-    assert ds.reference_id[0].text() == "scene-1" and ds.reference_id[0].data() == {"value": "scene-1"}
+    assert ds.reference_id[0].text() == "scene-1"
+    assert ds.reference_id[0].data() == {"value": "scene-1"}
     with pytest.raises(vidlake.HtypeError, match="JSON-serialisable"):
         ds.metadata.append({"x": object()})
     with pytest.raises(vidlake.HtypeError, match="takes str"):

@@ -11,6 +11,7 @@ import assets
 import numpy as np
 import oracle
 import pytest
+
 from vidlake.api import load
 from vidlake.cli import main, parse_frames
 
@@ -23,8 +24,10 @@ def video(name: str) -> str:
 
 
 def test_parse_frames():
-    assert parse_frames("7") == 7 and parse_frames("-1") == -1
-    assert parse_frames("0:10") == slice(0, 10) and parse_frames("::4") == slice(None, None, 4)
+    assert parse_frames("7") == 7
+    assert parse_frames("-1") == -1
+    assert parse_frames("0:10") == slice(0, 10)
+    assert parse_frames("::4") == slice(None, None, 4)
     assert parse_frames(":") == slice(None, None)
     assert parse_frames("3,17,5") == [3, 17, 5]
     with pytest.raises(argparse.ArgumentTypeError, match="bad frame selection"):
@@ -44,7 +47,9 @@ def test_ingest_info_frames(tmp_path, capsys):
     rc = main(["ingest", str(src), "--to", ds, "--compression", "mp4"])
     out, err = capsys.readouterr()
     assert rc == 1                                   # one file skipped
-    assert "skipped" in err and "pancake.mkv" in err and "is mkv" in err
+    assert "skipped" in err
+    assert "pancake.mkv" in err
+    assert "is mkv" in err
     assert "ingested 3 of 4" in out
     d = load(ds)
     assert [Path(i["filename"]).name for i in d.videos.sample_info] == ["bikes.mp4", "stub_h264.mp4",
@@ -56,7 +61,10 @@ def test_ingest_info_frames(tmp_path, capsys):
 
     assert main(["info", ds]) == 0
     out = capsys.readouterr().out
-    assert "videos" in out and "640x272" in out and "bikes.mp4" in out and "h264" in out
+    assert "videos" in out
+    assert "640x272" in out
+    assert "bikes.mp4" in out
+    assert "h264" in out
 
     npy = tmp_path / "clip.npy"
     assert main(["frames", ds, "videos", "0", "10:50:5", "--out", str(npy)]) == 0
@@ -90,7 +98,9 @@ def test_console_script_entry_point(tmp_path):
     assert "ingest" in r.stderr                      # the tqdm progress bar
     r = subprocess.run([sys.executable, "-m", "vidlake.cli", "info", ds], check=False, capture_output=True, text=True,
                        timeout=120)
-    assert r.returncode == 0 and "stub_h264.mp4" in r.stdout
+    assert r.returncode == 0
+    assert "stub_h264.mp4" in r.stdout
     r = subprocess.run([sys.executable, "-m", "vidlake.cli", "info", str(tmp_path / "none")],
                        check=False, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "no vidlake dataset" in r.stderr
+    assert r.returncode == 1
+    assert "no vidlake dataset" in r.stderr

@@ -12,8 +12,9 @@ import threading
 
 import numpy as np
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 
 CLIP = "stub_h264.mp4"          # small: many appends per trial
 
@@ -52,7 +53,8 @@ def _check(path: str, creds, results: list[dict]) -> tuple[int, int]:
     assert not set(refused) & set(ids), "a refused append was committed"
     for res in results:
         for _rid, msg in res["refused"]:
-            assert "another writer" in msg and "not committed" in msg, msg
+            assert "another writer" in msg, msg
+            assert "not committed" in msg, msg
     want = vidlake.VideoReader(video(CLIP)).get_frames([0, 2])
     for i in range(len(ds)):  # every committed sample is readable and exact
         np.testing.assert_array_equal(ds.videos[i, [0, 2]].numpy(), want)

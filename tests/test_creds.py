@@ -5,6 +5,7 @@ import logging
 import os
 
 import pytest
+
 import vidlake
 from vidlake.storage.creds import (
     Creds,
@@ -46,8 +47,11 @@ def test_populated_key():
     c = resolve_creds("bucket", managed=False,
                       populated={"aws_access_key_id": "AKIDPOP", "aws_secret_access_key": SECRET,
                                  "aws_region": "eu-west-1"})
-    assert isinstance(c, Creds) and dict(c)["aws_secret_access_key"] == SECRET
-    assert SECRET not in repr(c) and SECRET not in str(c) and "eu-west-1" in repr(c)
+    assert isinstance(c, Creds)
+    assert dict(c)["aws_secret_access_key"] == SECRET
+    assert SECRET not in repr(c)
+    assert SECRET not in str(c)
+    assert "eu-west-1" in repr(c)
 
 
 def test_unpopulated_key_names_the_key():
@@ -104,7 +108,7 @@ def test_managed_from_environment(creds_file, monkeypatch):
 
 
 def test_managed_missing_everywhere_names_the_key(creds_file):
-    with pytest.raises(vidlake.CredentialsError, match="'ghost'.*VIDLAKE_CREDS_GHOST_AWS_ACCESS_KEY_ID"):
+    with pytest.raises(vidlake.CredentialsError, match=r"'ghost'.*VIDLAKE_CREDS_GHOST_AWS_ACCESS_KEY_ID"):
         resolve_creds("ghost", managed=True, populated=None)
 
 
@@ -113,7 +117,8 @@ def test_redact():
          "endpoint_url": "http://h", "aws_region": "r", "headers": {"Authorization": "Bearer zzz-123"}}
     r = redact(d)
     assert r["aws_secret_access_key"] == r["aws_session_token"] == r["headers"] == r["aws_access_key_id"] == "***"
-    assert r["endpoint_url"] == "http://h" and r["aws_region"] == "r"
+    assert r["endpoint_url"] == "http://h"
+    assert r["aws_region"] == "r"
     assert d["aws_secret_access_key"] == SECRET  # a copy
     register_secrets(d)
     assert redact(f"failed with {SECRET} and Bearer zzz-123") == "failed with *** and ***"

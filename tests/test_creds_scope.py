@@ -8,8 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 
 SECRET = {"headers": {"Authorization": "Bearer scope-test-Zq81"}}
 

@@ -14,11 +14,15 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
 import vidlake
 from vidlake import _core
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TIMEOUT = 60
 VIDEO = "stub_h264.mp4"
@@ -135,7 +139,7 @@ def test_segment_without_id(ds_copy):
     assert got["seconds"] < 5
 
 
-@pytest.mark.parametrize("field,value,named", [
+@pytest.mark.parametrize(("field", "value", "named"), [
     ("generation", "12", "generation"),
     ("tensors", {"videos": 1}, "tensors"),
     ("tensors", ["videos", "../../etc"], "tensors[1]"),
@@ -148,7 +152,7 @@ def test_commit_record_field_of_the_wrong_kind(ds_copy, field, value, named):
     expect(load_and_read(ds_copy), "DatasetError", "dataset_meta.json", named)
 
 
-@pytest.mark.parametrize("field,value,named", [
+@pytest.mark.parametrize(("field", "value", "named"), [
     ("length", -1, ".length"),
     ("length", 2**70, ".length"),
     ("open_chunk", ["../x", 5], "open_chunk[0]"),
@@ -185,7 +189,7 @@ def test_text_sample_not_utf8(ds_copy):
 
 
 # -- table entries -----------------------------------------------------------------------------
-@pytest.mark.parametrize("tensor,change,named", [
+@pytest.mark.parametrize(("tensor", "change", "named"), [
     ("videos", lambda e: e.__setitem__("data", [["c", -1, 10]]), "samples[1].data[0][1]"),
     ("videos", lambda e: e.__setitem__("data", "everything"), "samples[1].data"),
     ("videos", lambda e: e.__setitem__("index", [["../../x", 0, 10]]), "samples[1].index[0][0]"),

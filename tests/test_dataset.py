@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import oracle
 import pytest
-import vidlake
 from helpers import snapshot, video
+
+import vidlake
 from vidlake.api import dataset, empty, load, read
 
 SEED_KEYS = {"duration", "fps", "timebase", "shape", "format", "filename", "modified"}
@@ -50,10 +51,13 @@ def test_seed_walkthrough(ds_path):
     assert v[0].shape == (400, 360, 640, 3)
     info = v[0].sample_info
     assert set(info) == SEED_KEYS
-    assert info["duration"] == 400400 and info["shape"] == [400, 360, 640, 3]
+    assert info["duration"] == 400400
+    assert info["shape"] == [400, 360, 640, 3]
     assert info["fps"] == pytest.approx(29.97, abs=1e-2)
     assert info["timebase"] == pytest.approx(1 / 30000)
-    assert info["format"] == "mp4" and info["filename"] == first and info["modified"] is False
+    assert info["format"] == "mp4"
+    assert info["filename"] == first
+    assert info["modified"] is False
     assert v.shape == (4, None, None, None, 3)
 
     for i, name in enumerate(WALK):
@@ -136,13 +140,15 @@ def test_create_tensor_validation(ds_path):
     with pytest.raises(vidlake.DatasetError, match="invalid tensor name"):
         ds.create_tensor("a/b", htype="generic")
     t = ds.create_tensor("videos", htype="video", sample_compression="MP4")
-    assert t.sample_compression == "mp4" and t.htype == "video"
+    assert t.sample_compression == "mp4"
+    assert t.htype == "video"
     with pytest.raises(vidlake.DatasetError, match="already exists"):
         ds.create_tensor("videos", htype="video", sample_compression="mp4")
     assert ds.create_tensor("videos", htype="video", sample_compression="mp4", exist_ok=True) is t
     with pytest.raises(vidlake.DatasetError, match="clashes"):
         ds.create_tensor("append", htype="generic")
-    assert len(ds) == 0 and ds.videos.shape == (0, None, None, None, 3)
+    assert len(ds) == 0
+    assert ds.videos.shape == (0, None, None, None, 3)
 
 
 def test_empty_load_dataset_semantics(tmp_path):
@@ -178,8 +184,10 @@ def test_multi_tensor_rows_and_views(ds_path):
     ds = load(ds_path)
     assert ds.labels[0].numpy().tolist() == [1]
     assert ds.labels[0].data()["text"] == ["dog"]
-    assert ds.captions[0].text() == "a stub" and ds.meta[0].dict() == {"k": [1, 2]}
-    assert ds.boxes[0].numpy().dtype == np.float32 and ds.boxes.shape == (3, None, 4)
+    assert ds.captions[0].text() == "a stub"
+    assert ds.meta[0].dict() == {"k": [1, 2]}
+    assert ds.boxes[0].numpy().dtype == np.float32
+    assert ds.boxes.shape == (3, None, 4)
     assert ds[1].videos.shape == (120, 144, 176, 3)
     assert ds[1].videos.sample_info["filename"] == video("carphone_distorted.mp4")
     assert ds[2].videos.sample_info["filename"] is None          # appended as bytes
@@ -194,7 +202,8 @@ def test_multi_tensor_rows_and_views(ds_path):
         ds.videos[3]
     with pytest.raises(IndexError, match="frame 5 out of range"):
         ds.videos[0, 5]
-    assert len(ds) == 3 and len(ds.labels) == 3
+    assert len(ds) == 3
+    assert len(ds.labels) == 3
     txt = ds._summary_text()
     for word in ("videos", "video", "mp4", "labels", "class_label"):
         assert word in txt
@@ -206,7 +215,8 @@ def test_summary_prints(capsys, tmp_path):
     ds.videos.append(read(video("stub_h264.mp4")))
     ds.summary()
     out = capsys.readouterr().out
-    assert "videos" in out and "(1, 5, 120, 160, 3)" in out
+    assert "videos" in out
+    assert "(1, 5, 120, 160, 3)" in out
 
 
 def test_with_block_batches_and_reads_pending(tmp_path):
@@ -231,11 +241,12 @@ def test_numpy_frames_refused_clearly(tmp_path):
     ds = empty(str(tmp_path / "ds"))
     ds.create_tensor("videos", htype="video", sample_compression="mp4")
     before = snapshot(tmp_path / "ds")
-    with pytest.raises(vidlake.SampleAppendError, match="numpy array of frames.*Encode the frames"):
+    with pytest.raises(vidlake.SampleAppendError, match=r"numpy array of frames.*Encode the frames"):
         ds.videos.append(np.zeros((4, 32, 32, 3), np.uint8))
     with pytest.raises(vidlake.HtypeError, match="video tensor takes"):
         ds.videos.append(12)
-    assert snapshot(tmp_path / "ds") == before and len(ds.videos) == 0
+    assert snapshot(tmp_path / "ds") == before
+    assert len(ds.videos) == 0
 
 
 # -- read-only ---------------------------------------------------------------------------------
@@ -296,12 +307,14 @@ def test_bad_input_leaves_dataset_unchanged(tmp_path, case):
             attempt()
         assert snapshot(p) == before
         assert len(ds.videos) == 1
-    with pytest.raises(exc, match=msg), ds:
+    # the exception leaves the `with ds:` block on purpose: the block still commits its first append
+    with pytest.raises(exc, match=msg), ds:  # noqa: PT012
         ds.videos.append(read(video("carphone_distorted.mp4")))
         ds.videos.append(read(path))                  # fails; the earlier append still commits
     assert len(ds.videos) == 2
     ds2 = load(str(p))
-    assert len(ds2.videos) == 2 and ds2.videos[1].shape == (120, 144, 176, 3)
+    assert len(ds2.videos) == 2
+    assert ds2.videos[1].shape == (120, 144, 176, 3)
     ds2.videos.append(read(video("amve.mp4")))            # the dataset keeps working
     assert len(load(str(p)).videos) == 3
 
@@ -325,7 +338,8 @@ def test_extend_indexes_in_parallel_keeps_order_and_first_error(tmp_path):
     rows = [good[0], bad["truncated mp4"][0], good[1], bad["text named .mp4"][0]]
     with pytest.raises(vidlake.SampleAppendError, match="trunc"):
         ds.videos.extend(rows)
-    assert snapshot(p) == before and len(ds.videos) == len(good)
+    assert snapshot(p) == before
+    assert len(ds.videos) == len(good)
 
 
 def test_mov_family_accepted_and_recorded(tmp_path):
@@ -384,8 +398,10 @@ def test_shape_and_sample_info_are_metadata_only(tmp_path):
 
     for name in ("get", "get_bytes", "get_ranges", "size", "exists", "list"):
         setattr(provider, name, no_io)
-    assert d.videos[1].shape == (250, 272, 640, 3) and d.videos[1].sample_info["shape"] == [250, 272, 640, 3]
-    assert d.videos.shape[0] == 2 and d.videos.shape[1:] == tuple(
+    assert d.videos[1].shape == (250, 272, 640, 3)
+    assert d.videos[1].sample_info["shape"] == [250, 272, 640, 3]
+    assert d.videos.shape[0] == 2
+    assert d.videos.shape[1:] == tuple(
         a if a == b else None for a, b in zip(d.videos[0].shape, d.videos[1].shape))
     assert [i["filename"] for i in d.videos.sample_info] == [video("stub_h264.mp4"), video("bikes.mp4")]
     assert len(d.videos._readers) == 0, "a decoder was opened"
@@ -399,7 +415,7 @@ def test_sequential_batches_decode_on_without_seeking(ds_path):
     path = video("samplemp4.mp4")                 # 400 frames, keyframes at 0 and 250
     ds.videos.append(read(path))
     n = ds.videos[0].shape[0]
-    buf = np.empty((32,) + ds.videos[0].shape[1:], np.uint8)
+    buf = np.empty((32, *ds.videos[0].shape[1:]), np.uint8)
     for a in range(0, n, 32):
         b = min(n, a + 32)
         ds.videos[0, a:b].numpy(out=buf[:b - a])
@@ -426,9 +442,11 @@ def test_only_the_two_most_recent_readers_keep_several_parked_decoders(ds_path):
     for i, t in ((1, 210), (1, 30), (2, 220), (2, 40)):  # a jump back opens a second state
         oracle.assert_frames_equal(ds.videos[i, t].numpy(), oracle.frame(path, t), f"[{i}, {t}]")
     assert readers[0].stats["decoders"] == 1, "the least recent reader kept all its parked decoders"
-    assert readers[1].stats["decoders"] >= 2 and readers[2].stats["decoders"] >= 2
+    assert readers[1].stats["decoders"] >= 2
+    assert readers[2].stats["decoders"] >= 2
     oracle.assert_frames_equal(ds.videos[0, 110].numpy(), oracle.frame(path, 110), "[0, 110] after trim")
-    assert readers[1].stats["decoders"] == 1 and readers[2].stats["decoders"] >= 2
+    assert readers[1].stats["decoders"] == 1
+    assert readers[2].stats["decoders"] >= 2
 
 
 def test_dataset_pickles_for_worker_processes(tmp_path):
@@ -441,7 +459,8 @@ def test_dataset_pickles_for_worker_processes(tmp_path):
     ds.videos.extend([video("stub_h264.mp4"), video("carphone_distorted.mp4")])
     ds.videos[1, 3].numpy()                               # a cached reader must not break pickling
     clone = pickle.loads(pickle.dumps(load(p, read_only=True)))
-    assert clone.read_only and len(clone.videos) == 2
+    assert clone.read_only
+    assert len(clone.videos) == 2
     oracle.assert_frames_equal(clone.videos[1, 3].numpy(), oracle.frame(video("carphone_distorted.mp4"), 3),
                                "unpickled")
     # threads sharing one dataset

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 from vidlake import _core
 
 pytestmark = pytest.mark.timeout(120)
@@ -62,14 +63,17 @@ def test_walkthrough(backend):
     ds = vidlake.load(path, creds=creds)
     assert vidlake.exists(path, creds=creds)
     v = ds.videos
-    assert len(v) == 3 and list(ds.tensors) == ["videos"]
+    assert len(v) == 3
+    assert list(ds.tensors) == ["videos"]
     for i, name in enumerate(VIDEOS):
         p = video(name)
         ref = vidlake.VideoReader(p)
         n = len(ref)
         info = v[i].sample_info
         assert set(info) == INFO_KEYS
-        assert info["filename"] == p and info["format"] == "mp4" and info["modified"] is False
+        assert info["filename"] == p
+        assert info["format"] == "mp4"
+        assert info["modified"] is False
         assert v[i].shape == (n, *ref.shape[1:]) == tuple(info["shape"])
         ts = np.asarray(ref.timestamps, dtype=np.float64).astype(np.float32)
         cases = {"a:b": slice(3, 19), "a:b:s": slice(1, n, 7), "list": [5, 0, n - 1], "neg": [-1, -2]}
@@ -85,7 +89,8 @@ def test_walkthrough(backend):
     small = video(VIDEOS[2])
     assert np.array_equal(v[2].numpy(), _frames(small, range(len(vidlake.VideoReader(small)))))
     d = v[1, 0:4].data()
-    assert set(d) == {"frames", "timestamps"} and np.array_equal(d["frames"], _frames(video(VIDEOS[1]), range(4)))
+    assert set(d) == {"frames", "timestamps"}
+    assert np.array_equal(d["frames"], _frames(video(VIDEOS[1]), range(4)))
     lst = v[0:3, 0:2].numpy(aslist=True)
     assert [a.shape[0] for a in lst] == [2, 2, 2]
     assert [a.shape for a in v[[2, 0], 0:1].numpy(aslist=True)] == [(1, *lst[2].shape[1:]), (1, *lst[0].shape[1:])]

@@ -11,8 +11,9 @@ from pathlib import Path
 import assets
 import numpy as np
 import pytest
-import vidlake
 from remote_fixtures import REGION
+
+import vidlake
 from vidlake.storage import get_provider
 
 pytestmark = pytest.mark.timeout(60)
@@ -66,14 +67,17 @@ def test_names_are_stored_secrets_are_not(moto_server, s3_bucket, clip, tmp_path
         again.populate_creds("bucket", link_creds)
         assert np.array_equal(again.links[0, 3].numpy(), expected([3])[0])
         for text in (repr(ds), repr(again), repr(again._populated_creds["bucket"]), str(again.links[0])):
-            assert link_secret not in text and link_token not in text
+            assert link_secret not in text
+            assert link_token not in text
 
     stored = all_stored_bytes(*roots[0]) + all_stored_bytes(*roots[1])
     files = b"".join(Path(d, f).read_bytes() for d, _s, fs in os.walk(roots[0][0]) for f in fs)
     assert b'"creds_keys":[{"name":"bucket","managed":false}]' in stored
-    assert b"creds_key" in stored and b"bucket" in stored
+    assert b"creds_key" in stored
+    assert b"bucket" in stored
     for secret in (link_secret, link_token, ds_secret):
-        assert secret.encode() not in stored and secret.encode() not in files
+        assert secret.encode() not in stored
+        assert secret.encode() not in files
         for r in caplog.records:
             assert secret not in r.getMessage(), f"secret in a log record of {r.name}"
         for e in errors:
@@ -193,7 +197,8 @@ def test_gcs_names_are_stored_secrets_are_not(gcs_server, gcs_bucket, token_serv
         again.populate_creds("gcs", link_creds)
         assert np.array_equal(again.links[0, 3].numpy(), expected([3])[0])
         for text in (repr(ds), repr(again), repr(again._populated_creds["gcs"]), str(again.links[0])):
-            assert link_key["private_key"] not in text and link_key["private_key_id"] not in text
+            assert link_key["private_key"] not in text
+            assert link_key["private_key_id"] not in text
     token_server.refuse = True  # a revoked key: access denied, naming the URL, not the key
     ds = vidlake.load(roots[0][0])
     ds.populate_creds("gcs", {"gcs_service_account": token_server.key(fresh=True),
@@ -211,7 +216,8 @@ def test_gcs_names_are_stored_secrets_are_not(gcs_server, gcs_bucket, token_serv
     secrets = [link_key["private_key"].splitlines()[1], link_key["private_key_id"],
                ds_key["private_key"].splitlines()[1], ds_key["private_key_id"], token_server.access_token]
     for secret in secrets:
-        assert secret.encode() not in stored and secret.encode() not in files
+        assert secret.encode() not in stored
+        assert secret.encode() not in files
         for r in caplog.records:
             assert secret not in r.getMessage(), f"secret in a log record of {r.name}"
         for e in errors:

@@ -9,8 +9,9 @@ import time
 
 import oracle
 import pytest
-import vidlake
 from helpers import snapshot, video
+
+import vidlake
 from vidlake.api import empty, load, read
 from vidlake.storage import LocalProvider
 
@@ -77,7 +78,12 @@ def test_failure_at_each_commit_step_leaves_dataset_unchanged(tmp_path, monkeypa
         wrote_all = True
     except vidlake.StorageError as e:
         wrote_all = False
-        assert "dataset is unchanged" in str(e) and "disk full" in str(e)
+        err = str(e)
+    else:
+        err = ""
+    if not wrote_all:
+        assert "dataset is unchanged" in err
+        assert "disk full" in err
     monkeypatch.undo()
     assert wrote_all == (fail_at == 4)
     if wrote_all:
@@ -137,8 +143,10 @@ def test_failed_staged_write_leaves_dataset_unchanged(tmp_path, monkeypatch):
         ds.videos.extend([read(video(BIG)), read(video(SMALL[1]))])
     monkeypatch.undo()
     assert calls["n"] == 2
-    assert snapshot(p) == before and not _tmp_files(p)
-    assert len(ds.videos) == 1 and len(load(str(p)).videos) == 1
+    assert snapshot(p) == before
+    assert not _tmp_files(p)
+    assert len(ds.videos) == 1
+    assert len(load(str(p)).videos) == 1
     ds.videos.extend([read(video(BIG)), read(video(SMALL[1]))])
     assert check_all_readable(str(p), [video(SMALL[0]), video(BIG), video(SMALL[1])]) == 3
 
@@ -270,4 +278,5 @@ def test_memory_dataset_failure_rolls_back(monkeypatch):
     with pytest.raises(vidlake.StorageError, match="unchanged"):
         ds.videos.append(read(video(SMALL[1])))
     monkeypatch.undo()
-    assert len(ds.videos) == 1 and len(load("mem://rollback-test").videos) == 1
+    assert len(ds.videos) == 1
+    assert len(load("mem://rollback-test").videos) == 1

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 
 SCRIPT = r"""
 import logging, sys, vidlake
@@ -32,7 +33,8 @@ def test_ffmpeg_lines_go_to_logging_not_stderr():
                          timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     n, levels = res.stdout.split(" ", 1)
-    assert int(n) > 0 and "DEBUG" in levels
+    assert int(n) > 0
+    assert "DEBUG" in levels
     assert res.stderr == "", f"FFmpeg wrote to stderr: {res.stderr[:500]}"
 
 

@@ -13,6 +13,7 @@ import assets
 import numpy as np
 import oracle
 import pytest
+
 import vidlake
 from vidlake.api import empty, load, read
 from vidlake.format import records as fmt
@@ -50,7 +51,8 @@ def test_provider_contract(provider):
     assert p.get_bytes("a/b.bin", 2, 5) == b"234"
     assert p.get_bytes("a/b.bin", 8) == b"89"
     assert p.get_ranges("a/b.bin", [(0, 1), (9, 10)]) == [b"0", b"9"]
-    assert p.size("a/b.bin") == 10 and p.exists("a/b.bin")
+    assert p.size("a/b.bin") == 10
+    assert p.exists("a/b.bin")
     assert p.list() == ["a/b.bin", "a/c/d.json", "top"]
     assert p.list("a/") == ["a/b.bin", "a/c/d.json"]
     p.put("a/b.bin", b"new")                       # replace
@@ -98,7 +100,8 @@ def test_get_provider_dispatch(tmp_path):
     assert isinstance(get_provider("mem://x"), MemoryProvider)
     with pytest.raises(vidlake.StorageError, match="no storage provider for nosuch://"):
         get_provider("nosuch://bucket/ds")
-    assert url_scheme("s3://b/x") == "s3" and url_scheme("./x") == ""
+    assert url_scheme("s3://b/x") == "s3"
+    assert url_scheme("./x") == ""
     assert split_url("s3://b/d/x.mp4") == ("s3://b/d", "x.mp4")
 
 
@@ -179,7 +182,8 @@ def test_local_provider_copies_file_ranges_and_refuses_changed_files(tmp_path):
     src.write_bytes(b"changed")
     with pytest.raises(vidlake.StorageError, match="changed while it was being appended"):
         lp.write_parts("d", [fr], 0)
-    assert not lp.exists("d") and lp.list() == ["c"]
+    assert not lp.exists("d")
+    assert lp.list() == ["c"]
 
 
 # -- metadata and versions -----------------------------------------------------------------------
@@ -187,10 +191,12 @@ def test_meta_json_roundtrip_and_version_refusal(tmp_path):
     ds = empty(str(tmp_path / "ds"))
     ds.create_tensor("videos", htype="video", sample_compression="mp4")
     raw = json.loads((tmp_path / "ds" / "dataset_meta.json").read_text())
-    assert raw["format"] == "vidlake" and raw["format_version"] == fmt.FORMAT_VERSION
+    assert raw["format"] == "vidlake"
+    assert raw["format_version"] == fmt.FORMAT_VERSION
     assert raw["tensors"] == ["videos"]
     tmeta = json.loads((tmp_path / "ds" / "videos" / "tensor_meta.json").read_text())
-    assert tmeta["max_chunk_size"] == 16 * 1024 * 1024 and tmeta["sample_compression"] == "mp4"
+    assert tmeta["max_chunk_size"] == 16 * 1024 * 1024
+    assert tmeta["sample_compression"] == "mp4"
 
     # a newer minor loads; a newer major is refused with a clear message
     raw["format_version"] = "1.7"
@@ -209,7 +215,7 @@ def test_newer_tensor_meta_major_refused(tmp_path):
     m = json.loads(path.read_text())
     m["format_version"] = "3.1"
     path.write_text(json.dumps(m))
-    with pytest.raises(vidlake.DatasetError, match="3.1"):
+    with pytest.raises(vidlake.DatasetError, match=r"3.1"):
         load(str(tmp_path / "ds"))
 
 
@@ -231,7 +237,8 @@ def test_large_video_split_across_chunks_reads_exact(tmp_path):
     ds.videos.append(read(video("stub_h264.mp4")))      # small one first: shares a chunk
     ds.videos.append(read(path))
     e = ds.videos.entry(1)
-    assert len(e["data"]) >= 6 and all(n <= 256 * 1024 for _c, _o, n in e["data"])
+    assert len(e["data"]) >= 6
+    assert all(n <= 256 * 1024 for _c, _o, n in e["data"])
     assert sum(n for _c, _o, n in e["data"]) == os.path.getsize(path)
     ds = load(str(tmp_path / "ds"), read_only=True)
     for idx in ([0, 450, 900], [899, 3]):
@@ -263,7 +270,8 @@ def test_table_segments_stay_logarithmic(tmp_path, monkeypatch):
     for i in range(37):
         ds.labels.append(i)
     segs = ds._meta["tensor_state"]["labels"]["segments"]
-    assert len(segs) <= 6 and sum(s["count"] for s in segs) == 37
+    assert len(segs) <= 6
+    assert sum(s["count"] for s in segs) == 37
     # merged-away segments are listed as garbage and deleted after a grace period
     garbage = ds._meta["garbage"]
     assert len(ds.provider.list("labels/tables/")) == len(segs) + len(garbage)
@@ -298,7 +306,8 @@ def test_format_round_trip_in_a_new_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    assert res["len"] == 1 and res["shape"] == [250, 272, 640, 3]
+    assert res["len"] == 1
+    assert res["shape"] == [250, 272, 640, 3]
     assert res["info"] == ds.videos[0].sample_info
     assert res["label"] == [1]
     info = oracle.info(path)

@@ -7,8 +7,9 @@ import json
 import os
 
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 
 CLIP = "stub_h264.mp4"
 

@@ -15,6 +15,7 @@ import textwrap
 
 import assets
 import pytest
+
 import vidlake
 from vidlake import _core
 
@@ -113,10 +114,10 @@ CASES = {
     "pts_near_2_63": (H264, packet(2, pts=2**62 + 5), "pts"),
     "no_packets": (H264, lambda f: f.update(packets=[], frame_packet=[], frame_pts=[]), "packets"),
     "no_frames": (H264, frames(lambda p: [], lambda t: []), "frames"),
-    "frame_packet_twice": (H264, frames(lambda p: [p[0], p[0]] + p[2:], lambda t: t), "frames[1].packet"),
-    "frame_pts_not_increasing": (H264, frames(lambda p: [p[1], p[0]] + p[2:], lambda t: [t[1], t[0]] + t[2:]),
+    "frame_packet_twice": (H264, frames(lambda p: [p[0], p[0], *p[2:]], lambda t: t), "frames[1].packet"),
+    "frame_pts_not_increasing": (H264, frames(lambda p: [p[1], p[0], *p[2:]], lambda t: [t[1], t[0], *t[2:]]),
                                  "frames[1].pts"),
-    "frame_pts_not_packet_pts": (H264, frames(lambda p: p, lambda t: [t[0] + 1] + t[1:]), "frames[0].pts"),
+    "frame_pts_not_packet_pts": (H264, frames(lambda p: p, lambda t: [t[0] + 1, *t[1:]]), "frames[0].pts"),
     # text fields
     "container_not_utf8": (H264, setter(container=b"mov,\xff\xfe"), "container"),
 }
@@ -129,15 +130,15 @@ def test_crafted_index_is_refused_at_load(case, asset_path):
     data = crafted(path, change)
     got = run_child(path, data)
     assert got["type"] == "IndexFormatError", f"{case}: {got}"
-    assert "packet index field '" in got["msg"] and field in got["msg"], (
-        f"{case}: the error does not name field {field!r}: {got['msg']}")
+    assert "packet index field '" in got["msg"], f"{case}: the error does not name a field: {got['msg']}"
+    assert field in got["msg"], f"{case}: the error does not name field {field!r}: {got['msg']}"
     assert got["msg"].startswith("crafted: "), f"{case}: the error does not name the source: {got['msg']}"
 
 
 def test_index_of_another_file_is_refused(asset_path):
     """A valid index whose packets lie past the end of the source it is used with."""
     big = _core.Index.build(asset_path("bikes.mp4")).to_bytes()
-    with pytest.raises(vidlake.IndexFormatError, match="names bytes up to .* but the source holds 2660"):
+    with pytest.raises(vidlake.IndexFormatError, match=r"names bytes up to .* but the source holds 2660"):
         vidlake.VideoReader(asset_path(H264), index=big)
 
 

@@ -22,6 +22,7 @@ import av
 import numpy as np
 import oracle
 import pytest
+
 import vidlake
 
 GOP = 10

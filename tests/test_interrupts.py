@@ -14,8 +14,9 @@ import time
 import annotation_assets as aa
 import numpy as np
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 from vidlake.cli import main
 from vidlake.importers import ingest_mot
 

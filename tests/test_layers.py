@@ -66,7 +66,7 @@ def _imports(path: Path, rel: tuple[str, ...]):
                     mod = tuple(base) + (tuple(child.module.split(".")) if child.module else ())
                     if not child.module:  # from . import x, y: x and y are modules or names of base
                         for a in child.names:
-                            yield mod + (a.name,), child.lineno, f
+                            yield (*mod, a.name), child.lineno, f
                         continue
                     yield mod, child.lineno, f
                 elif child.module and (child.module == "vidlake" or child.module.startswith("vidlake.")):

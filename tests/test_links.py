@@ -15,8 +15,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 from vidlake import _core
 
 pytestmark = pytest.mark.timeout(120)
@@ -85,11 +86,13 @@ def test_linked_video_every_feature(where, sources, key_creds, moto_server, gcs_
         ds.populate_creds(key, key_creds[key])
     s = ds.links[0]
     info = s.sample_info
-    assert set(info) == SEVEN and info["filename"] == url
+    assert set(info) == SEVEN
+    assert info["filename"] == url
     assert {k: v for k, v in info.items() if k != "filename"} == \
         {k: v for k, v in plain.videos[0].sample_info.items() if k != "filename"}
     n = len(vidlake.VideoReader(ref))
-    assert s.shape == (n, 272, 640, 3) and ds.links.shape == (1, n, 272, 640, 3)
+    assert s.shape == (n, 272, 640, 3)
+    assert ds.links.shape == (1, n, 272, 640, 3)
     ts = np.asarray(vidlake.VideoReader(ref).timestamps, dtype=np.float64).astype(np.float32)
     for sel in (slice(0, 5), slice(10, 60, 9), [200, 3, 120], [-1], 77):
         want = np.arange(n)[sel]
@@ -131,7 +134,7 @@ def test_verify_false_defers_the_index_to_first_use(sources, moto_server, http_s
     assert ds.links[0].shape == (250, 272, 640, 3)     # indexed now (ranged reads), kept in memory
     assert ds.links[0].sample_info["fps"] == 25.0
     assert np.array_equal(ds.links[0, 30:33].numpy(), frames(ref, [30, 31, 32]))
-    with pytest.raises(vidlake.StorageError, match="nothing-here.mp4"):
+    with pytest.raises(vidlake.StorageError, match=r"nothing-here.mp4"):
         ds.links[1, 0].numpy()
     # the stored entry still says unverified: nothing was written back
     assert vidlake.Dataset(ds.provider, ds.path).links.entry(0)["link"]["verified"] is False
@@ -199,7 +202,8 @@ def test_linked_images(tmp_path, http_server):
     ds = vidlake.empty(f"mem://{uuid.uuid4().hex}")
     ds.create_tensor("images", htype="link[image]")
     ds.images.extend([vidlake.link(str(png)), vidlake.link(jpg_url), vidlake.link(jpg_url, verify=False)])
-    assert ds.images[0].shape == (37, 53, 3) and ds.images[0].sample_info["format"] == "png"
+    assert ds.images[0].shape == (37, 53, 3)
+    assert ds.images[0].sample_info["format"] == "png"
     assert np.array_equal(ds.images[0].numpy(), arr)
     # images are decoded by libavcodec: the reference is PyAV's decode of the same bytes
     with av.open(io.BytesIO(buf.getvalue())) as c:

@@ -12,6 +12,7 @@ import sys
 
 import annotation_assets as aa
 import numpy as np
+
 import vidlake
 
 
@@ -46,7 +47,8 @@ def test_seed_script_end_to_end(tmp_path):
     assert len(ds) == 2
     assert [len(ds.frames[i]) for i in range(2)] == [71, 600]
     assert ds.frames.shape == (2, None, None, 64, 3)
-    assert ds.frames[0].shape == (71, 48, 64, 3) and ds.frames[1].shape == (600, 36, 64, 3)
+    assert ds.frames[0].shape == (71, 48, 64, 3)
+    assert ds.frames[1].shape == (600, 36, 64, 3)
 
     for seq, folder in enumerate(seqs.values()):
         gt = aa.mot_gt_by_frame(folder / "gt" / "gt.txt")
@@ -56,7 +58,8 @@ def test_seed_script_end_to_end(tmp_path):
             rows = gt.get(frame + 1, np.zeros((0, 10)))
             boxes = ds.boxes[seq][frame].numpy()
             ids = ds.ids[seq][frame].numpy()
-            assert boxes.dtype == np.float32 and ids.dtype == np.uint32
+            assert boxes.dtype == np.float32
+            assert ids.dtype == np.uint32
             np.testing.assert_array_equal(boxes, rows[:, 2:6].astype(np.float32).reshape(-1, 4))
             np.testing.assert_array_equal(ids, rows[:, 1].astype(np.uint32))
     # frame 10 of TUD-Campus, exactly as the gt file has it
@@ -83,7 +86,8 @@ print(json.dumps({{"n": len(ds), "frames": [len(ds.frames[i]) for i in range(len
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     gt = aa.mot_gt_by_frame(tmp_path / "mot" / "TUD-Campus" / "gt" / "gt.txt")[11]
-    assert res["n"] == 2 and res["frames"] == [71, 600]
+    assert res["n"] == 2
+    assert res["frames"] == [71, 600]
     assert res["ids10"] == gt[:, 1].astype(int).tolist()
     assert res["box10"] == gt[:, 2:6].astype(np.float32).tolist()
     assert res["px"] == aa.reference_decode(tmp_path / "mot" / "TUD-Campus" / "img1" / "000011.jpg")[5, 7].tolist()

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import oracle
 import pytest
+
 import vidlake
 
 ROW = 360 * 640 * 3            # samplemp4.mp4 is 640x360
@@ -67,8 +68,10 @@ def test_live_arrays_and_views_are_never_reused(cache, video):
     del a
     gc.collect()
     c = r.get_frames(BIG)
-    assert _delta(before, "hits") == 0 and _delta(before, "misses") == 3
-    assert not np.shares_memory(view, c) and not np.shares_memory(b, c)
+    assert _delta(before, "hits") == 0
+    assert _delta(before, "misses") == 3
+    assert not np.shares_memory(view, c)
+    assert not np.shares_memory(b, c)
     np.testing.assert_array_equal(view, oracle.frame(path, BIG[3]))
     oracle.assert_batch_equal(b, oracle.stack(path, OTHER), OTHER, "second live array")
 
@@ -82,7 +85,8 @@ def test_small_reads_and_out_buffers_bypass_the_cache(cache, video):
     assert r.get_frames(BIG, out=out) is out
     del small, out
     gc.collect()
-    assert _delta(before, "hits") == 0 and _delta(before, "misses") == 0
+    assert _delta(before, "hits") == 0
+    assert _delta(before, "misses") == 0
     assert vidlake.output_cache_info()["cached_blocks"] == 0
 
 
@@ -93,7 +97,8 @@ def test_a_much_larger_block_is_not_used_for_a_small_read(cache, video):
     del big
     gc.collect()
     small = r.get_frames(BIG)                          # 20 MB: would waste half the block
-    assert _delta(before, "hits") == 0 and _delta(before, "misses") == 2
+    assert _delta(before, "hits") == 0
+    assert _delta(before, "misses") == 2
     assert vidlake.output_cache_info()["cached_blocks"] == 1
     del small
 
@@ -125,7 +130,8 @@ def test_max_bytes_zero_turns_it_off_and_gives_memory_back(cache, video):
     del a
     gc.collect()
     b = r.get_frames(BIG)
-    assert _delta(before, "hits") == 0 and _delta(before, "returned") == 1
+    assert _delta(before, "hits") == 0
+    assert _delta(before, "returned") == 1
     assert vidlake.output_cache_info()["cached_blocks"] == 0
     del b
 
@@ -139,14 +145,15 @@ def test_blocks_over_max_bytes_are_not_kept(cache, video):
     del b
     gc.collect()
     info = vidlake.output_cache_info()
-    assert info["cached_blocks"] == 1 and info["cached_bytes"] <= 30 << 20
+    assert info["cached_blocks"] == 1
+    assert info["cached_bytes"] <= 30 << 20
 
 
 @pytest.mark.parametrize("kwargs", [{"max_bytes": -1}, {"max_bytes": 1.5}, {"max_bytes": True}, {"max_bytes": 2**63},
                                     {"keep_seconds": -0.1}, {"keep_seconds": float("nan")}, {"keep_seconds": float("inf")},
                                     {"keep_seconds": "10"}])
 def test_bad_settings_raise(kwargs):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"max_bytes|keep_seconds"):
         vidlake.set_output_cache(**kwargs)
 
 

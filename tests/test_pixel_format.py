@@ -9,6 +9,7 @@ import subprocess
 import av
 import oracle
 import pytest
+
 import vidlake
 
 CASES = {

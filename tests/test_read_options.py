@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import oracle
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 
 ROTATED = "video_90.mov"        # display matrix: 90 degrees
 TAGGED = "av1_video.mkv"        # bt709: the two colour conversions differ

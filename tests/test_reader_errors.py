@@ -14,6 +14,7 @@ import textwrap
 import assets
 import numpy as np
 import pytest
+
 import vidlake
 
 TIMEOUT = 60

@@ -15,6 +15,7 @@ import assets
 import numpy as np
 import oracle
 import pytest
+
 import vidlake
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +107,9 @@ def test_len_and_metadata(case: Case):
 def test_timestamps(case: Case):
     a, n = case.asset, case.info.num_frames
     ts = case.reader.timestamps
-    assert isinstance(ts, np.ndarray) and ts.dtype == np.float64 and ts.shape == (n,)
+    assert isinstance(ts, np.ndarray)
+    assert ts.dtype == np.float64
+    assert ts.shape == (n,)
     assert np.all(np.diff(ts) > 0), f"{a.name}: timestamps not strictly increasing"
     if a.pts_from_container:
         assert case.info.times_valid, f"{a.name}: PyAV times not monotonic; mark pts_from_container=False"
@@ -127,7 +130,8 @@ def test_keyframe_indices(case: Case):
     if k.size == 0:     # a stream without keyframe flags (vp90-2-16-intra-only.webm) may report none
         return
     assert np.all(np.diff(k) > 0), "keyframe_indices must be strictly increasing"
-    assert k.min() >= 0 and k.max() < n
+    assert k.min() >= 0
+    assert k.max() < n
 
 
 def test_first_last_negative(case: Case):
@@ -135,7 +139,8 @@ def test_first_last_negative(case: Case):
     a = case.asset
     for i in case.plan.edges:
         got = r[i]
-        assert got.shape == (a.height, a.width, 3) and got.dtype == np.uint8
+        assert got.shape == (a.height, a.width, 3)
+        assert got.dtype == np.uint8
         _check_frame(case, got, i, f"r[{i}]")
     _check_frame(case, r[-1], n - 1, "r[-1]")
     _check_frame(case, r[-n], 0, f"r[-{n}]")
@@ -160,7 +165,9 @@ def test_strided_slices(case: Case):
 def test_batch_shuffled_with_duplicates(case: Case):
     batch = case.plan.batch
     got = case.reader.get_frames(batch)
-    assert isinstance(got, np.ndarray) and got.dtype == np.uint8 and got.flags.c_contiguous
+    assert isinstance(got, np.ndarray)
+    assert got.dtype == np.uint8
+    assert got.flags.c_contiguous
     assert got.shape == (len(batch), case.asset.height, case.asset.width, 3)
     for pos, i in enumerate(batch):
         _check_frame(case, got[pos], i, f"get_frames({batch}) position {pos}")
@@ -191,7 +198,8 @@ def test_gray(asset, asset_path):
     r = vidlake.VideoReader(path)
     idx = _spread(len(r))
     got = r.get_frames(idx, gray=True)
-    assert got.shape == (len(idx), asset.height, asset.width, 1) and got.dtype == np.uint8
+    assert got.shape == (len(idx), asset.height, asset.width, 1)
+    assert got.dtype == np.uint8
     oracle.assert_batch_equal(got, oracle.stack(path, idx, "gray"), idx, f"{asset.name} gray")
 
 
@@ -202,7 +210,8 @@ def test_resize(asset, asset_path):
     idx = _spread(len(r))
     for size in [(asset.height // 2, asset.width // 2), (97, 131), (asset.height + 30, asset.width * 2 - 1)]:
         got = r.get_frames(idx, size=size)
-        assert got.shape == (len(idx), size[0], size[1], 3) and got.dtype == np.uint8
+        assert got.shape == (len(idx), size[0], size[1], 3)
+        assert got.dtype == np.uint8
         oracle.assert_batch_equal(got, oracle.stack(path, idx, size), idx, f"{asset.name} size={size}")
 
 
@@ -247,7 +256,7 @@ def test_large_read_prefaulted_output(with_out, asset_path):
     [Prefaulting the output]); the frames, duplicates and a caller's buffer stay exact."""
     path = asset_path("samplemp4.mp4")          # 640x360: 120 rows = 83 MB
     r = vidlake.VideoReader(path)
-    idx = list(range(150, 30, -1)) + [40, 150]
+    idx = [*list(range(150, 30, -1)), 40, 150]
     out = None
     if with_out:
         out = np.full((len(idx), 360, 640, 3), 7, dtype=np.uint8)
@@ -282,7 +291,7 @@ def test_out_buffer_rejected(base, make_out):
     _, r = base
     out = make_out(BASE.height, BASE.width)
     before = out.copy()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out"):
         r.get_frames([0, 1, 2], out=out)
     assert np.array_equal(out, before), "a rejected out= buffer must not be written"
 
@@ -306,7 +315,7 @@ def test_bytes_source_equals_path(asset, asset_path):
     np.testing.assert_array_equal(by_bytes.timestamps, by_path.timestamps)
     np.testing.assert_array_equal(np.asarray(by_bytes.keyframe_indices), np.asarray(by_path.keyframe_indices))
     assert by_bytes.stream_index == by_path.stream_index
-    idx = _spread(n) + [n // 2]
+    idx = [*_spread(n), n // 2]
     oracle.assert_batch_equal(by_bytes.get_frames(idx), oracle.stack(path, idx), idx, f"{asset.name} from bytes")
 
 

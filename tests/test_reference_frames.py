@@ -18,6 +18,7 @@ import assets
 import numpy as np
 import oracle
 import pytest
+
 import vidlake
 
 TORCHCODEC = sorted((assets.REFERENCE_DIR / "torchcodec").glob("*.pt"))
@@ -49,7 +50,8 @@ def _check(video: str, stream: int, index: int, expected: np.ndarray, what: str,
 
 
 def test_reference_files_present():
-    assert len(TORCHCODEC) == 2 and len(PIMS) == 2, f"reference frames missing under {assets.REFERENCE_DIR}"
+    assert len(TORCHCODEC) == 2, f"reference frames missing under {assets.REFERENCE_DIR}"
+    assert len(PIMS) == 2, f"reference frames missing under {assets.REFERENCE_DIR}"
 
 
 @pytest.mark.parametrize("ref", TORCHCODEC, ids=lambda p: p.name)

@@ -6,8 +6,9 @@ import uuid
 import annotation_assets as aa
 import numpy as np
 import pytest
-import vidlake
 from helpers import snapshot
+
+import vidlake
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -28,7 +29,8 @@ def test_sequence_htypes_roundtrip(ds_path):
     ds.append({"frames": pics, "labels": [["car"], [], ["person", 1]], "captions": ["a", "b", "c"],
                "extra": [{"k": 1}, None, [1, 2]], "scores": [np.arange(2), np.arange(2) * 2, np.arange(2) * 3]})
     ds = vidlake.load(ds_path)
-    assert ds.frames.shape == (1, 3, None, 8, 3) and ds.frames[0].shape == (3, None, 8, 3)
+    assert ds.frames.shape == (1, 3, None, 8, 3)
+    assert ds.frames[0].shape == (3, None, 8, 3)
     for k in range(3):
         np.testing.assert_array_equal(ds.frames[0][k].numpy(), pics[k])      # png: lossless
         assert ds.frames[0, k].shape == (6 + k, 8, 3)
@@ -37,17 +39,20 @@ def test_sequence_htypes_roundtrip(ds_path):
     assert [a.shape for a in ds.frames[0].numpy(aslist=True)] == [(6, 8, 3), (7, 8, 3), (8, 8, 3)]
     assert ds.labels[0][2].numpy().tolist() == [0, 1]
     assert ds.labels[0].data()["text"] == [["car"], [], ["person", "car"]]
-    assert ds.captions[0].numpy() == ["a", "b", "c"] and ds.captions[0][1].numpy() == "b"
+    assert ds.captions[0].numpy() == ["a", "b", "c"]
+    assert ds.captions[0][1].numpy() == "b"
     assert ds.extra[0].numpy() == [{"k": 1}, None, [1, 2]]
     assert ds.scores[0].numpy().tolist() == [[0, 1], [0, 2], [0, 3]]
     assert ds.scores[0, ::2].numpy().tolist() == [[0, 1], [0, 3]]
     assert [s.numpy().tolist() for s in ds.scores[0]] == [[0, 1], [0, 2], [0, 3]]   # iteration
-    assert ds.frames.dtype == np.uint8 and ds.labels.dtype == np.uint32
+    assert ds.frames.dtype == np.uint8
+    assert ds.labels.dtype == np.uint32
     with pytest.raises(IndexError, match="out of range"):
         ds.frames[0][3]
     # an empty sequence is a sample of 0 items
     ds.append({"frames": [], "labels": [], "captions": [], "extra": [], "scores": []})
-    assert len(ds.frames[1]) == 0 and ds.frames[1].numpy(aslist=True) == []
+    assert len(ds.frames[1]) == 0
+    assert ds.frames[1].numpy(aslist=True) == []
 
 
 def test_image_tensor_from_files_and_arrays(tmp_path):
@@ -66,7 +71,7 @@ def test_image_tensor_from_files_and_arrays(tmp_path):
     png = tmp_path / "x.png"
     from PIL import Image
     Image.fromarray(aa.frame_image(1, 4, 4)).save(png)
-    with pytest.raises(vidlake.SampleAppendError, match="the file is png.*sample_compression is 'jpeg'"):
+    with pytest.raises(vidlake.SampleAppendError, match=r"the file is png.*sample_compression is 'jpeg'"):
         ds.images.append(vidlake.read(str(png)))
     with pytest.raises(vidlake.SampleAppendError, match="not a readable image"):
         ds.images.append(b"not an image at all")
@@ -100,15 +105,17 @@ def test_htype_rules_refused_and_dataset_unchanged(tmp_path):
     for change, err, msg in cases:
         with pytest.raises(err, match=msg):
             ds.append({**good, **change})
-        assert len(ds) == 1 and all(len(t) == 1 for t in ds.tensors.values())
+        assert len(ds) == 1
+        assert all(len(t) == 1 for t in ds.tensors.values())
     assert snapshot(root) == before
     assert vidlake.HtypeError.__mro__[1] is vidlake.SampleAppendError
     # safe casts are accepted: float64 -> float32 boxes, int64 -> uint32 ids
     ds.append({**good, "boxes": [np.array([[1.5, 2, 3, 4]]), np.zeros((0, 4))], "ids": [np.array([7]), []]})
-    assert ds.boxes[1][0].numpy().dtype == np.float32 and ds.ids[1][0].numpy().tolist() == [7]
+    assert ds.boxes[1][0].numpy().dtype == np.float32
+    assert ds.ids[1][0].numpy().tolist() == [7]
     # one tensor at a time: checked against the other tensor's sample of the same row
     ds.boxes.append([np.zeros((1, 4))])                  # row 2 of boxes: 1 item, frames has none yet
-    with pytest.raises(vidlake.SampleAppendError, match="row 2 gives 1 item.*2 frame"):
+    with pytest.raises(vidlake.SampleAppendError, match=r"row 2 gives 1 item.*2 frame"):
         ds.frames.append(imgs)
     ds.frames.append(imgs[:1])
     # create-time rules
@@ -133,7 +140,7 @@ def test_aligned_to_video_and_slicing(tmp_path):
     boxes = [np.array([[k, k + 1, 10, 12]], np.float32) for k in range(40)]
     ds.append({"videos": vidlake.read(str(vid)), "boxes": boxes, "visible": [k % 3 != 0 for k in range(40)],
                "metadata": {"scene": "a"}})
-    with pytest.raises(vidlake.SampleAppendError, match="row 1 gives 40 item.*25 frame"):
+    with pytest.raises(vidlake.SampleAppendError, match=r"row 1 gives 40 item.*25 frame"):
         ds.append({"videos": vidlake.read(str(short)), "boxes": boxes, "visible": [True] * 40, "metadata": {}})
     assert len(ds) == 1
 
@@ -148,7 +155,8 @@ def test_aligned_to_video_and_slicing(tmp_path):
     assert out["metadata"] == {"scene": "a"}                       # no frames: whole sample
     np.testing.assert_allclose(row.timestamps, np.arange(10, 15) / 30, atol=1e-4)
     d = row.data()
-    assert set(d["videos"]) == {"frames", "timestamps"} and d["boxes"]["value"].shape == (5, 1, 4)
+    assert set(d["videos"]) == {"frames", "timestamps"}
+    assert d["boxes"]["value"].shape == (5, 1, 4)
     # strided and single frames, attribute access
     np.testing.assert_array_equal(ds[0, ::10].boxes.numpy()[:, 0, 0], [0, 10, 20, 30])
     assert ds[0, 7].boxes.numpy().tolist() == [[7, 8, 10, 12]]
@@ -157,4 +165,5 @@ def test_aligned_to_video_and_slicing(tmp_path):
         ds[0, 40]
     with pytest.raises(IndexError, match="one row index"):
         ds[0:1, 3]
-    assert ds.boxes[0].shape == (40, 1, 4) and ds.boxes.shape == (1, 40, 1, 4)
+    assert ds.boxes[0].shape == (40, 1, 4)
+    assert ds.boxes.shape == (1, 40, 1, 4)

@@ -17,8 +17,9 @@ import time
 import traceback
 
 import pytest
-import vidlake
 from remote_fixtures import HOST, GcsEmulator, free_port
+
+import vidlake
 from vidlake.storage import get_provider
 from vidlake.storage.creds import validate_creds
 from vidlake.storage.gcs import TMP_DIR, GCSProvider
@@ -32,7 +33,9 @@ FAST = RetryPolicy(max_attempts=5, base_delay=0.02, max_delay=0.2, total_timeout
 def _no_secret_anywhere(exc: BaseException, records, *secrets: str) -> None:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for s in secrets:
-        assert s not in str(exc) and s not in repr(exc) and s not in text
+        assert s not in str(exc)
+        assert s not in repr(exc)
+        assert s not in text
         for r in records:
             assert s not in r.getMessage(), f"secret leaked in log record of {r.name}"
 
@@ -56,7 +59,8 @@ def no_google_env(monkeypatch, tmp_path):
 def test_contract(gcs_server, gcs_bucket, scheme):
     root = f"{scheme}://{gcs_bucket}/ds"
     p = get_provider(root, creds=gcs_server.creds())
-    assert isinstance(p, GCSProvider) and p.root == root
+    assert isinstance(p, GCSProvider)
+    assert p.root == root
     assert p.url("a/b") == f"{scheme}://{gcs_bucket}/ds/a/b"
     assert p.list() == []
     blob = bytes(range(256)) * 40
@@ -71,7 +75,8 @@ def test_contract(gcs_server, gcs_bucket, scheme):
     assert p.get_bytes("videos/chunks/0", 20_000, 30_000) == b""  # past the end
     assert p.get_bytes("videos/chunks/0", 5, 5) == b""
     assert p.size("videos/chunks/0") == len(blob)
-    assert p.exists("videos/chunks/1") and not p.exists("videos/chunks/2")
+    assert p.exists("videos/chunks/1")
+    assert not p.exists("videos/chunks/2")
     assert p.list() == ["dataset_meta.json", "videos/chunks/0", "videos/chunks/1"]
     assert p.list("videos/") == ["videos/chunks/0", "videos/chunks/1"]
     p.put("videos/chunks/1", b"second version")
@@ -104,7 +109,8 @@ def test_prefix_isolation_and_listing(gcs_server, gcs_bucket):
     whole = GCSProvider(f"gs://{gcs_bucket}", creds=creds)
     assert whole.list() == sorted([f"a/{k}" for k in keys] + ["ab/other"])
     a.clear()
-    assert a.list() == [] and b.list() == ["other"]
+    assert a.list() == []
+    assert b.list() == ["other"]
 
 
 def test_get_ranges_parallel_parts(gcs_root):
@@ -122,7 +128,8 @@ def test_large_put_is_one_object(gcs_root):
     p = get_provider(root, creds=creds)
     blob = os.urandom(9 << 20)
     p.put("big", blob)
-    assert p.size("big") == len(blob) and p.get("big") == blob
+    assert p.size("big") == len(blob)
+    assert p.get("big") == blob
     assert p.get_bytes("big", (9 << 20) - 5) == blob[-5:]
 
 
@@ -187,7 +194,8 @@ def test_service_account_key(gcs_server, gcs_bucket, token_server, tmp_path, mon
     assert token_server.requests == 1  # one token, reused
     assert "jwt-bearer" in token_server.forms[0]
     shown = repr(validate_creds(creds))
-    assert key["private_key"] not in shown and key["private_key_id"] not in shown
+    assert key["private_key"] not in shown
+    assert key["private_key_id"] not in shown
 
 
 def test_google_application_credentials(gcs_server, gcs_bucket, token_server, tmp_path, monkeypatch,
@@ -198,7 +206,8 @@ def test_google_application_credentials(gcs_server, gcs_bucket, token_server, tm
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     p = get_provider(f"gs://{gcs_bucket}/adc", creds={"endpoint_url": gcs_server.endpoint})
     p.put("k", b"default chain")
-    assert p.get("k") == b"default chain" and token_server.requests == 1
+    assert p.get("k") == b"default chain"
+    assert token_server.requests == 1
 
 
 def test_no_credentials_is_a_clear_error(gcs_bucket, no_google_env):
@@ -233,7 +242,9 @@ def test_refused_key_names_the_url_not_the_secret(gcs_server, gcs_bucket, token_
     with pytest.raises(vidlake.CredentialsError) as ei:
         p.get("dataset_meta.json")
     msg = str(ei.value)
-    assert f"gs://{gcs_bucket}/ds/dataset_meta.json" in msg and "access denied" in msg and "invalid_grant" in msg
+    assert f"gs://{gcs_bucket}/ds/dataset_meta.json" in msg
+    assert "access denied" in msg
+    assert "invalid_grant" in msg
     pem_body = key["private_key"].splitlines()[1]
     _no_secret_anywhere(ei.value, caplog.records, pem_body, key["private_key_id"])
     assert token_server.requests == 1  # a refused key is not retried
@@ -249,7 +260,8 @@ def test_secrets_stay_out_of_logs(gcs_server, gcs_bucket, token_server, caplog):
     pem_body = key["private_key"].splitlines()[1]
     for r in caplog.records:
         msg = r.getMessage()
-        assert pem_body not in msg and key["private_key_id"] not in msg, r.name
+        assert pem_body not in msg, r.name
+        assert key["private_key_id"] not in msg, r.name
         assert token_server.access_token not in msg, r.name
     assert key["private_key"] not in repr(p)
 
@@ -284,7 +296,8 @@ def test_google_auth_structured_logs_are_masked(gcs_server, gcs_bucket, token_se
     for r in h.records:
         attrs = str(r.__dict__)
         assert "eyJ" not in attrs, "a JWT in a log record"  # every JWT starts with eyJ ({")
-        assert token_server.access_token not in attrs and key["private_key_id"] not in attrs
+        assert token_server.access_token not in attrs
+        assert key["private_key_id"] not in attrs
 
 
 # -- append: compose on the server --------------------------------------------------------
@@ -349,7 +362,8 @@ def test_put_if_generation(gcs_server, gcs_bucket, generation_proxy_gcs):
     a = GCSProvider(f"gs://{gcs_bucket}/ds", creds=creds, retry=FAST)
     b = GCSProvider(f"gs://{gcs_bucket}/ds", creds=creds, retry=FAST)
     g1 = a.put_if_generation("dataset_meta.json", b'{"v": 1}', 0)  # 0: only if absent
-    assert g1 > 0 and a.generation("dataset_meta.json") == g1
+    assert g1 > 0
+    assert a.generation("dataset_meta.json") == g1
     with pytest.raises(vidlake.ConcurrentWriteError, match="changed since it was read"):
         b.put_if_generation("dataset_meta.json", b'{"v": "b"}', 0)
     data, gen = b.get_with_generation("dataset_meta.json")
@@ -360,7 +374,8 @@ def test_put_if_generation(gcs_server, gcs_bucket, generation_proxy_gcs):
     with pytest.raises(vidlake.ConcurrentWriteError) as ei:
         b.put_if_generation("dataset_meta.json", b'{"v": 2, "by": "b"}', gen)
     assert f"gs://{gcs_bucket}/ds/dataset_meta.json" in str(ei.value)
-    assert isinstance(ei.value, vidlake.StorageError) and not isinstance(ei.value, vidlake.CredentialsError)
+    assert isinstance(ei.value, vidlake.StorageError)
+    assert not isinstance(ei.value, vidlake.CredentialsError)
     assert a.get("dataset_meta.json") == b'{"v": 2, "by": "a"}'
     assert generation_proxy_gcs.refused == 2
     # a transient failure is retried like any write
@@ -421,7 +436,8 @@ def test_retry_503_then_success(gcs_server, gcs_bucket, fault_proxy_gcs):
     p = _via(fault_proxy_gcs, gcs_server, gcs_bucket)
     fault_proxy_gcs.fail(3, "503")
     p.put("k", b"value")
-    assert fault_proxy_gcs.faults == 3 and fault_proxy_gcs.requests == 4
+    assert fault_proxy_gcs.faults == 3
+    assert fault_proxy_gcs.requests == 4
     fault_proxy_gcs.fail(3, "503")
     assert p.get_bytes("k", 1, 4) == b"alu"
     fault_proxy_gcs.fail(3, "503")
@@ -466,7 +482,9 @@ def test_permanent_failure_is_a_clear_error_in_bounded_time(gcs_server, gcs_buck
         p.get("videos/big.mp4")
     assert time.monotonic() - t < 5
     msg = str(ei.value)
-    assert f"gs://{gcs_bucket}/r/videos/big.mp4" in msg and "503" in msg and "attempt" in msg
+    assert f"gs://{gcs_bucket}/r/videos/big.mp4" in msg
+    assert "503" in msg
+    assert "attempt" in msg
     assert not isinstance(ei.value, vidlake.CredentialsError)
 
 

@@ -7,8 +7,9 @@ import os
 import time
 
 import pytest
-import vidlake
 from remote_fixtures import free_port
+
+import vidlake
 from vidlake.storage import get_provider
 from vidlake.storage.http import HTTPProvider
 from vidlake.storage.retry import RetryPolicy
@@ -27,10 +28,12 @@ def blob(http_server):
 
 def test_contract(http_server, blob):
     p = get_provider(f"{http_server.url}/dir", creds=None)
-    assert isinstance(p, HTTPProvider) and p.read_only
+    assert isinstance(p, HTTPProvider)
+    assert p.read_only
     assert p.get("blob.bin") == blob
     assert p.size("blob.bin") == len(blob)
-    assert p.exists("blob.bin") and not p.exists("nope.bin")
+    assert p.exists("blob.bin")
+    assert not p.exists("nope.bin")
     assert p.get_bytes("blob.bin", 10, 20) == blob[10:20]
     assert p.get_bytes("blob.bin", 299_990) == blob[299_990:]
     assert p.get_bytes("blob.bin", 299_990, 400_000) == blob[299_990:]
@@ -55,7 +58,8 @@ def test_parallel_parts(http_server, blob):
 
 def test_https_scheme_and_read_only(http_server, blob):
     p = get_provider("https://example.invalid/videos")  # no request is made
-    assert isinstance(p, HTTPProvider) and p.root == "https://example.invalid/videos"
+    assert isinstance(p, HTTPProvider)
+    assert p.root == "https://example.invalid/videos"
     q = get_provider(f"{http_server.url}/dir", read_only=False)
     for call in (lambda: q.put("k", b"v"), lambda: q.delete("blob.bin"), lambda: q.append("k", b"v", 0),
                  lambda: q.delete_many(["k"]), lambda: q.clear()):
@@ -118,7 +122,8 @@ def test_permanent_failure(http_server, blob, fault_proxy_http):
     with pytest.raises(vidlake.StorageError) as ei:
         p.get_bytes("blob.bin", 0, 10)
     assert time.monotonic() - t < 5
-    assert f"{fault_proxy_http.url}/dir/blob.bin" in str(ei.value) and "503" in str(ei.value)
+    assert f"{fault_proxy_http.url}/dir/blob.bin" in str(ei.value)
+    assert "503" in str(ei.value)
     # nothing listening at all
     q = HTTPProvider(f"http://127.0.0.1:{free_port()}/x", connect_timeout=1,
                      retry=RetryPolicy(max_attempts=3, base_delay=0.05, total_timeout=5))

@@ -11,8 +11,9 @@ import time
 import traceback
 
 import pytest
-import vidlake
 from remote_fixtures import HOST, MotoS3, free_port
+
+import vidlake
 from vidlake.storage import get_provider
 from vidlake.storage.retry import RetryPolicy
 from vidlake.storage.s3 import S3Provider
@@ -36,7 +37,8 @@ def _no_secret_anywhere(exc: BaseException, records, *secrets: str) -> None:
 def test_contract(s3_root):
     root, creds = s3_root
     p = get_provider(root, creds=creds)
-    assert isinstance(p, S3Provider) and p.root == root
+    assert isinstance(p, S3Provider)
+    assert p.root == root
     assert p.list() == []
     p.put("dataset_meta.json", b"{}")
     p.put("videos/chunks/0", bytes(range(256)) * 40)
@@ -50,7 +52,8 @@ def test_contract(s3_root):
     assert p.get_bytes("videos/chunks/0", 20_000, 30_000) == b""  # past the end
     assert p.get_bytes("videos/chunks/0", 5, 5) == b""
     assert p.size("videos/chunks/0") == len(blob)
-    assert p.exists("videos/chunks/1") and not p.exists("videos/chunks/2")
+    assert p.exists("videos/chunks/1")
+    assert not p.exists("videos/chunks/2")
     assert p.list() == ["dataset_meta.json", "videos/chunks/0", "videos/chunks/1"]
     assert p.list("videos/") == ["videos/chunks/0", "videos/chunks/1"]
     # overwrite replaces the whole object
@@ -85,7 +88,8 @@ def test_prefix_isolation_and_pagination(moto_server, s3_bucket):
     whole = S3Provider(f"s3://{s3_bucket}", creds=creds)
     assert whole.list() == sorted([f"a/{k}" for k in keys] + ["ab/other"])
     a.clear()
-    assert a.list() == [] and b.list() == ["other"]
+    assert a.list() == []
+    assert b.list() == ["other"]
 
 
 def test_get_ranges_parallel_parts(s3_root):
@@ -190,7 +194,8 @@ def test_retry_503_then_success(moto_server, s3_bucket, fault_proxy_s3):
     p = _via(fault_proxy_s3, moto_server, s3_bucket)
     fault_proxy_s3.fail(3, "503")
     p.put("k", b"value")
-    assert fault_proxy_s3.faults == 3 and fault_proxy_s3.requests == 4
+    assert fault_proxy_s3.faults == 3
+    assert fault_proxy_s3.requests == 4
     fault_proxy_s3.fail(3, "503")
     assert p.get_bytes("k", 1, 4) == b"alu"
     fault_proxy_s3.fail(3, "503")
@@ -231,7 +236,9 @@ def test_permanent_failure_is_a_clear_error_in_bounded_time(moto_server, s3_buck
     elapsed = time.monotonic() - t
     assert elapsed < 5
     msg = str(ei.value)
-    assert f"s3://{s3_bucket}/r/videos/big.mp4" in msg and "503" in msg and "attempt" in msg
+    assert f"s3://{s3_bucket}/r/videos/big.mp4" in msg
+    assert "503" in msg
+    assert "attempt" in msg
     assert not isinstance(ei.value, vidlake.CredentialsError)
 
 
@@ -285,5 +292,6 @@ def test_secrets_stay_out_of_logs(s3_root, caplog):
     assert caplog.records, "expected botocore debug records"
     for r in caplog.records:
         msg = r.getMessage()
-        assert token not in msg and "SECRET-key-Rv71Nq3Ws0Yb5Jd8" not in msg, r.name
+        assert token not in msg, r.name
+        assert "SECRET-key-Rv71Nq3Ws0Yb5Jd8" not in msg, r.name
     assert any("***" in r.getMessage() for r in caplog.records)  # the token header was there, masked

@@ -17,6 +17,7 @@ import assets
 import numpy as np
 import oracle
 import pytest
+
 import vidlake
 
 
@@ -47,7 +48,8 @@ def check_against_ffprobe(path, stream_index: int = 0) -> vidlake.VideoReader:
         times = oracle.info(str(path)).times
         for i in missing:
             if r.metadata["pts_from_container"]:
-                assert np.isfinite(times[i]) and r.timestamps[i] == pytest.approx(times[i], abs=1e-9), (
+                assert np.isfinite(times[i]), f"{Path(path).name}: frame {i} has no PyAV time"
+                assert r.timestamps[i] == pytest.approx(times[i], abs=1e-9), (
                     f"{Path(path).name}: frame {i} has no best-effort timestamp; {r.timestamps[i]} != PyAV {times[i]}")
             elif i == 0:
                 assert r.timestamps[0] == pytest.approx(r.metadata["start_time"], abs=1e-9)
@@ -144,7 +146,8 @@ def test_first_pes_without_pts(tmp_path, name):
                             "-read_intervals", "%+#1", "-of", "csv=p=0", str(path)],
                            capture_output=True, text=True, check=True).stdout.split()
     if no_pts:
-        assert first and first[0].startswith("N/A"), f"the first video packet still has a pts: {first}"
+        assert first, "ffprobe listed no video packet"
+        assert first[0].startswith("N/A"), f"the first video packet still has a pts: {first}"
     r = check_against_ffprobe(path)
     info = oracle.info(str(path))
     assert len(r) == info.num_frames

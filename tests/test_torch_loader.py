@@ -14,8 +14,9 @@ import weakref
 import numpy as np
 import oracle
 import pytest
-import vidlake
 from helpers import video
+
+import vidlake
 
 torch = pytest.importorskip("torch", reason="vidlake.torch needs PyTorch (pip install 'vidlake[torch]')")
 import vidlake.torch as vt
@@ -46,7 +47,7 @@ def ds_info(tmp_path_factory):
     return str(root), paths
 
 
-@pytest.fixture()
+@pytest.fixture
 def ds(ds_info):
     return vidlake.load(ds_info[0], read_only=True)
 
@@ -73,7 +74,7 @@ def test_loader_0_workers_exact_frames_every_row_once(ds, ds_info):
     assert isinstance(loader, torch.utils.data.DataLoader)
     rows = []
     for batch in loader:
-        assert batch["videos"].shape[1:] == (8,) + SIZE + (3,)
+        assert batch["videos"].shape[1:] == (8, *SIZE, 3)
         assert batch["frame_indices"].shape == batch["timestamps"].shape == (len(batch["index"]), 8)
         rows += check_batch(batch, ds_info[1])
         # boxes (ragged): one list per sample, one (k, 4) tensor per frame of the clip
@@ -120,10 +121,12 @@ def test_frames_decoded_into_the_batch_tensor_without_copy(ds, ds_info, nchw):
     batch = next(iter(loader))
     v = batch["videos"]
     if nchw:
-        assert v.shape == (4, 5, 3) + SIZE
-        assert not v.is_contiguous() and v.permute(0, 1, 3, 4, 2).is_contiguous()   # a view of NHWC
+        assert v.shape == (4, 5, 3, *SIZE)
+        assert not v.is_contiguous()
+        assert v.permute(0, 1, 3, 4, 2).is_contiguous()
     else:
-        assert v.shape == (4, 5) + SIZE + (3,) and v.is_contiguous()
+        assert v.shape == (4, 5, *SIZE, 3)
+        assert v.is_contiguous()
     check_batch(batch, ds_info[1], nchw=nchw)
 
 
@@ -131,7 +134,9 @@ def test_aligned_boxes_padded_with_mask(ds):
     loader = ds.pytorch(tensors=["videos", "boxes"], clip=7, batch_size=4, size=SIZE, seed=2, ragged="pad")
     batch = next(iter(loader))
     boxes, mask = batch["boxes"], batch["boxes_mask"]
-    assert boxes.shape == (4, 7, 2, 4) and mask.shape == (4, 7, 2) and mask.dtype == torch.bool
+    assert boxes.shape == (4, 7, 2, 4)
+    assert mask.shape == (4, 7, 2)
+    assert mask.dtype == torch.bool
     for b, row in enumerate(batch["index"].tolist()):
         for t, f in enumerate(batch["frame_indices"][b].tolist()):
             k = (f + row) % 3
@@ -153,7 +158,9 @@ def test_whole_video_samples_and_transform(ds, ds_info):
 
     loader = ds.pytorch(clip=4, batch_size=2, size=SIZE, transform=transform, seed=0)
     batch = next(iter(loader))
-    assert set(batch) == {"x", "row"} and batch["x"].dtype == torch.float32 and batch["row"].shape == (2,)
+    assert set(batch) == {"x", "row"}
+    assert batch["x"].dtype == torch.float32
+    assert batch["row"].shape == (2,)
 
 
 def test_clip_dataset_map_style_and_epochs(ds, ds_info):
@@ -161,7 +168,8 @@ def test_clip_dataset_map_style_and_epochs(ds, ds_info):
                            size=SIZE)
     assert len(clips) == 2 * len(VIDEOS)
     s = clips[5]                                      # row 2, its second clip
-    assert s["index"] == 2 and s["videos"].shape == (3,) + SIZE + (3,)
+    assert s["index"] == 2
+    assert s["videos"].shape == (3, *SIZE, 3)
     np.testing.assert_array_equal(clips[(0, 5)]["frame_indices"], s["frame_indices"])
     clips.set_epoch(1)
     assert not all(np.array_equal(clips[i]["frame_indices"], clips[(0, i)]["frame_indices"]) for i in range(8))
@@ -210,7 +218,8 @@ def test_iterable_batches_and_early_stop(ds, ds_info):
     loader = torch.utils.data.DataLoader(vt.ClipIterable(ds, ["videos", "labels"], clip=2, size=SIZE),
                                          batch_size=4, collate_fn=vt.collate)
     (b,) = list(loader)
-    assert b["videos"].shape == (4, 2) + SIZE + (3,) and b["labels"].shape == (4, 1)
+    assert b["videos"].shape == (4, 2, *SIZE, 3)
+    assert b["labels"].shape == (4, 1)
 
 
 def test_reader_cache_obeys_its_byte_limit(ds, ds_info):
@@ -235,9 +244,12 @@ def test_reader_cache_obeys_its_byte_limit(ds, ds_info):
             if x is not None and id(x) not in live:
                 assert x.stats["decoders"] == 0
     info = cache.info()
-    assert info["closed"] > 0 and info["opened"] > len(VIDEOS) and info["bytes"] <= limit
+    assert info["closed"] > 0
+    assert info["opened"] > len(VIDEOS)
+    assert info["bytes"] <= limit
     cache.clear()
-    assert len(cache) == 0 and cache.total_bytes() == 0
+    assert len(cache) == 0
+    assert cache.total_bytes() == 0
 
 
 def test_spawn_worker(ds, ds_info):

@@ -7,8 +7,9 @@ import uuid
 import annotation_assets as aa
 import numpy as np
 import pytest
-import vidlake
 from helpers import snapshot
+
+import vidlake
 
 
 def scene(ref: str, n: int, weather: str, shade: int = 0) -> dict:
@@ -41,7 +42,8 @@ def test_upsert_insert_and_replace(ds_path):
         assert len(d) == 3
         assert [d.reference_id[i].text() for i in range(3)] == ["a", "b", "c"]
         assert d.metadata[0].data() == {"value": {"weather": "snow", "n": 5}}
-        assert len(d.frames[0]) == 5 and d.boxes[0].shape == (5, 1, 4)
+        assert len(d.frames[0]) == 5
+        assert d.boxes[0].shape == (5, 1, 4)
         np.testing.assert_array_equal(d.frames[0][4].numpy(), aa.frame_image(54, 8, 8))
         assert d.boxes[0][4].numpy().tolist() == [[54, 54, 54, 54]]
         np.testing.assert_array_equal(d.frames[1][1].numpy(), aa.frame_image(1, 8, 8))
@@ -51,7 +53,9 @@ def test_upsert_insert_and_replace(ds_path):
         ds.upsert(scene("b", 2, "y"))
         ds.upsert(scene("d", 1, "z"))
     d = vidlake.load(ds_path)
-    assert len(d) == 4 and d.metadata[1].numpy() == {"weather": "y", "n": 2} and d.reference_id[3].text() == "d"
+    assert len(d) == 4
+    assert d.metadata[1].numpy() == {"weather": "y", "n": 2}
+    assert d.reference_id[3].text() == "d"
 
 
 def test_upsert_rewrites_only_the_table_segment(tmp_path):
@@ -88,7 +92,8 @@ def test_upsert_atomic_on_failure(tmp_path):
         with pytest.raises(err):
             ds.upsert(rows)
         assert snapshot(root) == before
-        assert len(ds) == 2 and ds.metadata[1].numpy() == {"weather": "sun", "n": 2}
+        assert len(ds) == 2
+        assert ds.metadata[1].numpy() == {"weather": "sun", "n": 2}
         assert len(ds.frames[0]) == 2
     with pytest.raises(vidlake.DatasetError, match="upsert key 'nope'"):
         ds.upsert(scene("a", 1, "x"), key="nope")
@@ -105,7 +110,8 @@ def test_upsert_atomic_on_failure(tmp_path):
     with pytest.raises(vidlake.StorageError, match="unchanged"):
         ds.upsert(scene("a", 4, "hail"))
     ds.provider.put = real_put
-    assert ds.metadata[0].numpy() == {"weather": "rain", "n": 2} and len(ds.frames[0]) == 2
+    assert ds.metadata[0].numpy() == {"weather": "rain", "n": 2}
+    assert len(ds.frames[0]) == 2
     assert vidlake.load(str(root)).metadata[0].numpy() == {"weather": "rain", "n": 2}
     ds.upsert(scene("a", 4, "hail"))                                     # and the dataset still works
     assert vidlake.load(str(root)).metadata[0].numpy() == {"weather": "hail", "n": 4}
@@ -123,13 +129,16 @@ def test_filter_view(ds_path):
     ds = make(ds_path)
     ds.upsert([scene("a", 2, "rain"), scene("b", 3, "sun"), scene("c", 1, "rain"), scene("d", 4, "sun")])
     rain = ds.filter(lambda row: row.metadata.numpy()["weather"] == "rain")
-    assert len(rain) == 2 and rain.indices == [0, 2]
+    assert len(rain) == 2
+    assert rain.indices == [0, 2]
     assert [r.reference_id.text() for r in rain] == ["a", "c"]
-    assert rain[1].reference_id.text() == "c" and rain[-1].metadata.numpy()["n"] == 1
+    assert rain[1].reference_id.text() == "c"
+    assert rain[-1].metadata.numpy()["n"] == 1
     assert rain.metadata.numpy() == [{"weather": "rain", "n": 2}, {"weather": "rain", "n": 1}]
     assert [b.shape for b in rain.boxes.numpy(aslist=True)] == [(2, 1, 4), (1, 1, 4)]
     np.testing.assert_array_equal(rain[0].frames.numpy(), np.stack([aa.frame_image(k, 8, 8) for k in range(2)]))
-    assert len(rain[0:1]) == 1 and rain[0:1].reference_id.numpy() == ["a"]
+    assert len(rain[0:1]) == 1
+    assert rain[0:1].reference_id.numpy() == ["a"]
     big = ds.filter(lambda row: len(row.frames) >= 3)
     assert big.indices == [1, 3]
     assert len(ds.filter(lambda row: row.reference_id.text() == "zz")) == 0

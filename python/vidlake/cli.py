@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import VidlakeError
 from .htypes.video import VIDEO_COMPRESSIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["collect_files", "main", "parse_frames"]
 

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{rand_ms:.1f}", f"{clip_ms:.1f}", f"{stride_ms:.1f}", verdict))
 
     head = ("video", "frames", "ingest ms", "load+frame0 ms", "random ms", "clip16 ms", "strided ms", "exact")
-    widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
+    widths = [max(len(r[c]) for r in [*rows, head]) for c in range(len(head))]
     print()
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     print("  ".join("-" * w for w in widths))

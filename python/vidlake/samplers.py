@@ -264,12 +264,12 @@ def decode_clips(reader: Any, indices: np.ndarray, out: np.ndarray | None = None
     if out is not None:
         if out.ndim != 5 or out.shape[:2] != (c, t):
             raise ValueError(f"out must have shape ({c}, {t}, H, W, C), got {out.shape}")
-        flat_out = out.reshape((c * t,) + out.shape[2:])
+        flat_out = out.reshape((c * t, *out.shape[2:]))
         if not np.shares_memory(flat_out, out):
             raise ValueError("out must be C-contiguous")
     frames = reader.get_frames(idx.reshape(-1), out=flat_out, **kwargs)
     ts = np.asarray(reader.timestamps, dtype=np.float64)
-    return Clips(frames.reshape((c, t) + frames.shape[1:]) if out is None else out, idx, ts[idx])
+    return Clips(frames.reshape((c, t, *frames.shape[1:])) if out is None else out, idx, ts[idx])
 
 
 def _decode(reader: Any, indices: np.ndarray, kwargs: dict[str, Any]) -> Clips:

@@ -18,7 +18,6 @@ import importlib
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CredentialsError, DatasetError, LinkRefusedError, SampleAppendError
@@ -32,6 +31,8 @@ from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
 from .writer import GC_GRACE_SECONDS, Writer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable, Mapping, Sequence
+
     from typing_extensions import Self
 
 __all__ = ["GC_GRACE_SECONDS", "Dataset", "DatasetView", "LinkAccess"]

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..format.chunks import ChunkRangeSource, ChunkStore
 from ..htypes import Htype, common_shape, lookup
-from ..video import VideoReader
 from ..video.reader import COLOR_CONVERSIONS
 from .views import SampleView, SequenceSampleView, TensorView, frame_shape, sample_indices
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable, Mapping, Sequence
+
     from ..storage import StorageProvider
+    from ..video import VideoReader
     from .dataset import Dataset
 
 __all__ = ["StoredSample", "Tensor"]
@@ -157,7 +158,7 @@ class Tensor:
         if self.spec.video and self._read_options:
             shapes = [[s[0], *frame_shape(s[1:], self._read_options, e)] if None not in s else s
                       for s, e in zip(shapes, self._entries)]
-        return (len(shapes),) + common_shape(shapes)
+        return (len(shapes), *common_shape(shapes))
 
     @property
     def sample_info(self) -> list[dict[str, Any]]:

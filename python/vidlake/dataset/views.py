@@ -21,7 +21,6 @@ A view reads through its tensor's per-sample methods (``entry``, ``info``, ``rea
 """
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
@@ -32,6 +31,8 @@ from ..format.records import decode_stored
 from ..htypes import common_shape
 
 if TYPE_CHECKING:  # pragma: no cover
+    import builtins
+
     from .dataset import Dataset
     from .tensor import Tensor
 
@@ -310,7 +311,7 @@ class TensorView:
     def shape(self) -> tuple[int | None, ...]:
         """``(num_samples, *shape)`` with ``None`` for ragged dimensions."""
         shapes = [s.shape for s in self._samples()]
-        return (len(shapes),) + common_shape(shapes) if shapes else (0,)
+        return (len(shapes), *common_shape(shapes)) if shapes else (0,)
 
     @property
     def sample_info(self) -> list[dict[str, Any]]:
@@ -407,7 +408,7 @@ class SequenceSampleView(SampleView):
         shapes = self._items()["shapes"]
         if single:
             return tuple(shapes[int(idx[0])])
-        return (len(idx),) + common_shape([shapes[int(k)] for k in idx])
+        return (len(idx), *common_shape([shapes[int(k)] for k in idx]))
 
     def __len__(self) -> int:
         idx, single = self._selection()
@@ -432,7 +433,7 @@ class SequenceSampleView(SampleView):
         if spec.decodes_rows and not single and not aslist:
             shapes = {tuple(self._items()["shapes"][int(k)]) for k in idx}
             if len(shapes) == 1:
-                shape = (len(idx),) + shapes.pop()
+                shape = (len(idx), *shapes.pop())
                 if out is None:
                     out = np.empty(shape, np.uint8)
                 elif out.shape != shape or out.dtype != np.uint8:

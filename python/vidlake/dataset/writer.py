@@ -21,10 +21,10 @@ Only this module changes a tensor's staging fields (``_entries`` past ``_committ
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ from ..storage.provider import FileRange
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Iterable, Mapping
+
     from .dataset import Dataset
 
 __all__ = ["GC_GRACE_SECONDS", "Writer"]
@@ -311,10 +313,8 @@ class Writer:
             t._committed_open_chunk = t._open_chunk
             t._replaced.clear()
             t.store.discard()
-        try:  # no commit record younger than the grace period names these
+        with contextlib.suppress(StorageError, OSError):  # no record younger than the grace period names these
             p.delete_many(expired)
-        except (StorageError, OSError):
-            pass
 
     def stage_replacement(self, t: Tensor, i: int, p: PreparedSample, undo: list[Any]) -> None:
         """Stage ``p`` as the new sample of row ``i`` of ``t`` (upsert): its bytes go into chunks

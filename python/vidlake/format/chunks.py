@@ -17,13 +17,16 @@ ranges the decoder asks for into ranged gets of just the chunks that hold them.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from ..errors import StorageError
-from ..storage import StorageProvider
 from ..storage.provider import FileRange
 from .records import Extent, chunk_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..storage import StorageProvider
 
 __all__ = ["ChunkRangeSource", "ChunkStore", "place"]
 

@@ -21,7 +21,6 @@ never ``Dataset`` or ``Tensor`` objects.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +30,8 @@ from ..errors import HtypeError
 from ..format.records import decode_stored
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping, Sequence
+
     from ..format.chunks import ChunkRangeSource
     from ..storage import StorageProvider
     from ..video import VideoReader

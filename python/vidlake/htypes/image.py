@@ -11,8 +11,7 @@ Decoding and the channel rules are in :mod:`vidlake.video.images`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +27,9 @@ from ..video.images import (
 )
 from . import register
 from .base import Htype, PreparedSample, WriteContext, safe_cast
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["ImageHtype", "prepare_image"]
 

@@ -37,10 +37,7 @@ The rules of the link htypes, in one place:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from ..errors import CredentialsError, HtypeError, SampleAppendError, StorageError, VideoDecodeError
 from ..format.records import sample_index
@@ -53,6 +50,10 @@ from .base import Htype, PreparedSample, SampleContext, WriteContext
 from .video import VIDEO_COMPRESSIONS, video_facts
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
+    import numpy as np
+
     from ..storage import StorageProvider
 
 __all__ = ["LinkImageHtype", "LinkVideoHtype"]

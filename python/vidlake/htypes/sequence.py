@@ -18,11 +18,13 @@ between tensors: the dataset's writer checks it (``vidlake/dataset/writer.py``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HtypeError, SampleAppendError
 from .base import Htype, PreparedSample, WriteContext, common_shape
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["SequenceHtype", "compose"]
 
@@ -68,7 +70,7 @@ class SequenceHtype(Htype):
             parts.append(data)
             offsets.append(offsets[-1] + len(data))
             shapes.append(list(p.info["shape"]))
-        shape = [len(shapes)] + list(common_shape(shapes)) if shapes else [0]
+        shape = [len(shapes), *list(common_shape(shapes))] if shapes else [0]
         return PreparedSample(b"".join(parts), {"shape": shape, "items": {"offsets": offsets, "shapes": shapes}})
 
     def decode(self, data: bytes, meta: Mapping[str, Any]) -> Any:

@@ -13,14 +13,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import HtypeError
 from . import register
 from .base import Htype, PreparedSample, WriteContext, npy, safe_cast
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["ClassLabelHtype", "GenericHtype", "JsonHtype", "TextHtype", "class_ids"]
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +21,9 @@ from ..storage.provider import FileRange
 from ..video import Index, VideoReader
 from . import register
 from .base import Htype, PreparedSample, SampleContext, WriteContext
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["CONTAINER_FAMILIES", "VIDEO_COMPRESSIONS", "VideoHtype", "container_format", "video_facts"]
 

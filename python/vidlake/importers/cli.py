@@ -1,10 +1,13 @@
 """``vidlake ingest --format mot|lasot FOLDERS --to DS``: the command-line side of the importers."""
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import VidlakeError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["ingest_folders"]
 

@@ -19,7 +19,6 @@ Tensors of the row (created when missing):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +26,8 @@ import numpy as np
 from ..errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
     from ..dataset import Dataset
 
 __all__ = ["FLAG_FILES", "ingest_lasot", "read_lasot"]

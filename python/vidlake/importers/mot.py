@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import configparser
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,8 @@ import numpy as np
 from ..errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
     from ..dataset import Dataset
 
 __all__ = ["MOT_CLASS_NAMES", "MotTable", "find_sequences", "ingest_mot", "read_mot_txt", "read_seqinfo"]

@@ -22,18 +22,20 @@ the planned ranges. Store the index (``reader.index.to_bytes()``) to skip that p
 """
 from __future__ import annotations
 
-import builtins
 import logging
 import os
 import threading
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError, VideoDecodeError
 from ..storage import get_provider, split_url
 from ..storage.creds import redact
 from ..storage.range_cache import RangeCache, cache_from_env
 from ..video import Index, VideoReader
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Sequence
 
 __all__ = ["RemoteRangeSource", "build_remote_index", "open_remote_video"]
 
@@ -66,7 +68,7 @@ class RemoteRangeSource:
         *,
         size: int | None = None,
         name: str | None = None,
-        cache: None | bool | RangeCache = None,
+        cache: bool | RangeCache | None = None,
         readahead: int = 0,
     ) -> None:
         self.provider = provider
@@ -173,7 +175,7 @@ def open_remote_video(
     creds: dict[str, Any] | None = None,
     *,
     index: Any = None,
-    cache: None | bool | RangeCache = None,
+    cache: bool | RangeCache | None = None,
     threads: int | None = None,
     stream: int | None = None,
 ):

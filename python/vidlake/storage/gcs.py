@@ -45,14 +45,16 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import ConcurrentWriteError, CredentialsError, StorageError
 from .creds import LOG_PREFIXES, install_log_redaction, redact, register_secrets, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
 from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["GCSProvider", "open_provider"]
 

@@ -22,14 +22,12 @@ values are treated as secrets (never logged or shown).
 """
 from __future__ import annotations
 
-import builtins
 import concurrent.futures as cf
 import logging
 import re
 import socket
 import threading
-from collections.abc import Sequence
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote
 
 from ..errors import CredentialsError, ReadOnlyError, StorageError
@@ -37,6 +35,10 @@ from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
 from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Sequence
 
 __all__ = ["HTTPProvider", "open_provider"]
 

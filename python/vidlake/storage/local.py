@@ -12,7 +12,6 @@ Stray ``*.tmp-*`` files from killed writers are ignored by :meth:`list`.
 """
 from __future__ import annotations
 
-import builtins
 import contextlib
 import errno
 import fcntl
@@ -20,10 +19,14 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConcurrentWriteError, StorageError
 from .provider import FileRange, StorageProvider, check_key
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["LocalProvider"]
 
@@ -74,14 +77,10 @@ class StagedObject:
             return
         if self.open:
             self.open = False
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self.fd)
-            except OSError:
-                pass
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.tmp)
-        except OSError:
-            pass
 
 
 class LocalProvider(StorageProvider):
@@ -317,10 +316,8 @@ class LocalProvider(StorageProvider):
                 os.close(fd)
             os.replace(tmp, path)
         except (OSError, StorageError) as e:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             if isinstance(e, StorageError):
                 raise
             raise self._fail("writing", key, e) from None
@@ -369,12 +366,8 @@ class LocalProvider(StorageProvider):
             for dirpath, _dirs, files in os.walk(self.root, topdown=False):
                 for name in files:
                     if _TMP_MARK in name:
-                        try:
+                        with contextlib.suppress(OSError):
                             os.unlink(os.path.join(dirpath, name))
-                        except OSError:
-                            pass
                 if dirpath != self.root:
-                    try:
+                    with contextlib.suppress(OSError):
                         os.rmdir(dirpath)
-                    except OSError:
-                        pass

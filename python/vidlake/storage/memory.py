@@ -10,13 +10,16 @@ Stores with the same name share their objects inside one process, so
 """
 from __future__ import annotations
 
-import builtins
 import contextlib
 import threading
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import ConcurrentWriteError
 from .provider import StorageProvider, check_key
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Iterator
 
 __all__ = ["MemoryProvider"]
 

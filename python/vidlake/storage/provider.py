@@ -27,16 +27,19 @@ Contract every provider keeps (the dataset layer's durability rests on it):
 """
 from __future__ import annotations
 
-import builtins
 import contextlib
 import hashlib
 import os
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ConcurrentWriteError, ReadOnlyError, StorageError
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["FileRange", "StorageProvider", "check_key"]
 
@@ -230,7 +233,7 @@ class StorageProvider(ABC):
         """Remove every object under ``prefix`` (the whole store when empty)."""
         self.delete_many(self.list(prefix))
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 - optional hook: the default has nothing to push
         """Push buffered writes to the backend (all built-in providers write through)."""
 
     # -- helpers -----------------------------------------------------------------------

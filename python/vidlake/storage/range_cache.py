@@ -6,12 +6,16 @@
 """
 from __future__ import annotations
 
-import builtins
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import builtins
 
 __all__ = ["DEFAULT_CACHE_BYTES", "RangeCache", "cache_from_env"]
 
@@ -53,10 +57,8 @@ class RangeCache:
         if os.path.isdir(self.directory):
             for dirpath, _dirs, files in os.walk(self.directory):
                 for f in files:
-                    try:
+                    with contextlib.suppress(OSError):
                         total += os.path.getsize(os.path.join(dirpath, f))
-                    except OSError:
-                        pass
         return total
 
     def _ranges(self, h: str) -> builtins.list[tuple[int, int]]:
@@ -116,10 +118,8 @@ class RangeCache:
         except OSError as e:
             log.warning("range cache %s: cannot store a range (%s); continuing without it", self.directory,
                         e.strerror or e)
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             return
         with self._lock:
             rs = self._ranges(h)

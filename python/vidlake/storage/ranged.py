@@ -11,12 +11,14 @@ them in parallel on the provider's pool.
 """
 from __future__ import annotations
 
-import builtins
-import concurrent.futures as cf
-from collections.abc import Sequence
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import StorageError
+
+if TYPE_CHECKING:
+    import builtins
+    import concurrent.futures as cf
+    from collections.abc import Sequence
 
 __all__ = ["parallel_ranges"]
 

@@ -32,14 +32,16 @@ import concurrent.futures as cf
 import contextlib
 import socket
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import ConcurrentWriteError, CredentialsError, StorageError
 from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
 from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["S3Provider", "open_provider"]
 

@@ -19,11 +19,13 @@ A sample is a dict. Values of a key are combined as follows:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["RAGGED", "alloc_uint8", "collate"]
 
@@ -67,7 +69,7 @@ def _numeric(v: Any) -> bool:
 
 def _stack(vals: Sequence[Any]) -> torch.Tensor:
     ts = [_as_tensor(v) for v in vals]
-    out = _alloc((len(ts),) + tuple(ts[0].shape), ts[0].dtype)
+    out = _alloc((len(ts), *tuple(ts[0].shape)), ts[0].dtype)
     return torch.stack(ts, out=out)
 
 
@@ -85,7 +87,7 @@ def _framed(key: str, vals: list[list[Any]], ragged: str) -> dict[str, Any]:
             k = max(s[0] for s in shapes)
             tail = next(iter(shapes))[1:]
             first = _as_tensor(items[0])
-            out = torch.zeros((b, t, k) + tail, dtype=first.dtype)
+            out = torch.zeros((b, t, k, *tail), dtype=first.dtype)
             mask = torch.zeros((b, t, k), dtype=torch.bool)
             for i, v in enumerate(vals):
                 for j, it in enumerate(v):

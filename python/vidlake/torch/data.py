@@ -29,9 +29,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -39,6 +38,9 @@ import torch
 from .. import htypes, samplers
 from .cache import DEFAULT_CACHE_BYTES, ReaderCache
 from .collate import RAGGED, alloc_uint8, collate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["ClipDataset", "ClipIterable", "ClipSpec"]
 
@@ -249,7 +251,7 @@ class _ClipSource:
         readers = [self.cache.get(t, row) for row, _ in plans]
         shapes = {self._frame_shape(r, len(idx)) for r, (_, idx) in zip(readers, plans)}
         if len(shapes) == 1:  # one buffer for the batch
-            frames = alloc_uint8((len(plans),) + next(iter(shapes)))
+            frames = alloc_uint8((len(plans), *next(iter(shapes))))
             for b, (r, (_, idx)) in enumerate(zip(readers, plans)):
                 self._decode(r, idx, frames[b])
                 self.cache.settle()

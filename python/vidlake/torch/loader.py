@@ -13,14 +13,16 @@ on a background thread while the caller uses the current one (the core releases 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from .cache import DEFAULT_CACHE_BYTES
 from .data import ClipDataset, prefetched
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["EpochSampler", "VidlakeDataLoader", "make_loader"]
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from .. import _core
 from . import timestamps as _ts
 from .ffmpeg_log import forward_ffmpeg_log
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 #: ``color_conversion`` values: the frame's own colours (default), or BT.601 always ("pyav": alias)
 COLOR_CONVERSIONS = ("stream", "bt601", "pyav")
@@ -60,7 +62,7 @@ class VideoReader:
         *,
         stream: int | None = None,
         threads: int | None = None,
-        index: None | bytes | _core.Index = None,
+        index: bytes | _core.Index | None = None,
         name: str | None = None,
         skip_nonref: bool = True,
     ) -> None:
