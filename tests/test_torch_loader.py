@@ -186,10 +186,14 @@ def test_sharding_covers_every_item_once_per_epoch(ds, world_size):
                              rank=rank, world_size=world_size)
         for w in range(num_workers):
             seen += it.shard(0, w, num_workers)
-        # and for real: every sample handed out by the workers of this rank
+        # and for real: every clip handed out by the workers of this rank, in batches of 3
+        it = vt.ClipIterable(ds, ["videos", "labels"], clip=spec, shuffle=True, seed=9, size=SIZE,
+                             rank=rank, world_size=world_size, batch_size=3)
         loader = torch.utils.data.DataLoader(it, batch_size=None, num_workers=num_workers,
                                              multiprocessing_context="fork")
-        rows += [int(s["index"]) for s in loader]
+        rows += [int(i) for b in loader for i in b["index"]]
+        del loader, it
+        gc.collect()
     assert sorted(seen) == list(range(20))
     assert sorted(rows) == sorted([i // 5 for i in range(20)])
 
