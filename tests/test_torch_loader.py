@@ -46,6 +46,13 @@ def ds_info(tmp_path_factory):
     return str(root), paths
 
 
+@pytest.fixture(autouse=True)
+def _collect_before_fork():
+    """Free the readers (and their codec threads) earlier tests left for the collector before
+    a test forks workers: a fork DataLoader hung intermittently in the full suite otherwise."""
+    gc.collect()
+
+
 @pytest.fixture()
 def ds(ds_info):
     return vidlake.load(ds_info[0], read_only=True)
