@@ -132,3 +132,24 @@ def test_garbage_naming_the_commit_record_is_never_deleted(tmp_path):
     assert len(ds.videos) == 2
     assert (path / "videos" / "tensor_meta.json").exists()
     assert all(k.startswith("videos/tables/") for k, _t in ds._meta["garbage"])   # the crafted entries are gone
+
+
+@pytest.mark.parametrize("backend", ["s3", "gcs"])
+def test_remote_datasets_refuse_local_links(request, backend, no_local_links):
+    """A bucket someone else wrote names a local file in a link: reading it is refused unless the
+    reader allows that folder (S3 on the moto server, GCS on the emulator)."""
+    if backend == "s3":
+        srv, bucket = request.getfixturevalue("moto_server"), request.getfixturevalue("s3_bucket")
+        path = f"s3://{bucket}/ds"
+    else:
+        srv, bucket = request.getfixturevalue("gcs_server"), request.getfixturevalue("gcs_bucket")
+        path = f"gs://{bucket}/ds"
+    creds = srv.creds()
+    ds = vidlake.empty(path, creds=creds, allow_local_links=True)      # the writer allowed it
+    ds.create_tensor("clips", htype="link[video]")
+    ds.clips.append(vidlake.link(video(CLIP)))
+    reader = vidlake.load(path, creds=creds, read_only=True)           # someone else reads the bucket
+    with pytest.raises(vidlake.LinkRefusedError, match="refusing the link to the local file"):
+        reader.clips[0, 0].numpy()
+    ok = vidlake.load(path, creds=creds, read_only=True, allow_local_links=[os.path.dirname(video(CLIP))])
+    assert ok.clips[0, 0].numpy().shape[-1] == 3
