@@ -255,6 +255,10 @@ class S3Provider(StorageProvider):
 
     # -- reads -------------------------------------------------------------------------
     def _get_object(self, okey: str, range_header: str | None) -> bytes:
+        return self._get_object_tagged(okey, range_header)[0]
+
+    def _get_object_tagged(self, okey: str, range_header: str | None) -> tuple[bytes, str]:
+        """(bytes, ETag) of one GET; a body shorter than its Content-Length is a transient error."""
         kw: dict[str, Any] = {"Bucket": self.bucket, "Key": okey}
         if range_header:
             kw["Range"] = range_header
@@ -267,7 +271,7 @@ class S3Provider(StorageProvider):
         n = resp.get("ContentLength")
         if n is not None and len(data) != int(n):
             raise ConnectionError(f"short body: {len(data)} of {n} bytes")
-        return data
+        return data, str(resp.get("ETag", ""))
 
     def get(self, key: str) -> bytes:
         okey = self._object_key(key)
@@ -337,20 +341,7 @@ class S3Provider(StorageProvider):
     def get_tagged(self, key: str) -> tuple[bytes, str]:
         """The object and its ETag (for :meth:`put_if_tag`)."""
         okey = self._object_key(key)
-
-        def once() -> tuple[bytes, str]:
-            resp = self._client.get_object(Bucket=self.bucket, Key=okey)
-            body = resp["Body"]
-            try:
-                data = body.read()
-            finally:
-                body.close()
-            n = resp.get("ContentLength")
-            if n is not None and len(data) != int(n):
-                raise ConnectionError(f"short body: {len(data)} of {n} bytes")
-            return data, str(resp.get("ETag", ""))
-
-        return self._call("GET", key, once)
+        return self._call("GET", key, lambda: self._get_object_tagged(okey, None))
 
     def put_if_tag(self, key: str, data: bytes, tag: str) -> None:
         """Replace ``key`` only while its ETag is still ``tag``: a conditional PUT (``If-Match``),
