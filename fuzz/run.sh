@@ -42,7 +42,8 @@ echo "fuzz: replaying $(ls "$seeds" fuzz/corpus fuzz/regressions | grep -vc ':$\
 "${fuzzer[@]}" -runs=0 "$seeds" fuzz/corpus fuzz/regressions 2>"$build/replay.log" || {
   tail -60 "$build/replay.log" >&2; exit 1; }
 if [ "$budget" -gt 0 ]; then
-  echo "fuzz: fuzzing for ${FUZZ_RUNS:+$FUZZ_RUNS inputs (seed ${FUZZ_SEED:-1}), at most }$budget s (log: $build/fuzz.log)"
+  if [ -n "${FUZZ_RUNS:-}" ]; then what="$FUZZ_RUNS inputs (seed ${FUZZ_SEED:-1})"; else what="$budget s"; fi
+  echo "fuzz: fuzzing for $what (log: $build/fuzz.log)"
   jobs=${FUZZ_JOBS:-1}
   extra=()
   [ "$jobs" -gt 1 ] && extra=(-jobs="$jobs" -workers="$jobs")
