@@ -58,11 +58,14 @@ test-asan-core: asan
 # Fuzzing, CI size (about 3 minutes with the build): the libFuzzer index harness under ASan + UBSan
 # for FUZZ_SECONDS, then the dataset-metadata property test with FUZZ_EXAMPLES fresh examples.
 # A developer's longer run: make fuzz FUZZ_SECONDS=3600 FUZZ_EXAMPLES=5000 (FUZZ_JOBS=N workers).
+# FUZZ_RUNS=N FUZZ_SEED=S (CI): a fixed number of inputs from fixed seeds, the same answer anywhere.
 FUZZ_SECONDS ?= 60
 FUZZ_EXAMPLES ?= 200
+FUZZ_SEED ?=
 fuzz: setup
-	bash fuzz/run.sh $(FUZZ_SECONDS)
-	VIDLAKE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_dataset.py
+	FUZZ_SEED=$(FUZZ_SEED) bash fuzz/run.sh $(FUZZ_SECONDS)
+	VIDLAKE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_dataset.py \
+		$(if $(FUZZ_SEED),--hypothesis-seed=$(FUZZ_SEED),)
 
 clean:
 	rm -rf build build-asan build-fuzz $(VENV) $(BENCH_VENV) .setup.lock

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import DatasetError
 from ..format.chunks import ChunkRangeSource, ChunkStore
 from ..htypes import Htype, common_shape, lookup
 from ..video.reader import COLOR_CONVERSIONS
@@ -108,7 +109,10 @@ class Tensor:
         self.dataset = dataset
         self.key = name
         self.meta = meta
-        self.spec: Htype = lookup(meta["htype"])
+        try:
+            self.spec: Htype = lookup(meta["htype"])
+        except ValueError as e:  # a damaged or crafted tensor_meta.json
+            raise DatasetError(f"{dataset.path}: tensor {name!r} is damaged: {e}") from None
         self._entries = entries
         self._committed_len = len(entries)
         self._open_chunk = tuple(open_chunk) if open_chunk else None
