@@ -153,3 +153,16 @@ def test_remote_datasets_refuse_local_links(request, backend, no_local_links):
         reader.clips[0, 0].numpy()
     ok = vidlake.load(path, creds=creds, read_only=True, allow_local_links=[os.path.dirname(video(CLIP))])
     assert ok.clips[0, 0].numpy().shape[-1] == 3
+
+
+@pytest.mark.parametrize("bad", ["requence[bbox]", "sequence[video]", 7, None])
+def test_an_unknown_htype_in_tensor_meta_is_a_dataset_error(tmp_path, bad):
+    """Found by the metadata property test: the registry's ValueError escaped from a damaged htype."""
+    path = tmp_path / "ds"
+    _video_ds(str(path))
+    tm = path / "videos" / "tensor_meta.json"
+    meta = json.loads(tm.read_text())
+    meta["htype"] = bad
+    tm.write_text(json.dumps(meta))
+    with pytest.raises(vidlake.DatasetError, match="videos"):
+        vidlake.load(str(path))
