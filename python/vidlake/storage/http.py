@@ -34,7 +34,7 @@ from ..errors import CredentialsError, ReadOnlyError, StorageError
 from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
-from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy, exhausted_error
 
 if TYPE_CHECKING:
     import builtins
@@ -144,9 +144,7 @@ class HTTPProvider(StorageProvider):
         try:
             return call_with_retry(fn, policy=self.retry, is_transient=_is_transient, what=f"{op} {where}")
         except RetryExhausted as r:
-            raise StorageError(
-                f"{where}: {op} failed after {r.attempts} attempt{'s' if r.attempts != 1 else ''} in "
-                f"{r.elapsed:.1f} s: {redact(f'{type(r.last).__name__}: {r.last}')}") from None
+            raise exhausted_error(r, op, where, lambda e: redact(f"{type(e).__name__}: {e}")) from None
         except _Status as e:
             if e.status in (404, 410):
                 raise KeyError(key) from None

@@ -33,7 +33,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-__all__ = ["RetryExhausted", "RetryPolicy", "call_with_retry", "default_policy"]
+from ..errors import StorageError
+
+__all__ = ["RetryExhausted", "RetryPolicy", "call_with_retry", "default_policy", "exhausted_error"]
 
 T = TypeVar("T")
 log = logging.getLogger("vidlake.retry")
@@ -139,3 +141,11 @@ def call_with_retry(
             log.debug("%s: transient %s (%s); retry %d in %.2f s", what or "call", type(e).__name__, e,
                       attempt, pause)
             sleep(pause)
+
+
+def exhausted_error(r: RetryExhausted, op: str, where: str,
+                    describe: Callable[[BaseException], str]) -> StorageError:
+    """The StorageError a remote provider raises when the retries of ``op`` on ``where`` ran out
+    (one wording for S3, GCS and HTTP); ``describe`` renders the last failure, redacted."""
+    return StorageError(f"{where}: {op} failed after {r.attempts} attempt{'s' if r.attempts != 1 else ''} in "
+                        f"{r.elapsed:.1f} s: {describe(r.last)}")

@@ -38,7 +38,7 @@ from ..errors import ConcurrentWriteError, CredentialsError, StorageError
 from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
-from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy
+from .retry import RetryExhausted, RetryPolicy, call_with_retry, default_policy, exhausted_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -219,9 +219,7 @@ class S3Provider(StorageProvider):
             return call_with_retry(fn, policy=self.retry, is_transient=lambda e: classify(e) == "transient",
                                    what=f"{op} {where}")
         except RetryExhausted as r:
-            raise StorageError(
-                f"{where}: {op} failed after {r.attempts} attempt{'s' if r.attempts != 1 else ''} in "
-                f"{r.elapsed:.1f} s: {_describe(r.last)}") from None
+            raise exhausted_error(r, op, where, _describe) from None
         except Exception as e:
             kind = classify(e)
             if kind == "missing":
