@@ -98,6 +98,15 @@ def test_every_codec_round_trips(codec, tmp_path):
         assert np.array_equal(r.timestamps, np.arange(N) / 25)
 
 
+def test_small_av1_falls_back_to_libaom():
+    if not (_core.has_encoder("libsvtav1") and _core.has_encoder("libaom-av1")):
+        pytest.skip("needs both libsvtav1 and libaom-av1 in the system FFmpeg")
+    fr = pattern(n=6, h=32, w=48)
+    info = vidlake.encode(fr, None, codec="av1")
+    assert info["encoded"]["encoder"] == "libaom-av1"
+    assert psnr(VideoReader(info["data"])[:], fr) > 28
+
+
 def test_colour_tags_written_and_inverted_by_default_conversion():
     fr = pattern()
     info = vidlake.encode(fr, None, codec="h264", crf=10, pix_fmt="yuv444p")

@@ -363,6 +363,8 @@ class VideoWriter:
                 self._time_base = 1 / s["fps"]
             else:
                 self._time_base = Fraction(1, _time_base_for(first_ts, s["fps"]))
+        if s["encoder"] == "libsvtav1" and (h < 64 or w < 64) and _core.has_encoder("libaom-av1"):
+            s["encoder"] = "libaom-av1"  # SVT-AV1 refuses frames under 64x64
         tb = self._time_base
         opts = _core_options(s, w, h, tb.denominator, tb.numerator)
         opts["muxer"] = MUXERS[self._container]
