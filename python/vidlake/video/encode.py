@@ -72,6 +72,11 @@ LOSSLESS: dict[str, tuple[str, str]] = {
     "hevc": ("libx265", "gbrp"),
 }
 
+#: YUV pixel formats ``lossless=True`` accepts (h264: libx264 qp 0, ffv1): 4:4:4 with 10 or more
+#: bits per sample, where the BT.709 round trip of 8-bit RGB is bit-exact (8-bit 4:4:4 is not:
+#: off by up to 2 levels)
+LOSSLESS_YUV = ("yuv444p10le", "yuv444p12le", "yuv444p16le")
+
 #: container name (``sample_compression`` / file suffix) -> FFmpeg muxer
 MUXERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm"}
 #: the container a codec goes into when the destination does not say
@@ -191,9 +196,13 @@ def _settings(codec: str = "h264", *, fps: Any = 30, crf: float | None = None, b
     if bframes is not None and (not isinstance(bframes, (int, np.integer)) or bframes < 0):
         raise VideoEncodeError(f"bframes must be a non-negative int, got {bframes!r}")
     fpsf = _fps_fraction(fps)
-    if pix_fmt is not None and forced_pf is not None and pix_fmt not in ("gbrp", "bgr0", "bgr24", "rgb24"):
-        raise VideoEncodeError(f"lossless=True keeps RGB (pix_fmt {forced_pf}); {pix_fmt!r} would not "
-                               "round-trip bit-exactly")
+    if lossless and pix_fmt in LOSSLESS_YUV and name in ("h264", "ffv1"):
+        # 10+ bit 4:4:4 with the BT.709 matrix gives 8-bit RGB back bit-exactly (tested)
+        enc, forced_pf = ("libx264" if name == "h264" else "ffv1"), pix_fmt
+    if pix_fmt is not None and forced_pf is not None and pix_fmt not in ("gbrp", "bgr0", "bgr24", "rgb24",
+                                                                         *LOSSLESS_YUV):
+        raise VideoEncodeError(f"lossless=True keeps RGB (pix_fmt {forced_pf}) or 10+ bit 4:4:4 "
+                               f"({', '.join(LOSSLESS_YUV)}); {pix_fmt!r} would not round-trip bit-exactly")
     pf = pix_fmt or forced_pf or ("yuvj420p" if enc == "mjpeg" else "yuv420p")
     gop_given = gop is not None
     if gop is None:
