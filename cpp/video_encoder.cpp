@@ -99,6 +99,10 @@ VideoEncoder::VideoEncoder(const EncoderOptions& options, const std::string& pat
   int err = avformat_alloc_output_context2(&raw_fmt, nullptr, opt_.muxer.c_str(), path_.empty() ? nullptr : path_.c_str());
   if (err < 0 || raw_fmt == nullptr) fail(err < 0 ? err : AVERROR_MUXER_NOT_FOUND, name_, "no muxer " + opt_.muxer);
   fmt_ = OutputContextPtr(raw_fmt, OutputContextFreer{!path_.empty()});
+  if (avformat_query_codec(fmt_->oformat, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
+    throw EncodeError(name_ + ": the " + opt_.muxer + " container cannot hold " + avcodec_get_name(codec->id) +
+                      " video; choose another container (mkv holds most codecs) or codec");
+  }
 
   codec_.reset(avcodec_alloc_context3(codec));
   if (!codec_) throw EncodeError(name_ + ": out of memory");

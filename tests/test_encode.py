@@ -173,6 +173,10 @@ def test_bad_input_is_a_clear_error(tmp_path):
         vidlake.encode(fr, None, options={"no-such-option": 1})
     with pytest.raises(VideoEncodeError, match="timestamps"):
         vidlake.encode(fr, None, timestamps=np.zeros(N))
+    with pytest.raises(VideoEncodeError, match="mp4 container cannot hold ffv1"):
+        vidlake.encode(fr, tmp_path / "f.mp4", codec="ffv1")
+    with pytest.raises(VideoEncodeError, match="webm container cannot hold h264"):
+        vidlake.encode(fr, tmp_path / "f.webm", codec="h264")
     assert not (tmp_path / "x.mp4").exists()
     with pytest.raises(VideoEncodeError):
         vidlake.encode(iter([fr[0], fr[1, :32]]), tmp_path / "x.mp4")
@@ -241,10 +245,10 @@ def test_dataset_append_frames_other_containers(tmp_path, compression):
     if compression == "webm":
         need("vp9")
     ds = vidlake.empty(str(tmp_path / "ds"))
-    ds.create_tensor("v", htype="video", sample_compression=compression,
-                     encode={"codec": "vp9"} if compression == "webm" else None)
+    ds.create_tensor("v", htype="video", sample_compression=compression)
     ds.v.append(pattern())
     assert ds.v[0].sample_info["format"] == compression
+    assert ds.v[0].sample_info["encoded"]["codec"] == ("vp9" if compression == "webm" else "h264")
     assert ds.v[0].numpy().shape == (N, H, W, 3)
 
 

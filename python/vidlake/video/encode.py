@@ -337,11 +337,16 @@ class VideoWriter:
         1000
     """
 
-    def __init__(self, dest: Dest, *, codec: str = "h264", fps: Any = 30, crf: float | None = None,
+    def __init__(self, dest: Dest, *, codec: str | None = None, fps: Any = 30, crf: float | None = None,
                  gop: int | None = None, pix_fmt: str | None = None, lossless: bool = False,
                  bitrate: int | None = None, preset: str | None = None, bframes: int | None = None,
                  threads: int = 0, container: str | None = None, options: Mapping[str, Any] | None = None,
                  time_base: Fraction | None = None, name: str | None = None) -> None:
+        if codec is None:  # h264, except where the container holds only VP8 / VP9 / AV1
+            c = container or ""
+            if not c and isinstance(dest, (str, os.PathLike)):
+                c = os.path.splitext(os.fspath(dest))[1].lstrip(".")
+            codec = "vp9" if c.lower() == "webm" else "h264"
         self._settings = _settings(codec, fps=fps, crf=crf, bitrate=bitrate, preset=preset, gop=gop,
                                    bframes=bframes, pix_fmt=pix_fmt, lossless=lossless, threads=threads,
                                    container=container, options=options)
@@ -570,7 +575,7 @@ def _iter_batches(source: Any, timestamps: np.ndarray | None, what: str,
         raise VideoEncodeError(f"{what}: {timestamps.shape[0]} timestamps for {pos} frames")
 
 
-def encode(frames: Any, dest: Dest = None, *, codec: str = "h264", fps: Any = None, crf: float | None = None,
+def encode(frames: Any, dest: Dest = None, *, codec: str | None = None, fps: Any = None, crf: float | None = None,
            gop: int | None = None, pix_fmt: str | None = None, lossless: bool = False,
            timestamps: Iterable[float] | np.ndarray | None = None, bitrate: int | None = None,
            preset: str | None = None, bframes: int | None = None, threads: int = 0,
@@ -581,8 +586,8 @@ def encode(frames: Any, dest: Dest = None, *, codec: str = "h264", fps: Any = No
 
     ``frames``: an (N, H, W, 3) uint8 array or an iterator of (H, W, 3) frames / batches.
     ``dest``: a path (the suffix picks mp4 / mov / mkv / webm), a writable binary file, or None.
-    ``codec``: h264 (default), hevc, av1, vp9, vp8, ffv1, mpeg2, mpeg4, mjpeg, or an FFmpeg
-    encoder name. ``crf`` / ``bitrate``: quality (defaults per codec: h264 23, hevc 28, av1 35
+    ``codec``: h264 (default; vp9 for webm), hevc, av1, vp9, vp8, ffv1, mpeg2, mpeg4, mjpeg, or
+    an FFmpeg encoder name. ``crf`` / ``bitrate``: quality (defaults per codec: h264 23, hevc 28, av1 35
     svt / 30 aom, vp9 32). ``gop``: frames between keyframes (default: one second of frames).
     ``bframes``: B-frames (default: the encoder's). ``pix_fmt``: default yuv420p (4:2:0 needs even
     sizes); yuv444p, yuv420p10le, ... where the encoder allows. ``lossless=True``: bit-exact RGB.
