@@ -213,6 +213,22 @@ def test_streaming_writer_10000_frames_flat_memory(tmp_path):
     assert psnr(r[[0, 5049, 9999]], base[[0, 49, 49]]) > 25
 
 
+def test_writer_keeps_frames_recorded_before_an_error(tmp_path):
+    path = tmp_path / "rec.mp4"
+    fr = pattern()
+    w = vidlake.VideoWriter(path)
+
+    def record():
+        with w:
+            w.append(fr)
+            w.append(fr[:, :, :40])  # wrong size: refused, the 12 frames before are kept
+
+    with pytest.raises(VideoEncodeError, match="frame 12 is 40x64"):
+        record()
+    assert len(VideoReader(path)) == N
+    assert w.info["shape"] == [N, H, W, 3]
+
+
 # -- datasets ----------------------------------------------------------------------------
 def test_dataset_append_frames(tmp_path):
     ds = vidlake.empty(str(tmp_path / "ds"))

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Union
 import numpy as np
 
 from .. import _core
-from ..errors import VideoEncodeError
+from ..errors import VideoEncodeError, VidlakeError
 from .ffmpeg_log import forward_ffmpeg_log
 from .reader import VideoReader
 
@@ -328,7 +328,8 @@ def _as_batch(a: Any, what: str) -> np.ndarray:
 class VideoWriter:
     """Streams RGB frames into a video: ``append`` batches as they come, ``close`` at the end.
     Memory stays flat (frames are encoded as they arrive; a path destination is written as it
-    goes; a file object gets the bytes at close). Settings as :func:`encode`.
+    goes; a file object gets the bytes at close). Settings as :func:`encode`. Leaving a ``with``
+    block by an exception still finishes the file with the frames appended before it.
 
         >>> with vidlake.VideoWriter("run.mp4", fps=25, codec="h264", gop=25) as w:
         ...     for batch in camera_batches():
@@ -362,6 +363,7 @@ class VideoWriter:
         self._next_pts = 0
         self._last_dur = 1
         self._closed = False
+        self._opened = False  # the encoder (and a path's file) was set up
         self.info: dict[str, Any] = {}
 
     def _open(self, h: int, w: int, first_ts: np.ndarray | None) -> None:
@@ -382,6 +384,7 @@ class VideoWriter:
         tb = self._time_base
         opts = _core_options(s, w, h, tb.denominator, tb.numerator)
         opts["muxer"] = MUXERS[self._container]
+        self._opened = True
         try:
             self._enc = _core.VideoEncoder(opts, self._path, self._name)
         finally:
@@ -498,8 +501,11 @@ class VideoWriter:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self._closed = True  # do not finish a file whose frames failed; the error propagates
+        elif self._enc is not None and not self._closed:
+            # keep what was recorded: the frames appended before the error are finished into a
+            # readable file; the error itself propagates
+            with contextlib.suppress(VidlakeError):
+                self.close()
 
     def __len__(self) -> int:
         return self._n
@@ -612,8 +618,8 @@ def encode(frames: Any, dest: Dest = None, *, codec: str | None = None, fps: Any
             w.append(batch, bts)
     except BaseException:
         w._closed = True
-        if w._path and w._enc is not None:
-            w._enc = None
+        w._enc = None
+        if w._path and w._opened:  # a failed encode leaves no partial file behind
             with contextlib.suppress(OSError):
                 os.remove(w._path)
         raise
