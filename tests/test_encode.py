@@ -14,6 +14,7 @@ from assets import VIDEO_DIR
 import vidlake
 from vidlake import _core
 from vidlake.errors import SampleAppendError, VideoEncodeError
+from vidlake.format.records import check_entry
 from vidlake.video import VideoReader
 from vidlake.video.encode import CODECS, LOSSLESS, available_codecs, reencode_bytes
 
@@ -348,6 +349,9 @@ def test_dataset_reencode_and_keep_original(short_src, tmp_path):
     assert ds.videos.original_bytes(0) == short_src.read_bytes()
     with pytest.raises(vidlake.DatasetError, match="no original"):
         ds.plain.original_bytes(0)
+    # damaged original extents are refused when the table is loaded, naming the field
+    with pytest.raises(vidlake.DatasetError, match=r"samples\[0\]\.original"):
+        check_entry({**ds.videos.entry(0), "original": [["c1", -5, 10]]}, "t.json", "samples[0]", "video")
     new, _ = reencode_bytes(short_src.read_bytes(), "seek")
     path = tmp_path / "seek.mp4"
     path.write_bytes(new)
