@@ -520,6 +520,8 @@ PYBIND11_MODULE(_core, m) {
 }
 
 // ---- The encoder (issue 17): cpp/video_encoder.*, used by python/vidlake/video/encode.py.
+#include <mutex>
+
 #include "video_encoder.h"
 
 namespace {
@@ -571,14 +573,21 @@ class PyEncoder {
     const int64_t* du = dur.data();
     const int64_t n = frames.shape(0);
     py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(mu_);  // one writer at a time (VideoEncoder is not thread-safe)
     enc_->write(data, n, p, du);
   }
   void finish() {
     py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(mu_);
     enc_->finish();
   }
   py::bytes take_bytes() {
-    std::string b = enc_->take_bytes();
+    std::string b;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(mu_);
+      b = enc_->take_bytes();
+    }
     return py::bytes(b);
   }
   py::dict stats() const {
@@ -594,6 +603,7 @@ class PyEncoder {
   bool finished() const { return enc_->finished(); }
 
  private:
+  std::mutex mu_;
   std::unique_ptr<VideoEncoder> enc_;
 };
 
