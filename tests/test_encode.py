@@ -21,6 +21,14 @@ from vidlake.video.encode import CODECS, LOSSLESS, available_codecs, reencode_by
 
 H, W, N = 64, 80, 12
 
+
+@pytest.fixture(autouse=True)
+def _libx264():
+    """vidlake's default codec; the per-codec tests skip on their own encoder."""
+    if not _core.has_encoder("libx264"):
+        pytest.skip("the system FFmpeg has no libx264 (vidlake's default h264 encoder)")
+
+
 #: the lowest PSNR (dB) a default lossy encode of the test pattern must reach, per codec; 4:2:0
 #: alone (FFV1, lossless after the chroma subsampling) gives 35.7 dB on it, the codecs measured
 #: 31.4 (hevc) .. 33.6 (vp9); vp8's default is a 1 bit/pixel cap

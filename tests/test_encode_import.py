@@ -10,8 +10,16 @@ import pytest
 from assets import VIDEO_DIR
 
 import vidlake
+from vidlake import _core
 from vidlake.cli import main
 from vidlake.importers import ingest_lasot, ingest_mot
+
+
+@pytest.fixture(autouse=True)
+def _libx264():
+    """vidlake's default codec; the per-codec tests skip on their own encoder."""
+    if not _core.has_encoder("libx264"):
+        pytest.skip("the system FFmpeg has no libx264 (vidlake's default h264 encoder)")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
