@@ -359,12 +359,22 @@ PYBIND11_MODULE(_core, m) {
   py::class_<PacketIndex, IndexPtr>(m, "Index", "A video stream's packet index (see docs/DESIGN.md)")
       .def_static(
           "build",
-          [](const py::object& source, int stream, const std::string& name) {
+          [](const py::object& source, int stream, const std::string& name, const std::string& mode) {
+            IndexMode m;
+            if (mode == "auto") {
+              m = IndexMode::kAuto;
+            } else if (mode == "demux") {
+              m = IndexMode::kDemux;
+            } else if (mode == "tables") {
+              m = IndexMode::kTables;
+            } else {
+              throw ArgumentError("index mode must be one of 'auto', 'demux', 'tables', not '" + mode + "'");
+            }
             std::shared_ptr<ByteSource> src = make_source(source, name);
             py::gil_scoped_release nogil;
-            return std::make_shared<PacketIndex>(build_index(*src, stream));
+            return std::make_shared<PacketIndex>(build_index(*src, stream, m));
           },
-          py::arg("source"), py::arg("stream") = -1, py::arg("name") = "")
+          py::arg("source"), py::arg("stream") = -1, py::arg("name") = "", py::arg("mode") = "auto")
       .def_static(
           "from_bytes",
           [](const py::bytes& b, const std::string& name) {
@@ -384,6 +394,10 @@ PYBIND11_MODULE(_core, m) {
       .def("_fields", &index_fields)
       .def_static("_bytes_from_fields", [](const py::dict& d) { return py::bytes(index_from_fields(d).serialize()); },
                   py::arg("fields"))
+      .def_property_readonly("built_from", [](const PacketIndex& i) { return i.built_from; },
+                             "'tables' (MP4/MOV sample tables), 'demux' (every packet) or 'stored'")
+      .def_property_readonly("build_bytes", [](const PacketIndex& i) { return i.build_bytes; },
+                             "Bytes the build read from its source (-1 for a stored index)")
       .def_property_readonly("num_frames", &PacketIndex::num_frames)
       .def("__len__", &PacketIndex::num_frames)
       .def_property_readonly("stream_index", [](const PacketIndex& i) { return i.info.stream_index; })
