@@ -32,7 +32,6 @@ from .errors import (  # noqa: F401
 from .htypes.bbox import convert_boxes  # noqa: F401
 from .sources import LinkedSample, RemoteRangeSource, Sample, link, open_remote_video  # noqa: F401
 from .storage import RangeCache  # noqa: F401
-from .viewer import Viewer  # noqa: F401  (ds.visualize(), ds.videos[i].play(): vidlake/viewer/)
 from .video import (  # noqa: F401
     VideoReader,
     clear_output_cache,
@@ -40,5 +39,6 @@ from .video import (  # noqa: F401
     set_ffmpeg_log_level,
     set_output_cache,
 )
+from .viewer import Viewer  # noqa: F401  (ds.visualize(), ds.videos[i].play(): vidlake/viewer/)
 
 __version__ = "0.1.0"
