@@ -354,12 +354,14 @@ def sample_payload(ds: Dataset, main: str, row: int) -> dict[str, Any]:
         elif other.htype in ("sequence[text]", "sequence[json]"):
             captions.append({"tensor": name, "values": [_short(v, 200) for v in _items(other, row)]})
     # per-box captions: class names and ids whose count matches the boxes of each frame
+    on_boxes: dict[str, str] = {}
     for name, per in labels + ids:
         target = next((o for o in overlays if not o["static"]
                        and all(len(p) == len(b) for p, b in zip(per, o["boxes"]))), None)
         if target is None:
             captions.append({"tensor": name, "values": [", ".join(p) for p in per]})
             continue
+        on_boxes[name] = target["tensor"]
         if target["captions"] is None:
             target["captions"] = [[""] * len(b) for b in target["boxes"]]
         for f, p in enumerate(per):
@@ -367,5 +369,5 @@ def sample_payload(ds: Dataset, main: str, row: int) -> dict[str, Any]:
     return {
         "tensor": main, "row": row, "frames": n, "height": hw[0], "width": hw[1],
         "timestamps": [round(float(x), 6) for x in ts], "frame_duration": frame_duration,
-        "overlays": overlays, "captions": captions, "filmstrips": filmstrips,
+        "overlays": overlays, "captions": captions, "filmstrips": filmstrips, "box_captions": on_boxes,
     }

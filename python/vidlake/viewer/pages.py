@@ -149,7 +149,13 @@ def sample_page(base: str, ds: Dataset, main: str, row: int, payload: dict[str, 
     for ov in payload["overlays"]:
         out.append(f"<dt>{escape(ov['tensor'])}</dt><dd class=\"overlay\">boxes drawn on the frames"
                    f"{' (whole row)' if ov['static'] else ''}</dd>")
-    for v in row_values(ds, row, skip=[main] + [o["tensor"] for o in payload["overlays"]]):
+    for cap, on in payload["box_captions"].items():
+        out.append(f"<dt>{escape(cap)}</dt><dd class=\"overlay\">captions on the boxes of {escape(on)}</dd>")
+    for c in payload["captions"]:
+        out.append(f"<dt>{escape(c['tensor'])}</dt><dd class=\"overlay\">shown per frame under the player</dd>")
+    shown = [main, *[o["tensor"] for o in payload["overlays"]], *payload["box_captions"],
+             *[c["tensor"] for c in payload["captions"]]]
+    for v in row_values(ds, row, skip=shown):
         if v["kind"] in ("video", "images") and row < len(ds[v["tensor"]]):
             body = f"<a href=\"{base}s/{quote(v['tensor'])}/{row}\">{escape(v['text'])}</a>"
         elif v["kind"] == "image":
