@@ -467,8 +467,14 @@ def test_bad_samples_show_an_error_page(page, viewer, tmp_path, videos):
 
 
 def test_token_read_only_and_clean_shutdown(dataset):
+    import http.client
+
+    threads_before = threading.active_count()
     v = Viewer(dataset)
+    idle = http.client.HTTPConnection("127.0.0.1", v.port, timeout=10)  # a keep-alive connection
     try:
+        idle.request("GET", v.base)
+        assert idle.getresponse().read()
         assert v.host == "127.0.0.1"
         assert len(v.token) >= 20
         bare = f"http://127.0.0.1:{v.port}/"
@@ -487,6 +493,11 @@ def test_token_read_only_and_clean_shutdown(dataset):
     assert v.closed
     with pytest.raises(urllib.error.URLError, match="refused"):
         urllib.request.urlopen(v.url, timeout=2)
+    deadline = time.monotonic() + 5  # no handler thread outlives the server, idle ones included
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= threads_before, threading.enumerate()
+    idle.close()
 
 
 def test_play_and_visualize_open_the_browser(dataset, monkeypatch):

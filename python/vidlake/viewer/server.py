@@ -31,6 +31,7 @@ import importlib.resources
 import logging
 import re
 import secrets
+import socket
 import sys
 import threading
 import weakref
@@ -78,6 +79,30 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     viewer: Viewer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._conns: set[Any] = set()
+        self._conns_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every open connection (idle keep-alive ones too), so no handler thread outlives
+        the server."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A browser dropping a connection (it does, after reading what it needs) is normal:
@@ -331,12 +356,13 @@ class Viewer:
         return self._closed.is_set()
 
     def close(self) -> None:
-        """Stop the server (idempotent); open connections are dropped."""
+        """Stop the server (idempotent); open connections are closed, streams stop."""
         if self._closed.is_set():
             return
         self._closed.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.drop_connections()
         self._thread.join(timeout=5)
         _LIVE.discard(self)
 
