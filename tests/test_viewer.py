@@ -325,6 +325,18 @@ def test_vp9_webm_plays(page, viewer):
     page.wait_for_function("() => document.querySelector('video').currentTime > 0.3", timeout=15000)
 
 
+def test_a_video_the_browser_refuses_switches_to_the_frame_player(page, viewer, dataset):
+    open_sample(page, viewer.sample_url("videos", 0))
+    wait_ready(page, 0)
+    page.evaluate("() => document.querySelector('video').dispatchEvent(new Event('error'))")
+    page.wait_for_function("() => vidlakePlayer.mode === 'frames'")
+    assert page.get_attribute("#stage", "data-mode") == "frames"
+    assert page.locator("video").count() == 0
+    page.evaluate("() => vidlakePlayer.seekFrame(12)")
+    wait_ready(page, 12)
+    assert diff(stage_pixels(page), dataset.videos[0, 12].numpy()) < 4.0
+
+
 @pytest.mark.parametrize(("tensor", "row"), [("videos", 1), ("mpeg", 0)], ids=["hevc", "mpeg2"])
 def test_fallback_plays_frames_of_vidlakes_decoder(page, viewer, dataset, tensor, row):
     open_sample(page, viewer.sample_url(tensor, row))
