@@ -41,5 +41,6 @@ from .video import (  # noqa: F401
     set_output_cache,
 )
 from .video.encode import Frames, VideoWriter, encode, frames, reencode_bytes  # noqa: F401
+from .viewer import Viewer  # noqa: F401  (ds.visualize(), ds.videos[i].play(): vidlake/viewer/)
 
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
     vidlake ingest videos/ clip.mkv --to ./video_ds [--tensor videos] [--compression mp4]
     vidlake info ./video_ds
     vidlake frames ./video_ds videos 0 10:50:5 --out clip.npy      # or --out frames_dir/ (PNGs)
+    vidlake view ./video_ds [--port 8765] [--no-browser]           # browse it in a local web app
 
 ``ingest`` never decodes: each file is read once, indexed (demux only) and stored as is, with
 a progress bar. Files whose real container differs from the tensor's ``sample_compression``
@@ -215,6 +216,28 @@ def cmd_frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    import json
+    import threading
+
+    from .api import load
+    from .viewer import visualize
+
+    creds = None
+    if args.creds:
+        with open(args.creds) as f:
+            creds = json.load(f)
+    ds = load(args.ds, read_only=True, creds=creds, allow_local_links=True if args.allow_local_links else None)
+    v = visualize(ds, open_browser=not args.no_browser, port=args.port)
+    print(f"vidlake view: serving {args.ds} at {v.url}", flush=True)
+    print("vidlake view: press Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait(args.seconds)
+    finally:
+        v.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vidlake`` command."""
     p = argparse.ArgumentParser(prog="vidlake", description="Frame-exact video datasets.")
@@ -249,6 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("frames", type=parse_frames, metavar="SLICE")
     pf.add_argument("--out", required=True, help="file.npy, or a folder for PNG files")
     pf.set_defaults(func=cmd_frames)
+
+    pv = sub.add_parser("view", help="browse a dataset in a local web app (grid, player, overlays)")
+    pv.add_argument("ds", metavar="DS")
+    pv.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    pv.add_argument("--no-browser", action="store_true", help="print the URL, do not open a browser")
+    pv.add_argument("--creds", default=None, metavar="FILE.json", help="storage creds of a remote dataset")
+    pv.add_argument("--allow-local-links", action="store_true", help="read local files of link[video] samples")
+    pv.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    pv.set_defaults(func=cmd_view)
     return p
 
 

@@ -12,6 +12,7 @@ holding the needed packets are fetched.
 """
 from __future__ import annotations
 
+import importlib
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -241,6 +242,17 @@ class Tensor:
     def data(self, aslist: bool = False) -> Any:
         """Every sample's data (see :meth:`SampleView.data`)."""
         return TensorView(self, list(range(len(self))), None).data()
+
+    def play(self, i: int, open_browser: bool | None = None) -> Any:
+        """Watch video (or ``sequence[image]``) sample ``i`` in the browser: ``ds.videos[i].play()``.
+        Opens the default browser (``$BROWSER`` is honoured) or, in Jupyter, displays inline;
+        returns at once (the browser streams what it needs with Range requests). See
+        ``vidlake/viewer/``.
+
+            >>> ds.videos.play(1)          # same as ds.videos[1].play()
+        """
+        # vidlake.viewer is in the top layer: loaded on demand (like Dataset.pytorch)
+        return importlib.import_module("vidlake.viewer").play(self, i, open_browser=open_browser)
 
     # -- per-sample access (used by the views) -------------------------------------------
     def entry(self, i: int) -> dict[str, Any]:
