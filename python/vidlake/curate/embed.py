@@ -14,7 +14,7 @@ which keys stored embeddings (change it when the model changes).
 Note [The default embedding]
 ``default_embed`` (``name="vidlake-default-v1"``, ``size=(64, 64)``) joins three unit-length
 blocks, each weighted 1/sqrt(3) (so the whole vector has length 1, and Euclidean distances lie in
-[0, 2]):
+[0, 2]; a block that is all zero, as layout and texture of a flat frame, stays zero):
 
 * colour: a joint RGB histogram with 4 levels per channel (64 bins), square-rooted (the
   Hellinger map, so a big colour region does not drown the rest). Captures what colours are in

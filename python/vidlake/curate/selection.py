@@ -452,21 +452,24 @@ class Selection:
             t.extend(self.records())
         return ds.tensors[tensor]
 
-    def frames(self, size: tuple[int, int] | None = None) -> np.ndarray:
-        """The selected frames, (n, H, W, 3) uint8 in selection order (all must share a size,
-        or give ``size=(h, w)``)."""
-        parts: list[np.ndarray] = []
-        order: list[int] = []
+    def frames(self, size: tuple[int, int] | None = None, aslist: bool = False) -> np.ndarray | list[np.ndarray]:
+        """The selected frames in selection order: (n, H, W, 3) uint8, or a list of (H, W, 3)
+        with ``aslist=True`` (needed when videos differ in size, unless ``size=(h, w)``).
+
+            >>> sel.frames(size=(224, 224)).shape
+            (50, 224, 224, 3)
+        """
+        out: list[np.ndarray | None] = [None] * len(self)
         for v in dict.fromkeys(self.video.tolist()):
             rows = np.flatnonzero(self.video == v)
-            parts.append(self.videos.open(v).get_frames(self.frame[rows], size=size))
-            order.extend(rows.tolist())
-        if not parts:
-            return np.zeros((0, 0, 0, 3), np.uint8)
-        allf = np.concatenate(parts)
-        out = np.empty_like(allf)
-        out[np.asarray(order)] = allf
-        return out
+            for r, fr in zip(rows.tolist(), self.videos.open(v).get_frames(self.frame[rows], size=size)):
+                out[r] = fr
+        frames = [f for f in out if f is not None]
+        if aslist:
+            return frames
+        if len({f.shape for f in frames}) > 1:
+            raise ValueError("the selected videos differ in frame size: use frames(aslist=True) or frames(size=(h, w))")
+        return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
 
 
 def _resolve_embed(strategy: str, embeddings: Any) -> tuple[Callable | None, list[np.ndarray] | None]:
