@@ -21,8 +21,8 @@ blocks, each weighted 1/sqrt(3) (so the whole vector has length 1, and Euclidean
   the picture and how much, regardless of where.
 * layout: the luma plane pooled to an 8x8 thumbnail, mean removed, scaled to unit length.
   Captures where light and dark are (horizon, big objects, framing), independent of exposure.
-* texture: gradient orientations in 8 bins weighted by magnitude, in each quarter of the
-  picture (32 bins). Captures edge direction and density (buildings vs foliage vs sky).
+* texture: gradient orientations (of luma at half size) in 8 bins weighted by magnitude, in
+  each quarter of the picture (32 bins). Captures edge direction and density (buildings vs foliage vs sky).
 
 Limits: it knows nothing of what things are (two red cars and a red wall can be close; the
 same person in two different shirts is far); it moves with lighting changes and colour
@@ -49,8 +49,10 @@ _ORIENT = 8
 
 
 def _luma(frames: np.ndarray) -> np.ndarray:
-    f = frames.astype(np.float32)
-    return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    """BT.601 luma in 0..255 as float32, from integer weights (77, 150, 29) / 256."""
+    f = frames.astype(np.uint16)
+    y = f[..., 0] * 77 + f[..., 1] * 150 + f[..., 2] * 29
+    return (y >> 8).astype(np.float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -61,6 +63,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _pool(a: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """Mean of (n, H, W) over an out_h x out_w grid of (nearly) equal cells."""
     _, h, w = a.shape
+    if h % out_h == 0 and w % out_w == 0:
+        return a.reshape(a.shape[0], out_h, h // out_h, out_w, w // out_w).mean(axis=(2, 4))
     ys = np.linspace(0, h, out_h + 1).astype(int)
     xs = np.linspace(0, w, out_w + 1).astype(int)
     rows = np.add.reduceat(a, ys[:-1], axis=1) / np.diff(ys)[None, :, None]
@@ -80,11 +84,11 @@ def default_embed(frames: np.ndarray) -> np.ndarray:
     n, h, w, _ = frames.shape
     if n == 0:
         return np.zeros((0, 160), np.float32)
-    # colour
-    q = (frames.astype(np.int32) * _LEVELS) >> 8
-    code = (q[..., 0] * _LEVELS + q[..., 1]) * _LEVELS + q[..., 2]
-    offs = (np.arange(n) * _LEVELS ** 3)[:, None]
-    hist = np.bincount((code.reshape(n, -1) + offs).ravel(), minlength=n * _LEVELS ** 3)
+    # colour: 4 levels per channel are the top two bits
+    q = frames >> 6
+    code = ((q[..., 0] << 4) | (q[..., 1] << 2) | q[..., 2]).reshape(n, -1).astype(np.int32)
+    code += (np.arange(n, dtype=np.int32) * _LEVELS ** 3)[:, None]
+    hist = np.bincount(code.ravel(), minlength=n * _LEVELS ** 3)
     colour = np.sqrt(hist.reshape(n, -1).astype(np.float32) / float(h * w))
     # layout
     y = _luma(frames)
@@ -92,16 +96,19 @@ def default_embed(frames: np.ndarray) -> np.ndarray:
     thumb = thumb - thumb.mean(axis=1, keepdims=True)
     if thumb.shape[1] < _THUMB * _THUMB:
         thumb = np.pad(thumb, ((0, 0), (0, _THUMB * _THUMB - thumb.shape[1])))
-    # texture
-    gx = np.zeros_like(y)
-    gy = np.zeros_like(y)
-    gx[:, :, 1:-1] = y[:, :, 2:] - y[:, :, :-2]
-    gy[:, 1:-1, :] = y[:, 2:, :] - y[:, :-2, :]
-    mag = np.hypot(gx, gy)
-    ang = np.mod(np.arctan2(gy, gx), np.pi)  # orientation, not direction
-    b = np.minimum((ang / np.pi * _ORIENT).astype(np.int64), _ORIENT - 1)
-    cell = (np.arange(h)[:, None] * 2 // h) * 2 + (np.arange(w)[None, :] * 2 // w)
-    idx = (cell[None] * _ORIENT + b) + (np.arange(n) * 4 * _ORIENT)[:, None, None]
+    # texture, on luma at half size (at most 32x32: edges of the 64x64 frame, a quarter of the work)
+    ys = _pool(y, max(1, h // 2), max(1, w // 2)) if h >= 4 and w >= 4 else y
+    gh, gw = ys.shape[1:]
+    gx = np.zeros_like(ys)
+    gy = np.zeros_like(ys)
+    gx[:, :, 1:-1] = ys[:, :, 2:] - ys[:, :, :-2]
+    gy[:, 1:-1, :] = ys[:, 2:, :] - ys[:, :-2, :]
+    mag = np.sqrt(gx * gx + gy * gy)
+    ang = np.arctan2(gy, gx)
+    ang[ang < 0] += np.pi  # orientation, not direction
+    b = np.minimum((ang * (_ORIENT / np.pi)).astype(np.int32), _ORIENT - 1)
+    cell = (np.arange(gh)[:, None] * 2 // gh) * 2 + (np.arange(gw)[None, :] * 2 // gw)
+    idx = (cell[None].astype(np.int32) * _ORIENT + b) + (np.arange(n, dtype=np.int32) * 4 * _ORIENT)[:, None, None]
     tex = np.bincount(idx.ravel(), weights=mag.ravel(), minlength=n * 4 * _ORIENT).reshape(n, -1)
     blocks = [_unit(colour), _unit(thumb.astype(np.float32)), _unit(tex.astype(np.float32))]
     return (np.concatenate(blocks, axis=1) / np.sqrt(3.0)).astype(np.float32)

@@ -322,7 +322,17 @@ def farthest_point(emb: np.ndarray, k: int, *, seed: int = 0, groups: np.ndarray
         first = int(rng.choice(np.flatnonzero(allowed)))
     picks = [first]
     scores = [0.0]
-    mind = np.linalg.norm(emb - emb[first], axis=1)
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matrix-vector product per pick, no (n, d) temporaries
+    sq = np.einsum("ij,ij->i", emb, emb)
+
+    def dist(row: int) -> np.ndarray:
+        d2 = emb @ (-2.0 * emb[row])
+        d2 += sq
+        d2 += sq[row]
+        np.maximum(d2, 0.0, out=d2)
+        return np.sqrt(d2, out=d2)
+
+    mind = dist(first)
     mind[~allowed] = -1.0
 
     def take(row: int) -> None:
@@ -334,19 +344,18 @@ def farthest_point(emb: np.ndarray, k: int, *, seed: int = 0, groups: np.ndarray
                 mind[groups == g] = -1.0
 
     take(first)
+    weighted = weights is not None
     while len(picks) < k:
-        gain = mind * w
+        gain = mind * w if weighted else mind
         row = int(np.argmax(gain))
         if gain[row] < 0:
             break  # everything left is capped or excluded
         picks.append(row)
         scores.append(float(gain[row]))
-        d = np.linalg.norm(emb - emb[row], axis=1)
-        live = mind >= 0
-        mind[live] = np.minimum(mind[live], d[live])
+        np.minimum(mind, dist(row), out=mind)  # excluded rows stay at -1 (distances are >= 0)
         take(row)
     if len(picks) > 1:
-        scores[0] = float(np.linalg.norm(emb[picks[1]] - emb[first]) * w[first])
+        scores[0] = float(np.linalg.norm(emb[picks[1]].astype(np.float64) - emb[first]) * w[first])
     return np.asarray(picks, np.int64), np.asarray(scores, np.float32)
 
 
