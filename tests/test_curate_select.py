@@ -202,3 +202,15 @@ def test_default_embedding_separates_scenes_better_than_random(scenes):
     d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
     same = scene_of[:, None] == scene_of[None]
     assert d[same].mean() * 3 < d[~same].mean()
+
+
+def test_link_tensor_source_names_the_linked_url(tmp_path):
+    ds = vidlake.empty(tmp_path / "ds", allow_local_links=True)
+    ds.create_tensor("links", htype="link[video]")
+    with ds:
+        ds.links.append(vidlake.link(video("bikes.mp4")))
+    sel = ds.links.select(n_samples=3, candidates="every:50", workers=0, progress=False)
+    assert {r["source"] for r in sel.records()} == {video("bikes.mp4")}
+    assert {r["sample"] for r in sel.records()} == {0}
+    res = vidlake.export_frames(sel, tmp_path / "out", progress=False)
+    assert all(f.startswith("bikes_f") for f in res.files)

@@ -75,9 +75,9 @@ class VideoSet:
     @staticmethod
     def _tensor_url(t: Tensor, i: int) -> str:
         if t.spec.linked:
-            url = t.entry(i).get("url") or t.entry(i).get("path")
+            url = (t.entry(i).get("link") or {}).get("url")
             if url:
-                return str(url)
+                return redact(str(url))
         return f"{redact(str(t.dataset.path))}#{t.key}[{i}]"
 
     def __len__(self) -> int:
