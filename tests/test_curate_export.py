@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,29 @@ def test_cli_select_from_s3_videos_to_s3_pngs(moto_server, s3_bucket, tmp_path, 
     assert len(_manifest((tmp_path / "sel.jsonl").read_text())) == 4
     assert cli.main(argv) == 0  # again: everything is there already
     assert "exported 0 frame(s), 4 already there" in capsys.readouterr().err
+
+
+def test_cli_select_from_a_dataset_tensor(tmp_path, capsys):
+    src = tmp_path / "videos"
+    src.mkdir()
+    for name in ("bikes.mp4", "samplemp4.mp4"):
+        shutil.copy(video(name), src / name.upper())
+    (src / "notes.txt").write_text("x")
+    found = vidlake.scan(src)
+    ds = vidlake.empty(tmp_path / "ds")
+    ds.create_tensor("videos", htype="video", sample_compression="mp4")
+    with ds:
+        ds.videos.extend(found.samples())  # the scan feeds a video tensor
+    assert len(ds.videos) == 2
+    argv = ["select", str(tmp_path / "ds"), "--tensor", "videos", "--n-samples", "3", "--candidates", "keyframes",
+            "--export", str(tmp_path / "out"), "--format", "jpg", "--workers", "0", "-q"]
+    assert cli.main(argv) == 0
+    assert "selected 3 of 8 candidate frames from 2 video(s)" in capsys.readouterr().err
+    man = _manifest((tmp_path / "out" / "manifest.jsonl").read_text())
+    keyframes = {0: [0, 30, 76, 137, 187, 242], 1: [0, 250]}  # BIKES.MP4, SAMPLEMP4.MP4
+    assert len(man) == 3
+    assert all(m["frame"] in keyframes[m["sample"]] for m in man)
+    for m in man:
+        assert m["file"] == f"videos_{m['sample']:05d}_f{m['frame']:06d}_t{m['timestamp']:.3f}s.jpg"
+        assert m["video_reference_id"] == f"{tmp_path / 'ds'}#videos[{m['sample']}]"
+    assert cli.main(["select", str(tmp_path / "ds"), "--tensor", "missing", "--n-samples", "1"]) == 2

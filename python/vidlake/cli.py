@@ -236,7 +236,12 @@ def cmd_select(args: argparse.Namespace) -> int:
     if args.tensor:
         from .api import load
 
-        source = load(args.source, read_only=args.cache is None, creds=args.creds)[args.tensor]
+        ds = load(args.source, read_only=args.cache is None, creds=args.creds)
+        if args.tensor not in ds.tensors:
+            print(f"vidlake select: no tensor {args.tensor!r} in {args.source}; tensors: {list(ds.tensors)}",
+                  file=sys.stderr)
+            return 2
+        source = ds.tensors[args.tensor]
     sel = select(source, n_samples=args.n_samples, strategy=args.strategy, candidates=args.candidates,
                  seed=args.seed, per_video=args.per_video, cache=args.cache, creds=args.creds,
                  workers=args.workers, progress=not args.quiet)

@@ -305,7 +305,4 @@ def _put_retry(target: _LocalDest | _ProviderDest, name: str, data: bytes, retri
 
 
 def _progress(total: int, progress: bool) -> Any:
-    b = _bar(total, "export", progress)
-    if hasattr(b, "unit"):
-        b.unit = "frame"
-    return b
+    return _bar(total, "export", progress, unit="frame")

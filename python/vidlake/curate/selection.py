@@ -281,14 +281,14 @@ class _NoBar:
         pass
 
 
-def _bar(total: int, desc: str, progress: bool) -> Any:
+def _bar(total: int, desc: str, progress: bool, unit: str = "video") -> Any:
     if not progress or total <= 1:
         return _NoBar()
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return _NoBar()
-    return tqdm(total=total, desc=desc, unit="video")
+    return tqdm(total=total, desc=desc, unit=unit)
 
 
 # ---------------------------------------------------------------------------------------
