@@ -206,3 +206,18 @@ def test_every_named_codec_scans_selects_and_reads_keyframes(codec_dir):
     assert codecs == {"h264", "hevc", "vp8", "vp9", "av1", "mpeg2video", "mpeg4", "mjpeg", "cinepak"}
     sel = vidlake.select(found, n_samples=9, candidates="keyframes", per_video=1, workers=0, progress=False)
     assert sorted(sel.video.tolist()) == list(range(9))
+
+
+def test_keyframes_only_over_s3_fetches_only_keyframe_bytes(moto_server, s3_bucket):
+    data = Path(video("dash_video4.webm")).read_bytes()
+    moto_server.client().put_object(Bucket=s3_bucket, Key="v/dash.webm", Body=data)
+    r = vidlake.open_remote_video(f"s3://{s3_bucket}/v/dash.webm", moto_server.creds(), cache=False)
+    packets = r.index._fields()["packets"]  # (pts, dts, duration, offset, size, flags)
+    key_bytes = sum(p[4] for p in packets if p[5] & 1)
+    before = dict(r._source.stats)
+    frames, st = r.get_keyframes()
+    fetched = r._source.stats["bytes_fetched"] - before["bytes_fetched"]
+    assert st["packets_decoded"] == 27
+    assert fetched == key_bytes  # 68 791 of 871 646 bytes: nothing of the GOPs but their keyframes
+    assert fetched < len(data) / 10
+    np.testing.assert_array_equal(frames, vidlake.VideoReader(video("dash_video4.webm")).get_frames(r.keyframe_indices))
