@@ -221,7 +221,8 @@ def export_frames(
     try:
         for v in dict.fromkeys(selection.video.tolist()):
             rows = [int(r) for r in np.flatnonzero(selection.video == v)]
-            todo = [r for r in rows if names[r] not in have]
+            # frame order: the reader decodes on from batch to batch instead of seeking back
+            todo = sorted((r for r in rows if names[r] not in have), key=lambda r: int(selection.frame[r]))
             known = [r for r in rows if names[r] in have and names[r] in previous]
             for r in known:  # resumed: nothing to decode, the old manifest line stays
                 res.skipped += 1
