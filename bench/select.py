@@ -131,6 +131,26 @@ def decode_all_row(path: str) -> dict:
             "wall_s": round(wall, 2), "frames_per_s": round(n / wall, 1)}
 
 
+def keyframes_rows(paths: list[str]) -> list[dict]:
+    """Keyframes of every file: each decoded alone (get_keyframes) vs the ordinary read of the
+    same frames (get_frames: it decodes a few packets past each span, Note [Lookahead])."""
+    out = []
+    for label, fn in (("get_keyframes (each keyframe alone)", lambda r, k: r.get_keyframes(k, size=(64, 64))),
+                      ("get_frames(keyframes) (ordinary read)", lambda r, k: r.get_frames(k, size=(64, 64)))):
+        readers = [vidlake.VideoReader(p, threads=1) for p in paths]
+        t = time.perf_counter()
+        decoded = n = 0
+        for r in readers:
+            k = r.keyframe_indices
+            got = fn(r, k)
+            decoded += got[1]["frames_decoded"] if isinstance(got, tuple) else r.stats["frames_decoded"]
+            n += len(k)
+        wall = time.perf_counter() - t
+        out.append({"row": f"keyframes of all files, {label}", "keyframes": n, "frames_decoded": decoded,
+                    "wall_s": round(wall, 3), "keyframes_per_s": round(n / wall, 1)})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default="/tmp/vidlake-bench-select")
@@ -151,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    rows.append(decode_all_row(paths[0]))
-    print(json.dumps(rows[-1]), flush=True)
+    for row in [decode_all_row(paths[0]), *keyframes_rows(paths)]:
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     info = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
             "vidlake": vidlake.__version__, "python": platform.python_version(),
             "videos": f"{args.files} x {args.minutes:g} min, 160x96, 25 fps, libx264 ultrafast, GOP 250",
