@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from .api import dataset, empty, exists, load, read  # noqa: F401
+from .curate import export_frames, scan, select  # noqa: F401
 from .dataset import (
     Dataset,  # noqa: F401
     Tensor,  # noqa: F401

@@ -334,3 +334,13 @@ class Tensor:
                 del self._readers[k]
             for k in [k for k in self._memo if (k == only if only is not None else k >= start)]:
                 del self._memo[k]
+
+    def select(self, n_samples: int = 50, strategy: str = "diversity", **kwargs: Any) -> Any:
+        """Pick ``n_samples`` frames of this video tensor: :func:`vidlake.select` with this
+        tensor as the source (same keyword arguments); returns a ``vidlake.curate.Selection``.
+
+            >>> sel = ds.videos.select(n_samples=20, strategy="diversity", per_video=4)
+            >>> sel.to_dataset(ds, "selection")
+        """
+        select = importlib.import_module("vidlake.curate").select
+        return select(self, n_samples, strategy, **kwargs)
