@@ -17,14 +17,14 @@ A last row decodes *every* frame of one file at 64x64 for the cost of the naive 
 """
 from __future__ import annotations
 
-import os
-import sys
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 

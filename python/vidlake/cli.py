@@ -237,6 +237,9 @@ def cmd_view(args: argparse.Namespace) -> int:
         threading.Event().wait(args.seconds)
     finally:
         v.close()
+    return 0
+
+
 def _creds_arg(text: str | None) -> dict | None:
     """``--creds``: a JSON object or a JSON file (else the environment's default chain)."""
     if not text:
