@@ -678,26 +678,87 @@ def markdown(result: dict) -> str:
     out = []
     for w, title in names.items():
         out.append(f"**{title}**\n")
-        out.append("| library | time (median) | bytes from S3 (median) | request turns | wrong frames |")
+        out.append("| library | time: median (min-max) | bytes from S3: median, high (min-max) | request turns | wrong frames |")
         out.append("|---|---|---|---|---|")
+        for r in libs.values():  # the higher middle sample: with 2 repeats, the larger
+            c = r.get("rows", {}).get(w, {})
+            if "samples" in c:
+                c["down"] = statistics.median_high(x["down"] for x in c["samples"])
+                c["turns"] = statistics.median_high(x["turns"] for x in c["samples"])
         cells = [(k, r["rows"][w]) for k, r in libs.items() if "s" in r.get("rows", {}).get(w, {})]
         best_t = min((c["s"] for _, c in cells), default=None)
         best_b = min((c["down"] for _, c in cells), default=None)
         for r in libs.values():
             c = r.get("rows", {}).get(w)
+            cold = r.get("rows", {}).get("cold", {})
+            whole = w != "cold" and cold.get("samples") and \
+                min(x["down"] for x in cold["samples"]) >= result["video"]["bytes"]
             if c is None or "s" not in c:
                 why = (c or {}).get("error") or r.get("error") or "not run"
                 out.append(f"| {r['label']} | n/a | n/a | n/a | {why[:160]} |")
                 continue
             ts = f"{c['s'] * 1e3:,.0f} ms"
+            lo, hi = min(x["s"] for x in c["samples"]), max(x["s"] for x in c["samples"])
+            rng = f" ({lo * 1e3:,.0f}-{hi * 1e3:,.0f})" if len(c["samples"]) > 1 else ""
             bs = f"{c['down'] / 1e6:,.2f} MB"
+            if whole:
+                bs += " (the whole file, fetched at open, is held in memory)"
+            blo, bhi = min(x["down"] for x in c["samples"]), max(x["down"] for x in c["samples"])
+            brng = f" ({blo / 1e6:,.2f}-{bhi / 1e6:,.2f})" if len(c["samples"]) > 1 and blo != bhi else ""
             if c["s"] == best_t:
                 ts = f"**{ts}**"
             if c["down"] == best_b:
                 bs = f"**{bs}**"
-            out.append(f"| {r['label']} | {ts} | {bs} | {c['turns']} | {c['wrong']} of {c['total']} |")
+            out.append(f"| {r['label']} | {ts}{rng} | {bs}{brng} | {c['turns']} | {c['wrong']} of {c['total']} |")
         out.append("")
     return "\n".join(out)
+
+
+BEGIN, END = "<!-- bench/remote.py: begin -->", "<!-- bench/remote.py: end -->"
+
+
+def section(result: dict) -> str:
+    """The generated part of RESULTS.md's remote section: run, settings, versions, tables."""
+    m, v, px = result["machine"], result["video"], result["proxy"]
+    la0, la1 = m["loadavg_start"][0], m["loadavg_end"][0]
+    vers = "; ".join(f"{r['label']} {r.get('version', '?')}" for r in result["libs"].values())
+    plan = result["plan"]
+    lines = [
+        BEGIN,
+        f"- Command: `.venv-bench/bin/python {result['command'].strip()}` "
+        f"({result['time']}, {result['seconds']:.0f} s; raw numbers `bench/results/remote.json`).",
+        f"- Machine: {m['nproc']} cores, {m['platform']}, Python {m['python']}, PyAV {m['pyav']} "
+        f"(libavcodec {m['libavcodec']}); load average {la0:.1f} at start, {la1:.1f} at end "
+        "(other jobs shared the machine: times are noisy, bytes are not).",
+        f"- Versions: {vers}.",
+        f"- Link (`ShapedProxy`, 127.0.0.1, in front of moto's S3 server in its own process): "
+        f"{px['rtt_ms']:g} ms per request/response turn and per new connection, "
+        f"{px['mb_per_s']:g} MB/s each way shared by all connections; bytes counted at the proxy "
+        "(server to client, HTTP headers included).",
+        f"- Video: `{v['name']}`, 1920x1080 H.264, GOP 250, B-frames, {v['frames']} frames, "
+        f"{v['bytes'] / 1e6:.1f} MB, moov at the end: {v['moov_at_end']} (`bench/videos.py` settings).",
+        f"- Requests (seed 19): cold frames {plan['cold']}, warm frames {plan['warm']} (after one "
+        f"untimed read of frame {plan['first']}), clip 100:200, batch: one call for 16 random "
+        "frames of the video (sorted, different each repeat). Medians over the repeats; repeat r "
+        "of a workload runs for every library before repeat r + 1.",
+        "",
+        markdown(result),
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_results(result: dict, path: Path) -> None:
+    """Replace the generated block in RESULTS.md (or append the section)."""
+    text = path.read_text() if path.exists() else ""
+    block = section(result)
+    if BEGIN in text and END in text:
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n## Remote reads against the peers (issue 19; `bench/remote.py`)\n\n" \
+            + block + "\n"
+    path.write_text(text)
 
 
 def main() -> int:
@@ -709,7 +770,16 @@ def main() -> int:
     ap.add_argument("--libs", default=",".join(c.key for c in LIBS))
     ap.add_argument("--seed", type=int, default=19)
     ap.add_argument("--out", default=str(HERE / "results" / "remote.json"))
+    ap.add_argument("--write-results", action="store_true",
+                    help="put the tables into bench/RESULTS.md (its remote section)")
+    ap.add_argument("--from-json", help="no run: render this remote.json (with --write-results)")
     a = ap.parse_args()
+    if a.from_json:
+        result = json.loads(Path(a.from_json).read_text())
+        if a.write_results:
+            write_results(result, HERE / "RESULTS.md")
+        print(section(result))
+        return 0
     t_start = time.time()
     load0 = os.getloadavg()
     video = make_video()
@@ -759,8 +829,10 @@ def main() -> int:
               "machine": machine, "libs": results}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1, default=str))
+    if a.write_results:
+        write_results(result, HERE / "RESULTS.md")
     print()
-    print(markdown(result))
+    print(section(result))
     log(f"done in {result['seconds']:.0f} s; raw numbers in {a.out}")
     return 0
 
