@@ -182,6 +182,17 @@ else
   record torchcodec false "" "$why"
 fi
 
+# ---- remote reads (bench/remote.py) -------------------------------------------------
+# moto's S3 server (the bucket, on 127.0.0.1) and s3fs (the fsspec file object torchcodec and
+# PyAV read through). Additive: a failure here only disables bench/remote.py.
+if ! "$VPY" -c "import s3fs, moto.server, boto3" 2>/dev/null; then
+  if pipi s3fs "moto[server]" boto3 "$AV_PIN"; then
+    log "s3fs + moto[server] installed (bench/remote.py)"
+  else
+    log "s3fs / moto[server] did not install (bench/remote.py needs them), see $LOG"
+  fi
+fi
+
 # ---- write peers.json ---------------------------------------------------------------
 "$VPY" - "$RESULTS" "$PEERS_JSON" "$want" "$vidlake_status" "$vidlake_reason" <<'EOF'
 import json, sys, time
