@@ -65,6 +65,9 @@ class Writer:
         self.ds = ds
         #: tensors created since the last commit (inside ``with ds:``): part of the next commit
         self._new_tensors: list[str] = []
+        #: called with the new commit record inside every commit, before it is written (so
+        #: what they add is atomic with the rows; ingestion jobs record their progress here)
+        self.commit_hooks: list[Callable[[dict[str, Any]], None]] = []
 
     def check_writable(self) -> None:
         """``ReadOnlyError`` when the dataset was opened read-only."""
@@ -195,6 +198,12 @@ class Writer:
             entry["link"] = p.link
         t._entries.append(entry)
 
+    def stage_entry(self, t: Tensor, entry: dict[str, Any]) -> None:
+        """Stage a row whose bytes another process already wrote into chunk objects of their
+        own (fresh ids, named by nobody until this commit): ingestion workers (``vidlake/jobs``)
+        index files and stage chunks in parallel, and the committer only adds their entries."""
+        t._entries.append(entry)
+
     def pending_bytes(self) -> int:
         return sum(t.store.pending_bytes() for t in self.ds._tensors.values())
 
@@ -291,6 +300,8 @@ class Writer:
             expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS and fmt.is_table_key(k)]
             meta["garbage"] = [[k, t0] for k, t0 in garbage if now - t0 <= GC_GRACE_SECONDS]
             meta["garbage"] += [[k, now] for k in stale]
+            for hook in self.commit_hooks:
+                hook(meta)
             # 3. metadata: the atomic commit point
             p.put_if_tag(fmt.DATASET_META_KEY, fmt.encode_json(meta), tag)
         except BaseException as e:
