@@ -48,6 +48,10 @@ _INDEX_WORKERS = 8  # threads building the packet indexes of one extend() (see p
 #: merged-away table segments are deleted only this long after they left the commit record,
 #: so a reader that read the old record has time to read them
 GC_GRACE_SECONDS = 30.0
+#: table segments are merged (binary counter) only up to this many rows: a commit then rewrites
+#: at most this many entries, however large the tensor (appending sample 100,001 costs what
+#: sample 1 did), and an update rewrites one segment of at most this many rows
+MAX_SEGMENT_ROWS = 4096
 
 
 def lock_timeout() -> float:
@@ -198,6 +202,11 @@ class Writer:
             entry["link"] = p.link
         t._entries.append(entry)
 
+    def close_open_chunk(self, t: Tensor) -> None:
+        """Make the next sample staged in ``t`` open a new chunk (compaction empties the open
+        chunk too); a rollback to an earlier savepoint restores the open chunk."""
+        t._open_chunk = None
+
     def stage_entry(self, t: Tensor, entry: dict[str, Any]) -> None:
         """Stage a row whose bytes another process already wrote into chunk objects of their
         own (fresh ids, named by nobody until this commit): ingestion workers (``vidlake/jobs``)
@@ -279,7 +288,8 @@ class Writer:
                         for s in old]
                 if len(t._entries) > t._committed_len:
                     segs.append({"id": None, "start": t._committed_len, "count": len(t._entries) - t._committed_len})
-                while len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]:
+                while (len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]
+                       and segs[-2]["count"] + segs[-1]["count"] <= MAX_SEGMENT_ROWS):
                     a, b = segs[-2], segs.pop()
                     segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
                 for s in segs:
@@ -297,7 +307,8 @@ class Writer:
             garbage = meta.get("garbage", [])
             # only table segments this format writes are ever deleted (a crafted entry naming
             # another object, the commit record say, is dropped from the list, never deleted)
-            expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS and fmt.is_table_key(k)]
+            expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS
+                       and (fmt.is_table_key(k) or fmt.is_chunk_key(k))]
             meta["garbage"] = [[k, t0] for k, t0 in garbage if now - t0 <= GC_GRACE_SECONDS]
             meta["garbage"] += [[k, now] for k in stale]
             for hook in self.commit_hooks:

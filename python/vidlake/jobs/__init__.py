@@ -6,14 +6,15 @@
 
 ``job.py`` (the :class:`Job` and its states), ``journal.py`` (what is stored in the dataset),
 ``fetch.py`` (bounded, retried fetching), ``ingest.py`` (files in-process, on a process pool
-or on Ray; the per-file ``transform`` hook).
+or on Ray; the per-file ``transform`` hook), ``compact.py`` (reclaiming replaced rows' bytes).
 """
 from __future__ import annotations
 
+from .compact import compact, dead_bytes
 from .fetch import Fetcher
 from .ingest import ingest_files, new_ingest_journal, resume_ingest, stage_files
 from .job import Job
 from .journal import Journal, list_jobs
 
-__all__ = ["Fetcher", "Job", "Journal", "ingest_files", "list_jobs", "new_ingest_journal", "resume_ingest",
+__all__ = ["Fetcher", "Job", "Journal", "compact", "dead_bytes", "ingest_files", "list_jobs", "new_ingest_journal", "resume_ingest",
            "stage_files"]
