@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from .compact import compact, dead_bytes
 from .fetch import Fetcher
-from .ingest import ingest_files, new_ingest_journal, resume_ingest, stage_files
+from .ingest import ingest_files, new_ingest_journal, resume_ingest, resume_job, stage_files
 from .job import Job
 from .journal import Journal, list_jobs
 
-__all__ = ["Fetcher", "Job", "Journal", "compact", "dead_bytes", "ingest_files", "list_jobs", "new_ingest_journal", "resume_ingest",
+__all__ = ["Fetcher", "Job", "Journal", "compact", "dead_bytes", "ingest_files", "list_jobs", "new_ingest_journal", "resume_ingest", "resume_job",
            "stage_files"]

@@ -22,8 +22,10 @@ objects nobody names (harmless leftovers); resuming redoes exactly those.
 """
 from __future__ import annotations
 
+import importlib
+import multiprocessing as mp
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import VidlakeError
@@ -40,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..dataset import Dataset, Tensor
 
-__all__ = ["DEFAULT_FILE_BATCH", "ingest_files", "new_ingest_journal", "resume_ingest", "stage_files"]
+__all__ = ["DEFAULT_FILE_BATCH", "ChunkPacker", "StagePool", "ingest_files", "new_ingest_journal", "resume_ingest", "resume_job", "stage_files"]
 
 #: files per batch (one commit each) when ingesting in this process
 DEFAULT_FILE_BATCH = 16
@@ -65,75 +67,134 @@ def stage_files(root: str, creds: dict[str, Any] | None, tensor: str, tmeta: dic
     """
     provider = get_provider(root, creds=creds)
     spec = lookup(tmeta["htype"])
-    target, maximum = int(tmeta["target_chunk_size"]), int(tmeta["max_chunk_size"])
-    chunks: dict[str, list[Any]] = {}
-    open_chunk: tuple[str, int] | None = None
+    packer = ChunkPacker(tensor, tmeta)
     out: list[tuple[int, dict[str, Any] | None, str | None, int]] = []
-
-    def put(data: Any) -> list[list[Any]]:
-        nonlocal open_chunk
-        extents = place(open_chunk, len(data), target, maximum, fmt.new_id)
-        pos = 0
-        for cid, _off, n in extents:
-            piece = data.slice(pos, pos + n) if hasattr(data, "slice") else memoryview(data)[pos:pos + n]
-            chunks.setdefault(cid, []).append(piece)
-            pos += n
-        last = extents[-1]
-        open_chunk = (last[0], last[1] + last[2])
-        return [list(e) for e in extents]
-
     for k, path in tasks:
         try:
             p = spec.prepare(_sample_of(path, transform), tensor, tmeta, None)
         except VidlakeError as e:
             out.append((k, None, f"{type(e).__name__}: {e}", 0))
             continue
-        entry: dict[str, Any] = {"data": put(p.data), "info": p.info}
-        if p.index is not None:
-            entry["index"] = put(p.index)
-        if p.extra:
-            entry["video"] = p.extra
-        out.append((k, entry, None, len(p.data)))
-    for cid, parts in chunks.items():
-        provider.write_parts(fmt.chunk_key(tensor, cid), parts, 0)
+        out.append((k, packer.entry(p), None, len(p.data)))
+    packer.flush(provider)
     return out
 
 
-def _ray_executor(address: str | None) -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise VidlakeError("executor='ray' needs Ray: pip install 'vidlake[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False)
-    remote = ray.remote(max_retries=3)(stage_files)
+class ChunkPacker:
+    """Places prepared samples of one tensor into new chunk objects of a worker's own (the
+    chunk rules of ``docs/FORMAT.md``, starting from no open chunk) and writes them on
+    :meth:`flush`; :meth:`entry` gives the table entry naming the placed bytes.
 
-    class _RayPool:
-        def submit(self, fn: Any, *args: Any) -> Any:
+        >>> packer = ChunkPacker("videos", ds.videos.meta)
+        >>> entry = packer.entry(prepared)
+        >>> packer.flush(provider)
+    """
+
+    def __init__(self, tensor: str, tmeta: dict[str, Any]) -> None:
+        self.tensor = tensor
+        self.target, self.maximum = int(tmeta["target_chunk_size"]), int(tmeta["max_chunk_size"])
+        self.chunks: dict[str, list[Any]] = {}
+        self.open_chunk: tuple[str, int] | None = None
+
+    def put(self, data: Any) -> list[list[Any]]:
+        extents = place(self.open_chunk, len(data), self.target, self.maximum, fmt.new_id)
+        pos = 0
+        for cid, _off, n in extents:
+            piece = data.slice(pos, pos + n) if hasattr(data, "slice") else memoryview(data)[pos:pos + n]
+            self.chunks.setdefault(cid, []).append(piece)
+            pos += n
+        last = extents[-1]
+        self.open_chunk = (last[0], last[1] + last[2])
+        return [list(e) for e in extents]
+
+    def entry(self, p: Any) -> dict[str, Any]:
+        entry: dict[str, Any] = {"data": self.put(p.data) if len(p.data) else [], "info": p.info}
+        if p.index is not None:
+            entry["index"] = self.put(p.index)
+        if p.extra:
+            entry["video"] = p.extra
+        if p.link is not None:
+            entry["link"] = p.link
+        return entry
+
+    def flush(self, provider: Any) -> None:
+        for cid, parts in self.chunks.items():
+            provider.write_parts(fmt.chunk_key(self.tensor, cid), parts, 0)
+        self.chunks = {}
+
+
+#: how often Ray runs a staging task again when its worker dies (``VIDLAKE_RAY_TASK_RETRIES``)
+DEFAULT_RAY_RETRIES = 3
+
+
+class StagePool:
+    """Where staging tasks run: a process pool (``workers`` spawned processes) or a Ray
+    cluster (``executor="ray"``, ``address`` as for ``ray.init``; a local one by default).
+    ``submit(fn, *args)`` starts ``fn(*args)``; ``result(handle)`` waits for it.
+
+        >>> with StagePool(workers=4) as pool:
+        ...     h = pool.submit(stage_files, root, None, "videos", meta, tasks)
+        ...     pool.result(h)
+    """
+
+    def __init__(self, workers: int = 0, executor: str | None = None, address: str | None = None) -> None:
+        self.ray: Any = None
+        self.pool: ProcessPoolExecutor | None = None
+        self._remotes: dict[Any, Any] = {}
+        if executor == "ray":
+            try:
+                import ray
+            except ImportError:
+                raise VidlakeError("executor='ray' needs Ray: pip install 'vidlake[ray]'") from None
+            if not ray.is_initialized():
+                ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False)
+            self.ray = ray
+            self.retries = int(os.environ.get("VIDLAKE_RAY_TASK_RETRIES", DEFAULT_RAY_RETRIES))
+            self.width = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        elif executor in (None, "process", "processes"):
+            self.pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn"))
+            self.width = max(1, workers)
+        else:
+            raise ValueError(f"executor is None (a process pool) or 'ray', got {executor!r}")
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.ray is not None:
+            remote = self._remotes.get(fn)
+            if remote is None:
+                remote = self._remotes[fn] = self.ray.remote(max_retries=self.retries)(fn)
             return remote.remote(*args)
+        assert self.pool is not None
+        return self.pool.submit(fn, *args)
 
-        def result(self, ref: Any) -> Any:
-            return ray.get(ref)
+    def result(self, handle: Any) -> Any:
+        return handle.result() if isinstance(handle, Future) else self.ray.get(handle)
 
-        def shutdown(self) -> None:
-            pass
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
-    return _RayPool()
+    def __enter__(self) -> StagePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
 
 
 def ingest_files(ds: Dataset, files: Sequence[str], tensor: str = "videos", compression: str | None = None,
                  workers: int = 0, executor: str | None = None, ray_address: str | None = None,
                  batch_size: int | None = None, transform: Callable[[str], Any] | None = None,
-                 asynchronous: bool = False, progress: Callable[[Job], None] | None = None) -> Job:
+                 asynchronous: bool = False, progress: Callable[[Job], None] | None = None,
+                 creds: dict[str, Any] | None = None) -> Job:
     """Append video files to ``tensor`` (created with ``compression`` when missing) as a job
     journaled in ``ds`` (see the module docstring). ``workers > 0`` stages on a process pool,
     ``executor="ray"`` on a Ray cluster (``ray_address``: ``"auto"``, ``"ray://host:10001"``;
-    default: a local one).
+    default: a local one). ``creds`` are the dataset's storage credentials for the workers
+    (never journaled; default: the environment's).
 
         >>> job = vidlake.jobs.ingest_files(ds, ["a.mp4", "b.mp4"], workers=2)
     """
     journal = new_ingest_journal(ds, files, tensor, compression, workers, executor, batch_size)
-    return _start(ds, journal, workers, executor, ray_address, transform, asynchronous, progress)
+    return _start(ds, journal, workers, executor, ray_address, transform, asynchronous, progress, creds)
 
 
 def new_ingest_journal(ds: Dataset, files: Sequence[str], tensor: str = "videos", compression: str | None = None,
@@ -153,17 +214,34 @@ def new_ingest_journal(ds: Dataset, files: Sequence[str], tensor: str = "videos"
 def resume_ingest(ds: Dataset, journal: Journal, asynchronous: bool = False, workers: int | None = None,
                   executor: str | None = None, ray_address: str | None = None,
                   transform: Callable[[str], Any] | None = None,
-                  progress: Callable[[Job], None] | None = None) -> Job:
+                  progress: Callable[[Job], None] | None = None, creds: dict[str, Any] | None = None) -> Job:
     """Continue an ingest job (``ds.resume_job(id)`` calls this for ingest jobs)."""
     a = journal.args
     return _start(ds, journal, int(a.get("workers") or 0) if workers is None else workers,
-                  a.get("executor") if executor is None else executor, ray_address, transform, asynchronous, progress)
+                  a.get("executor") if executor is None else executor, ray_address, transform, asynchronous, progress,
+                  creds)
+
+
+def resume_job(ds: Dataset, job_id: str, asynchronous: bool = False, **kwargs: Any) -> Job:
+    """``ds.resume_job(job_id)``: continue the journaled job ``job_id`` of any kind (ingest of
+    files here; scene jobs through :class:`vidlake.SceneDataset`).
+
+        >>> vidlake.jobs.resume_job(ds, "job-3f0c9a1b2d4e5f60", workers=4)
+    """
+    journal = Journal.open(ds, job_id)
+    if journal.kind == "ingest":
+        return resume_ingest(ds, journal, asynchronous=asynchronous, **kwargs)
+    scenes = importlib.import_module("vidlake.scenes")  # scenes imports jobs: looked up at call time
+    sds = ds if isinstance(ds, scenes.SceneDataset) else scenes.SceneDataset(
+        ds.provider, ds.path, read_only=ds.read_only, allow_local_links=ds.link_access.allow_local_links)
+    return sds.resume_job(job_id, asynchronous=asynchronous, **kwargs)
 
 
 def _start(ds: Dataset, journal: Journal, workers: int, executor: str | None, ray_address: str | None,
-           transform: Callable[[str], Any] | None, asynchronous: bool, progress: Callable[[Job], None] | None) -> Job:
+           transform: Callable[[str], Any] | None, asynchronous: bool, progress: Callable[[Job], None] | None,
+           creds: dict[str, Any] | None = None) -> Job:
     def run(job: Job) -> None:
-        _run(ds, job, journal, workers, executor, ray_address, transform)
+        _run(ds, job, journal, workers, executor, ray_address, transform, creds)
 
     job = Job(journal.id, len(journal.tasks), run, ds.path)
     job.done = len(journal.committed())
@@ -178,7 +256,7 @@ def _path_of(task: dict[str, Any]) -> str:
 
 
 def _run(ds: Dataset, job: Job, journal: Journal, workers: int, executor: str | None, ray_address: str | None,
-         transform: Callable[[str], Any] | None) -> None:
+         transform: Callable[[str], Any] | None, creds: dict[str, Any] | None) -> None:
     a = journal.args
     t = ds[str(a["tensor"])]
     tasks = journal.tasks
@@ -187,7 +265,7 @@ def _run(ds: Dataset, job: Job, journal: Journal, workers: int, executor: str | 
     try:
         if executor == "ray" or workers > 0:
             _run_parallel(ds, job, journal, t, tasks, pending, workers, executor, ray_address, transform,
-                          int(a.get("batch_size") or DEFAULT_TASK_FILES))
+                          int(a.get("batch_size") or DEFAULT_TASK_FILES), creds)
         else:
             _run_here(ds, job, journal, t, tasks, pending, transform, int(a.get("batch_size") or DEFAULT_FILE_BATCH))
     finally:
@@ -257,18 +335,11 @@ def _size(path: str) -> int:
 
 def _run_parallel(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
                   workers: int, executor: str | None, ray_address: str | None,
-                  transform: Callable[[str], Any] | None, per_task: int) -> None:
-    creds = getattr(ds.provider, "creds", None)
+                  transform: Callable[[str], Any] | None, per_task: int, creds: dict[str, Any] | None) -> None:
     root = ds.path
-    pool: Any
-    if executor == "ray":
-        pool = _ray_executor(ray_address)
-    else:
-        import multiprocessing as mp
-
-        pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn"))
+    pool = StagePool(workers, executor, ray_address)
     chunks = [pending[b:b + per_task] for b in range(0, len(pending), per_task)]
-    window = max(2, 2 * max(1, workers))
+    window = 2 * pool.width
     try:
         futs: list[Any] = []
         nxt = 0
@@ -283,7 +354,7 @@ def _run_parallel(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: lis
         while futs:
             job.check_cancel()
             f = futs.pop(0)
-            results = f.result() if isinstance(f, Future) else pool.result(f)
+            results = pool.result(f)
             fill()
             good = [(k, e) for k, e, err, _n in results if e is not None]
 
@@ -301,7 +372,4 @@ def _run_parallel(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: lis
             journal.write_status(job.status())
             job.progress()
     finally:
-        if isinstance(pool, Executor):
-            pool.shutdown(wait=True, cancel_futures=True)
-        else:
-            pool.shutdown()
+        pool.shutdown()

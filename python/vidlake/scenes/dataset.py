@@ -357,7 +357,7 @@ class SceneDataset(Dataset):
         return self._start(journal, scenes, asynchronous, creds)
 
     def resume_job(self, job_id: str, asynchronous: bool = False, creds: dict[str, Any] | None = None,
-                   workers: int | None = None, executor: str | None = None) -> Job:
+                   workers: int | None = None, executor: str | None = None, **kwargs: Any) -> Job:
         """Continue a job that was killed, cancelled or failed: the tasks whose rows the commit
         record lists are not done again, the others are (``vidlake/jobs/journal.py``).
 
@@ -367,7 +367,8 @@ class SceneDataset(Dataset):
         if journal.kind == "scenes":
             scenes = [VideoScene.from_json(d) for d in journal.tasks]
             return self._start(journal, scenes, asynchronous, creds)
-        return resume_ingest(self, journal, asynchronous=asynchronous, workers=workers, executor=executor)
+        return resume_ingest(self, journal, asynchronous=asynchronous, workers=workers, executor=executor,
+                             creds=creds, **kwargs)
 
     def update_metadata(self, metadata: Mapping[str, dict[str, Any]]) -> int:
         """Replace the metadata of existing scenes, ``{reference_id: metadata}``, in one commit;
