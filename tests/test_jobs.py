@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers import video
 from PIL import Image
 from remote_fixtures import moto_server, s3_bucket  # noqa: F401
@@ -214,3 +215,21 @@ def test_commit_record_carries_job_progress(tmp_path):
     meta = json.loads((tmp_path / "ds" / "dataset_meta.json").read_text())
     assert meta["info"]["jobs"][job.id] == {"done": [[0, 5]]}
     assert (tmp_path / "ds" / "_jobs" / job.id / "spec.json").is_file()
+
+
+def test_scene_append_on_a_process_pool(tmp_path):
+    clips = ["stub_h264.mp4", "carphone_distorted.mp4", "video_0.mov", "samplemp4.mp4"]
+    scenes = [vidlake.VideoScene(f"v{k}", video_location=video(c), metadata={"k": k}) for k, c in enumerate(clips)]
+    ds = vidlake.scene_dataset(tmp_path / "ds")
+    st = ds.append(scenes[:1]).status()          # the first scene lays out the tensors here
+    st = ds.append(scenes, update=True, workers=2, batch_size=1).status()
+    assert st["state"] == "completed", st
+    assert st["counts"] == {"unchanged": 1, "appended": 3}
+    ds = vidlake.scene_dataset(tmp_path / "ds")
+    assert ds.reference_ids == ["v0", "v1", "v2", "v3"]
+    for k, c in enumerate(clips):
+        r = vidlake.VideoReader(video(c))
+        s = ds.scene(f"v{k}")
+        np.testing.assert_array_equal(s.frames[[0, len(r) - 1]].numpy(), r.get_frames([0, len(r) - 1]))
+        assert s.frame_rate == pytest.approx(ds.frames[k].sample_info["fps"])
+    assert ds.query_metadata({"k": {">": 1}}) == ["v2", "v3"]

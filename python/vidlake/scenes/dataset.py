@@ -44,6 +44,7 @@ table segment and never a byte of video.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -58,9 +59,10 @@ from ..dataset import Dataset
 from ..dataset.views import RowsView
 from ..errors import DatasetError, SampleAppendError, VidlakeError
 from ..format import records as fmt
+from ..htypes import lookup
 from ..htypes.video import VIDEO_COMPRESSIONS
 from ..jobs.fetch import Fetcher, file_digest, local_path
-from ..jobs.ingest import resume_ingest
+from ..jobs.ingest import ChunkPacker, StagePool, resume_ingest
 from ..jobs.job import Job
 from ..jobs.journal import Journal
 from ..sources import Sample
@@ -237,6 +239,8 @@ class SceneDataset(Dataset):
     """A dataset of scenes (see the module docstring). Open with :func:`scene_dataset`."""
 
     _scene_cache: _Cache | None = None
+    #: the storage credentials the dataset was opened with, for staging workers (memory only)
+    _storage_creds: dict[str, Any] | None = None
     _scene_lock: threading.RLock | None = None
 
     def _load(self) -> None:
@@ -321,7 +325,8 @@ class SceneDataset(Dataset):
     # -- writing ---------------------------------------------------------------------------
     def append(self, items: Any, update: bool = False, asynchronous: bool = False,  # type: ignore[override]
                *, creds: dict[str, Any] | None = None, fetch_workers: int = DEFAULT_FETCH_WORKERS,
-               batch_size: int = DEFAULT_BATCH, retries: int = 2, skip_ok: bool = False) -> Any:
+               batch_size: int = DEFAULT_BATCH, retries: int = 2, skip_ok: bool = False,
+               executor: str | None = None, workers: int = 0, ray_address: str | None = None) -> Any:
         """Add scenes (a :class:`VideoScene` or a list of them) in a job; returns the :class:`Job`.
 
         With ``update=True`` a scene whose reference id exists gets the new metadata, frame
@@ -331,6 +336,9 @@ class SceneDataset(Dataset):
         Files are fetched by ``fetch_workers`` threads with ``retries``; a scene that fails
         (unreadable file, wrong format) is reported in ``job.errors()`` and leaves nothing
         behind; the others go on. A dict is appended as one row, as by ``Dataset.append``.
+        ``executor="ray"`` (``ray_address``: ``"auto"``, ``"ray://host:10001"``; default a
+        local cluster) or ``workers=N`` (processes) fetches, indexes and stages new scenes on
+        workers that write their own chunk objects; this process commits once per batch.
 
             >>> job = ds.append([scene0, scene1], update=True, asynchronous=True)
             >>> job.sleep_until_complete()
@@ -353,8 +361,9 @@ class SceneDataset(Dataset):
             raise SceneError("ds.append(scenes) commits batch by batch; call it outside `with ds:`")
         journal = Journal.create(self, "scenes", [s.to_json() for s in scenes],
                                  {"update": bool(update), "batch_size": int(batch_size),
-                                  "fetch_workers": int(fetch_workers), "retries": int(retries)})
-        return self._start(journal, scenes, asynchronous, creds)
+                                  "fetch_workers": int(fetch_workers), "retries": int(retries),
+                                  "executor": executor, "workers": int(workers)})
+        return self._start(journal, scenes, asynchronous, creds, executor, workers, ray_address)
 
     def resume_job(self, job_id: str, asynchronous: bool = False, creds: dict[str, Any] | None = None,
                    workers: int | None = None, executor: str | None = None, **kwargs: Any) -> Job:
@@ -366,7 +375,9 @@ class SceneDataset(Dataset):
         journal = Journal.open(self, job_id)
         if journal.kind == "scenes":
             scenes = [VideoScene.from_json(d) for d in journal.tasks]
-            return self._start(journal, scenes, asynchronous, creds)
+            a = journal.args
+            return self._start(journal, scenes, asynchronous, creds, a.get("executor") if executor is None else executor,
+                               int(a.get("workers") or 0) if workers is None else workers, kwargs.get("ray_address"))
         return resume_ingest(self, journal, asynchronous=asynchronous, workers=workers, executor=executor,
                              creds=creds, **kwargs)
 
@@ -420,33 +431,67 @@ class SceneDataset(Dataset):
 
     # -- the job -----------------------------------------------------------------------------
     def _start(self, journal: Journal, scenes: list[VideoScene], asynchronous: bool,
-               creds: dict[str, Any] | None) -> Job:
-        job = Job(journal.id, len(scenes), lambda j: self._run(j, journal, scenes, creds), self.path)
+               creds: dict[str, Any] | None, executor: str | None = None, workers: int = 0,
+               ray_address: str | None = None) -> Job:
+        def run(j: Job) -> None:
+            self._run(j, journal, scenes, creds, executor, workers, ray_address)
+
+        job = Job(journal.id, len(scenes), run, self.path)
         job.done = len(journal.committed())
         return job.start(asynchronous)
 
-    def _run(self, job: Job, journal: Journal, scenes: list[VideoScene], creds: dict[str, Any] | None) -> None:
+    def _run(self, job: Job, journal: Journal, scenes: list[VideoScene], creds: dict[str, Any] | None,
+             executor: str | None, workers: int, ray_address: str | None) -> None:
         args = journal.args
         update = bool(args.get("update"))
         batch = max(1, int(args.get("batch_size", DEFAULT_BATCH)))
         pending = journal.pending()
         batches = [pending[b:b + batch] for b in range(0, len(pending), batch)]
-        fetcher = Fetcher(int(args.get("fetch_workers", DEFAULT_FETCH_WORKERS)), int(args.get("retries", 2)), creds)
+        fetch_workers, retries = int(args.get("fetch_workers", DEFAULT_FETCH_WORKERS)), int(args.get("retries", 2))
+        fetcher = Fetcher(fetch_workers, retries, creds)
+        pool = StagePool(workers, executor, ray_address) if executor == "ray" or workers > 0 else None
+        ahead = 1 if pool is None else 2 * pool.width   # batches fetched / staged ahead of the committer
+
+        def prepare(ks: list[int]) -> list[tuple[int, VideoScene, Callable[[], Any]]]:
+            """Start a batch: new scenes go to a staging task when there is a pool (and the
+            tensors exist), the others are fetched here."""
+            remote = [k for k in ks if pool is not None and "frames" in self._tensors
+                      and scenes[k].reference_id not in self._cache().ids]
+            got: dict[int, Any] = {}
+            if remote:
+                assert pool is not None
+                tmetas = {name: dict(self._tensors[name].meta) for name in SCENE_TENSORS}
+                handle = pool.submit(stage_scenes, self.path, self._storage_creds, tmetas,
+                                     [(k, scenes[k].to_json()) for k in remote], creds, fetch_workers, retries)
+
+                def result(k: int) -> Any:
+                    if not got:
+                        got.update({r[0]: r for r in pool.result(handle)})
+                    return _Staged.of(got[k])
+            out: list[tuple[int, VideoScene, Callable[[], Any]]] = []
+            for k in ks:
+                resolve: Callable[[], Any] = functools.partial(result, k) if k in remote \
+                    else self._submit(fetcher, scenes[k])
+                out.append((k, scenes[k], resolve))
+            return out
+
         journal.attach()
         try:
-            nxt = [self._submit(fetcher, scenes[k]) for k in batches[0]] if batches else []
-            for b, ks in enumerate(batches):
+            queue = [prepare(ks) for ks in batches[:ahead]]
+            for b in range(len(batches)):
                 if job.cancelled():
                     return
-                cur = nxt
-                # fetch the next batch while this one is staged and committed (bounded: two batches)
-                nxt = [self._submit(fetcher, scenes[k]) for k in batches[b + 1]] if b + 1 < len(batches) else []
-                self._run_batch(job, journal, [(k, scenes[k], r) for k, r in zip(ks, cur)], update)
+                cur = queue.pop(0)
+                if b + ahead < len(batches):
+                    queue.append(prepare(batches[b + ahead]))
+                self._run_batch(job, journal, cur, update)
                 journal.write_status(job.status())
                 job.progress()
         finally:
             journal.detach()
             fetcher.close()
+            if pool is not None:
+                pool.shutdown()
         journal.write_status({**job.status(), "state": "cancelled" if job.cancelled() else "completed"})
 
     def _run_batch(self, job: Job, journal: Journal, work: list[tuple[int, VideoScene, Callable[[], _Fetched]]],
@@ -461,7 +506,8 @@ class SceneDataset(Dataset):
                         try:
                             fetched = resolve()
                             job.bytes += fetched.nbytes
-                            outcome = self._stage_scene(sc, fetched, update)
+                            outcome = self._stage_entries(sc, fetched) if isinstance(fetched, _Staged) \
+                                else self._stage_scene(sc, fetched, update)
                         except VidlakeError as e:
                             job.error(sc.reference_id, e)
                             continue
@@ -482,33 +528,28 @@ class SceneDataset(Dataset):
                 job.done += 1
             job.count(o)
 
+    def _stage_entries(self, sc: VideoScene, st: _Staged) -> str:
+        """Stage a new scene whose rows a worker prepared (its bytes are in chunk objects the
+        worker wrote): only the table entries are added here."""
+        c = self._cache()
+        if sc.reference_id in c.ids:
+            raise SceneError(f"VideoScene {sc.reference_id!r} was added meanwhile; append it again")
+        w = self.writer
+        n = len(self)
+        save = w.savepoint()
+        try:
+            for k in SCENE_TENSORS:
+                w.stage_entry(self._tensors[k], st.entries[k])
+            w.check_alignment({k: n for k in SCENE_TENSORS})
+        except BaseException:
+            w.rollback(save)
+            raise
+        c.put(n, sc.reference_id, st.digest, dict(sc.metadata or {}), st.rate)
+        return "appended"
+
     def _submit(self, fetcher: Fetcher, sc: VideoScene) -> Callable[[], _Fetched]:
         """Start fetching a scene's files; returns the call that waits for them."""
-        if sc.video_location is not None:
-            loc = sc.video_location
-            fut: Future[_Fetched] = fetcher.submit_call(_fetch_video, fetcher, loc)
-            return fut.result
-        locs = [it.image_location for it in sc.items or ()]
-        futs = [fetcher.submit(loc) for loc in locs]
-
-        def resolve() -> _Fetched:
-            h = hashlib.blake2b(digest_size=32)
-            samples = []
-            n = 0
-            try:
-                for loc, f in zip(locs, futs):
-                    data = f.result()
-                    h.update(len(data).to_bytes(8, "little"))
-                    h.update(hashlib.blake2b(data, digest_size=32).digest())
-                    s = Sample(loc)
-                    s._buffer = data
-                    samples.append(s)
-                    n += len(data)
-            finally:
-                for f in futs:
-                    f.cancel()
-            return _Fetched(samples, h.hexdigest(), n)
-        return resolve
+        return _submit_fetch(fetcher, sc)
 
     def _create_scene_tensors(self, sc: VideoScene, fetched: _Fetched) -> None:
         if sc.video_location is not None:
@@ -548,13 +589,7 @@ class SceneDataset(Dataset):
         row = c.ids.get(sc.reference_id)
         if row is not None and not update:
             return "skipped"
-        items = sc.items or []
-        values: dict[str, Any] = {
-            "reference_id": sc.reference_id, "frames": fetched.frames, "metadata": sc.metadata or {},
-            "content_hash": fetched.digest, "item_ids": [it.reference_id for it in items],
-            "item_metadata": [it.metadata or {} for it in items],
-            "item_locations": [it.image_location for it in items],
-        }
+        values = _scene_values(sc, fetched)
         w = self.writer
 
         def prep(k: str, v: Any) -> Any:
@@ -562,10 +597,8 @@ class SceneDataset(Dataset):
             return t.spec.prepare(v, k, t.meta, self.link_access)
 
         if row is None:
-            prepared = {"frames": prep("frames", fetched.frames)}
-            rate = sc.frame_rate or (float(prepared["frames"].info.get("fps") or "nan") if sc.is_video else math.nan)
-            values["frame_rate"] = np.float64(rate)
-            prepared.update({k: prep(k, v) for k, v in values.items() if k != "frames"})
+            prepared, rate = _prepare_row({k: (self._tensors[k].spec, self._tensors[k].meta) for k in SCENE_TENSORS},
+                                          sc, fetched, self.link_access)
             n = len(self)
             if any(len(self._tensors[k]) != n for k in SCENE_TENSORS):
                 raise DatasetError(f"{self.path}: the scene tensors have different lengths; the dataset "
@@ -631,6 +664,112 @@ def _fetch_video(fetcher: Fetcher, loc: str) -> _Fetched:
     return _Fetched(s, hashlib.blake2b(data, digest_size=32).hexdigest(), len(data))
 
 
+def _submit_fetch(fetcher: Fetcher, sc: VideoScene) -> Callable[[], _Fetched]:
+    """Start fetching a scene's files on ``fetcher``; returns the call that waits for them."""
+    if sc.video_location is not None:
+        loc = sc.video_location
+        fut: Future[_Fetched] = fetcher.submit_call(_fetch_video, fetcher, loc)
+        return fut.result
+    locs = [it.image_location for it in sc.items or ()]
+    futs = [fetcher.submit(loc) for loc in locs]
+
+    def resolve() -> _Fetched:
+        h = hashlib.blake2b(digest_size=32)
+        samples = []
+        n = 0
+        try:
+            for loc, f in zip(locs, futs):
+                data = f.result()
+                h.update(len(data).to_bytes(8, "little"))
+                h.update(hashlib.blake2b(data, digest_size=32).digest())
+                s = Sample(loc)
+                s._buffer = data
+                samples.append(s)
+                n += len(data)
+        finally:
+            for f in futs:
+                f.cancel()
+        return _Fetched(samples, h.hexdigest(), n)
+    return resolve
+
+
+def _scene_values(sc: VideoScene, fetched: _Fetched) -> dict[str, Any]:
+    items = sc.items or []
+    return {"reference_id": sc.reference_id, "frames": fetched.frames, "metadata": sc.metadata or {},
+            "content_hash": fetched.digest, "item_ids": [it.reference_id for it in items],
+            "item_metadata": [it.metadata or {} for it in items],
+            "item_locations": [it.image_location for it in items]}
+
+
+def _prepare_row(tensors: Mapping[str, tuple[Any, Mapping[str, Any]]], sc: VideoScene, fetched: _Fetched,
+                 ctx: Any) -> tuple[dict[str, Any], float]:
+    """Every scene tensor's prepared sample for a new scene, and its frame rate (a video's own
+    fps when the scene gives none)."""
+    def prep(k: str, v: Any) -> Any:
+        spec, meta = tensors[k]
+        return spec.prepare(v, k, meta, ctx)
+
+    values = _scene_values(sc, fetched)
+    prepared = {"frames": prep("frames", fetched.frames)}
+    rate = sc.frame_rate or (float(prepared["frames"].info.get("fps") or "nan") if sc.is_video else math.nan)
+    values["frame_rate"] = np.float64(rate)
+    prepared.update({k: prep(k, v) for k, v in values.items() if k != "frames"})
+    return prepared, rate
+
+
+@dataclass
+class _Staged:
+    """A new scene a worker staged: its table entries (bytes already in the worker's chunks)."""
+
+    entries: dict[str, dict[str, Any]]
+    digest: str
+    rate: float
+    nbytes: int
+
+    @classmethod
+    def of(cls, r: tuple[Any, ...]) -> _Staged:
+        _k, entries, err, nbytes, digest, rate = r
+        if err is not None:
+            raise SampleAppendError(err)
+        return cls(entries, digest, rate, nbytes)
+
+
+def stage_scenes(root: str, storage_creds: dict[str, Any] | None, tmetas: dict[str, dict[str, Any]],
+                 tasks: list[tuple[int, dict[str, Any]]], fetch_creds: dict[str, Any] | None,
+                 fetch_workers: int = DEFAULT_FETCH_WORKERS, retries: int = 2) -> list[tuple[Any, ...]]:
+    """A worker's part of a scene job (a Ray task or a pool process): fetch, hash and index the
+    new scenes ``tasks`` (``(task number, scene JSON)``), write their samples into new chunk
+    objects of every scene tensor under ``root`` and return, per scene, ``(task number,
+    {tensor: entry} or None, error or None, bytes fetched, content hash, frame rate)``.
+    Nothing is committed here.
+    """
+    provider = get_provider(root, creds=storage_creds)
+    tensors = {k: (lookup(m["htype"]), m) for k, m in tmetas.items()}
+    video_kind = bool(tensors["frames"][0].video)
+    packers = {k: ChunkPacker(k, m) for k, m in tmetas.items()}
+    out: list[tuple[Any, ...]] = []
+    with Fetcher(fetch_workers, retries, fetch_creds) as fetcher:
+        work = [(k, VideoScene.from_json(d)) for k, d in tasks]
+        resolvers = [(k, sc, _submit_fetch(fetcher, sc)) for k, sc in work]
+        for k, sc, resolve in resolvers:
+            nbytes = 0
+            try:
+                if sc.is_video != video_kind:
+                    raise SceneError(f"VideoScene {sc.reference_id!r} is a {'video' if sc.is_video else 'frame-items'} "
+                                     f"scene but {root} holds {'video' if video_kind else 'images'} scenes")
+                fetched = resolve()
+                nbytes = fetched.nbytes
+                prepared, rate = _prepare_row(tensors, sc, fetched, None)
+            except VidlakeError as e:
+                out.append((k, None, f"{type(e).__name__}: {e}", nbytes, None, None))
+                continue
+            entries = {name: packers[name].entry(p) for name, p in prepared.items()}
+            out.append((k, entries, None, nbytes, fetched.digest, rate))
+    for packer in packers.values():
+        packer.flush(provider)
+    return out
+
+
 def scene_dataset(path: Any, read_only: bool = False, overwrite: bool = False, creds: dict[str, Any] | None = None,
                   allow_local_links: Any = None) -> SceneDataset:
     """Open the scene dataset at ``path``, creating it when there is none (``open_args`` as
@@ -646,6 +785,7 @@ def scene_dataset(path: Any, read_only: bool = False, overwrite: bool = False, c
             raise DatasetError(f"no vidlake dataset at {p} (and read_only=True cannot create one)")
         empty(p, overwrite=overwrite, creds=creds, allow_local_links=allow_local_links)
     ds = SceneDataset(provider, p, read_only=read_only, allow_local_links=allow_local_links)
+    ds._storage_creds = creds
     if ds.tensors and "reference_id" not in ds.tensors:
         raise DatasetError(f"{p} is a vidlake dataset but not a scene dataset (tensors {list(ds.tensors)}); "
                            "open it with vidlake.load")
