@@ -125,11 +125,11 @@ def _scene_kill_resume(root: str, creds: dict | None, tmp_path: Path, n: int, tr
 
 
 def test_scene_job_killed_then_resumed_local(tmp_path):
-    _scene_kill_resume(str(tmp_path / "ds"), None, tmp_path, n=16, trials=3)
+    _scene_kill_resume(str(tmp_path / "ds"), None, tmp_path, n=12, trials=2)
 
 
 def test_scene_job_killed_then_resumed_s3(tmp_path, moto_server, s3_bucket):  # noqa: F811
-    _scene_kill_resume(f"s3://{s3_bucket}/ds", moto_server.creds(), tmp_path, n=10, trials=2)
+    _scene_kill_resume(f"s3://{s3_bucket}/ds", moto_server.creds(), tmp_path, n=6, trials=1)
 
 
 def _clips(tmp_path: Path, n: int) -> Path:
@@ -150,15 +150,15 @@ def _check_videos(out: str, src: Path, n: int) -> None:
 
 
 def test_cli_ingest_killed_then_resume(tmp_path, capsys):
-    n = 48
+    n = 32
     src = _clips(tmp_path, n)
     rng = random.Random(7)
     partial = 0
     for trial in range(2):
         out = str(tmp_path / f"ds{trial}")
         cmd = [sys.executable, "-c", _ANNOUNCE + "import sys; from vidlake.cli import main; sys.exit(main(sys.argv[1:]))",
-               "ingest", str(src), "--to", out, "-q"]
-        killed = _kill_at_random(cmd, rng, n // 16, first=2)  # commit 1 creates the tensor
+               "ingest", str(src), "--to", out, "-q", "--batch", "8"]
+        killed = _kill_at_random(cmd, rng, n // 8, first=2)  # commit 1 creates the tensor
         if not vidlake.exists(out) or not list_jobs(vidlake.load(out)):  # killed before the journal
             assert main(["ingest", str(src), "--to", out, "-q"]) == 0
             before = 0

@@ -114,7 +114,8 @@ def _ingest_job(args: argparse.Namespace, ds: Any, files: list[str] | None, job_
 
     executor = "ray" if args.ray else None
     if job_id is None:
-        journal = new_ingest_journal(ds, files or [], args.tensor, args.compression, args.workers, executor)
+        journal = new_ingest_journal(ds, files or [], args.tensor, args.compression, args.workers, executor,
+                                     args.batch)
     else:
         journal = Journal.open(ds, job_id)
     tasks = journal.tasks
@@ -250,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue an interrupted ingest job of --to DS (default: its latest unfinished one)")
     pi.add_argument("--workers", type=int, default=0, metavar="N",
                     help="index files and stage chunks on N processes (one committer; default: in this process)")
+    pi.add_argument("--batch", type=int, default=None, metavar="N",
+                    help="files per commit (default 64; on a pool or Ray: per worker task)")
     pi.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                     help="stage on a Ray cluster (ADDRESS or auto; pip install 'vidlake[ray]')")
     pi.set_defaults(func=cmd_ingest)

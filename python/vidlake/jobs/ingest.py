@@ -25,7 +25,8 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import VidlakeError
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DEFAULT_FILE_BATCH", "ChunkPacker", "StagePool", "ingest_files", "new_ingest_journal", "resume_ingest", "resume_job", "stage_files"]
 
 #: files per batch (one commit each) when ingesting in this process
-DEFAULT_FILE_BATCH = 16
+DEFAULT_FILE_BATCH = 64
 #: files per worker task on a pool or Ray (each task writes its own chunk objects)
 DEFAULT_TASK_FILES = 64
 
@@ -270,7 +271,7 @@ def _run(ds: Dataset, job: Job, journal: Journal, workers: int, executor: str | 
             _run_here(ds, job, journal, t, tasks, pending, transform, int(a.get("batch_size") or DEFAULT_FILE_BATCH))
     finally:
         journal.detach()
-    journal.write_status(job.status())
+    journal.write_status({**job.status(), "state": "completed"}, force=True)
 
 
 def _commit_batch(ds: Dataset, journal: Journal, stage: Callable[[], None]) -> None:
@@ -298,27 +299,61 @@ def _was_committed(ds: Dataset, journal: Journal) -> bool:
 
 def _run_here(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
               transform: Callable[[str], Any] | None, batch: int) -> None:
-    from .. import api
+    from .. import api  # looked up per call: tests and tools may wrap api.read
 
+    ahead = max(1, (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=max(1, ahead - 1), thread_name_prefix="vidlake-index") as pool:
+        _run_batches(ds, job, journal, t, tasks, pending, transform, batch, api, pool, ahead)
+
+
+def _run_batches(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
+                 transform: Callable[[str], Any] | None, batch: int, api: Any, pool: ThreadPoolExecutor,
+                 ahead: int) -> None:
     for b in range(0, len(pending), batch):
         job.check_cancel()
         ks = pending[b:b + batch]
         ok: list[int] = []
 
         def stage(ks: list[int] = ks, ok: list[int] = ok) -> None:
-            for k in ks:
-                path = _path_of(tasks[k])
+            # files are read here in order; their packet indexes are built on a thread pool
+            # while earlier ones are staged (the core releases the GIL while it demuxes). An
+            # interrupt while reading still stages every file read before it.
+            inflight: deque[tuple[int, str, Future[Any]]] = deque()
+
+            def drain_one() -> None:
+                k, path, fut = inflight.popleft()
                 try:
-                    sample = transform(path) if transform is not None else api.read(path)
-                    ds.writer.append_rows([{t.key: sample}], only=[t.key])
+                    p = fut.result()
+                    save = ds.writer.savepoint()
+                    try:
+                        ds.writer.stage(t, p)
+                        ds.writer.check_alignment({t.key: len(t) - 1})
+                    except BaseException:
+                        ds.writer.rollback(save)
+                        raise
                 except VidlakeError as e:
                     job.error(str(tasks[k]["path"]), e)
-                    continue
+                    return
                 finally:
                     job.bytes += _size(path)
                 journal.staged.add(k)
                 ok.append(k)
                 job.progress()
+
+            try:
+                for k in ks:
+                    path = _path_of(tasks[k])
+                    try:
+                        sample = transform(path) if transform is not None else api.read(path)
+                    except VidlakeError as e:
+                        job.error(str(tasks[k]["path"]), e)
+                        continue
+                    inflight.append((k, path, pool.submit(t.spec.prepare, sample, t.key, t.meta, ds.link_access)))
+                    while len(inflight) > ahead:
+                        drain_one()
+            finally:
+                while inflight:
+                    drain_one()
         _commit_batch(ds, journal, stage)
         job.done += len(ok)
         job.count("appended", len(ok))

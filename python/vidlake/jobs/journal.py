@@ -82,6 +82,7 @@ class Journal:
         self.spec = spec
         #: task numbers staged in the current batch (not committed yet)
         self.staged: set[int] = set()
+        self._status_at = 0.0
         self._committed = from_ranges(ds._meta.get("info", {}).get("jobs", {}).get(job_id, {}).get("done"))
 
     @property
@@ -148,8 +149,13 @@ class Journal:
     def batch_dropped(self) -> None:
         self.staged = set()
 
-    def write_status(self, status: dict[str, Any]) -> None:
-        """Best effort: the last status, for inspection."""
+    def write_status(self, status: dict[str, Any], force: bool = False) -> None:
+        """Best effort: the last status, for inspection (at most once a second unless ``force``
+        or the job ended)."""
+        now = time.monotonic()
+        if not force and status.get("state") == "running" and now - self._status_at < 1.0:
+            return
+        self._status_at = now
         with contextlib.suppress(StorageError, OSError):
             self.ds.provider.put(_status_key(self.id), fmt.encode_json(
                 {"format": fmt.FORMAT_NAME, "format_version": fmt.FORMAT_VERSION, **status}))

@@ -88,24 +88,25 @@ DEFAULT_FETCH_WORKERS = 8
 
 
 def bulk_values(t: Tensor, rows: range) -> list[Any]:
-    """Decoded values of scalar samples ``rows`` of ``t``, reading each chunk's ranges in one
-    ``get_ranges`` call (not one request per sample): a 100k-row metadata tensor loads in a
-    few requests."""
-    out: list[Any] = [None] * len(rows)
-    parts: dict[int, list[bytes]] = {}
-    by_chunk: dict[str, list[tuple[int, int, int, int]]] = {}
-    for j, i in enumerate(rows):
-        ext = t.entry(i)["data"]
-        parts[j] = [b""] * len(ext)
-        for k, (cid, off, n) in enumerate(ext):
-            by_chunk.setdefault(str(cid), []).append((j, k, int(off), int(off) + int(n)))
-    for cid, want in by_chunk.items():
-        got = t.store.read_many(cid, [(a, b) for _j, _k, a, b in want])
-        for (j, k, _a, _b), data in zip(want, got):
-            parts[j][k] = data
-    for j, i in enumerate(rows):
-        data = b"".join(parts[j])
-        out[j] = fmt.decode_stored(t.spec.decode, data, f"{t.dataset.path}/{t.key}[{i}]", t.spec.name, t.meta)
+    """Decoded values of scalar samples ``rows`` of ``t``, reading each chunk's covering span
+    once (not one request per sample): a 100k-row metadata tensor loads in a few reads."""
+    spans: dict[str, list[int]] = {}
+    entries = [t.entry(i)["data"] for i in rows]
+    for ext in entries:
+        for cid, off, n in ext:
+            sp = spans.setdefault(str(cid), [int(off), int(off) + int(n)])
+            sp[0] = min(sp[0], int(off))
+            sp[1] = max(sp[1], int(off) + int(n))
+    blobs = {cid: (lo, t.store.read(cid, lo, hi)) for cid, (lo, hi) in spans.items()}
+    out: list[Any] = []
+    decode, meta, kind = t.spec.decode, t.meta, t.spec.name
+    for i, ext in zip(rows, entries):
+        parts = []
+        for cid, off, n in ext:
+            lo, blob = blobs[str(cid)]
+            parts.append(blob[int(off) - lo:int(off) - lo + int(n)])
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        out.append(fmt.decode_stored(decode, data, f"{t.dataset.path}/{t.key}[{i}]", kind, meta))
     return out
 
 
@@ -119,19 +120,24 @@ class _Cache:
         refs = bulk_values(ds["reference_id"], rows) if n else []
         self.ids: dict[str, int] = {r: i for i, r in enumerate(refs)}
         self.hashes: list[str] = bulk_values(ds["content_hash"], rows) if n else []
-        self.rates: list[float] = [float(np.asarray(v).reshape(-1)[0]) for v in bulk_values(ds["frame_rate"], rows)] \
-            if n else []
+        self._ds = ds
+        #: frame rates read so far (row -> rate); read per row when an update needs one
+        self.rates: dict[int, float] = {}
         self.index = MetadataIndex(bulk_values(ds["metadata"], rows) if n else [])
         self.refs: list[str] = list(refs)
+
+    def rate(self, row: int) -> float:
+        if row not in self.rates:
+            self.rates[row] = float(np.asarray(self._ds["frame_rate"].value(row)).reshape(-1)[0])
+        return self.rates[row]
 
     def put(self, row: int, ref: str, digest: str, md: dict[str, Any], rate: float) -> None:
         if row == len(self.refs):
             self.refs.append(ref)
             self.hashes.append(digest)
-            self.rates.append(rate)
         else:
             self.hashes[row] = digest
-            self.rates[row] = rate
+        self.rates[row] = rate
         self.ids[ref] = row
         self.index.set(row, md)
 
@@ -626,7 +632,7 @@ class SceneDataset(Dataset):
                 if frames_changed or self._tensors[k][row].numpy(aslist=True) != values[k]:
                     changed[k] = values[k]
         prepared = {k: prep(k, v) for k, v in changed.items()}
-        old_rate = c.rates[row]
+        old_rate = c.rate(row)
         rate = sc.frame_rate or (float(prepared["frames"].info.get("fps") or "nan")
                                  if frames_changed and sc.is_video else old_rate)
         if not (rate == old_rate or (math.isnan(rate) and math.isnan(old_rate))):
