@@ -233,3 +233,29 @@ def test_scene_append_on_a_process_pool(tmp_path):
         np.testing.assert_array_equal(s.frames[[0, len(r) - 1]].numpy(), r.get_frames([0, len(r) - 1]))
         assert s.frame_rate == pytest.approx(ds.frames[k].sample_info["fps"])
     assert ds.query_metadata({"k": {">": 1}}) == ["v2", "v3"]
+
+
+def test_cli_ingest_of_an_s3_prefix(tmp_path, moto_server, s3_bucket, monkeypatch, capsys):  # noqa: F811
+    from remote_fixtures import REGION
+
+    for k in list(os.environ):
+        if k.startswith("AWS_"):
+            monkeypatch.delenv(k)
+    c = moto_server.creds()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", c["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", c["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    s3 = moto_server.client()
+    for k in range(3):
+        s3.upload_file(video(CLIP), s3_bucket, f"vids/v{k}.mp4")
+    s3.put_object(Bucket=s3_bucket, Key="vids/notes.txt", Body=b"not a video")
+    out = str(tmp_path / "ds")
+    assert main(["ingest", f"s3://{s3_bucket}/vids/", "--to", out, "-q"]) == 0
+    assert "ingested 3 of 3 file(s)" in capsys.readouterr().out
+    ds = vidlake.load(out)
+    assert sorted(ds.videos[i].sample_info["filename"] for i in range(3)) == \
+        [f"s3://{s3_bucket}/vids/v{k}.mp4" for k in range(3)]
+    np.testing.assert_array_equal(ds.videos[2, [0]].numpy(), vidlake.VideoReader(video(CLIP)).get_frames([0]))

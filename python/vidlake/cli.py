@@ -52,10 +52,21 @@ def parse_frames(text: str) -> int | slice | list[int]:
 
 
 def collect_files(inputs: Sequence[str]) -> list[str]:
-    """Files named on the command line plus the video files (by extension) under named folders."""
+    """Files named on the command line plus the video files (by extension) under named folders
+    and under URL prefixes (``s3://bucket/videos/``: every key below it, listed by its provider)."""
     exts = {"." + c for c in VIDEO_COMPRESSIONS}
     out: list[str] = []
     for p in inputs:
+        if "://" in p and not p.startswith("file://"):
+            from .storage import get_provider
+
+            if os.path.splitext(p)[1].lower() in exts:  # one remote file
+                out.append(p)
+                continue
+            root = p.rstrip("/")
+            out.extend(f"{root}/{k}" for k in get_provider(root, read_only=True).list()
+                       if os.path.splitext(k)[1].lower() in exts)
+            continue
         if os.path.isdir(p):
             for dirpath, dirs, files in os.walk(p):
                 dirs.sort()
@@ -85,7 +96,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not files:
         print("vidlake ingest: no video files found", file=sys.stderr)
         return 2
-    missing = [f for f in files if not os.path.isfile(f)]
+    missing = [f for f in files if "://" not in f and not os.path.isfile(f)]
     if missing:
         print(f"vidlake ingest: no such file: {missing[0]}", file=sys.stderr)
         return 2

@@ -29,12 +29,12 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import VidlakeError
+from ..errors import SampleAppendError, VidlakeError
 from ..format import records as fmt
 from ..format.chunks import place
 from ..htypes import lookup
 from ..sources import read
-from ..storage import get_provider
+from ..storage import get_provider, split_url
 from .job import Job
 from .journal import Journal, from_ranges
 
@@ -306,9 +306,21 @@ def _run_here(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[An
         _run_batches(ds, job, journal, t, tasks, pending, transform, batch, api, pool, ahead)
 
 
+def _remote_bytes(url: str, providers: dict[str, Any]) -> bytes:
+    parent, name = split_url(url)
+    p = providers.get(parent)
+    if p is None:
+        p = providers[parent] = get_provider(parent, read_only=True)
+    try:
+        return p.get(name)
+    except KeyError:
+        raise SampleAppendError(f"cannot read video {url!r}: no such object") from None
+
+
 def _run_batches(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
                  transform: Callable[[str], Any] | None, batch: int, api: Any, pool: ThreadPoolExecutor,
                  ahead: int) -> None:
+    providers: dict[str, Any] = {}
     for b in range(0, len(pending), batch):
         job.check_cancel()
         ks = pending[b:b + batch]
@@ -345,6 +357,8 @@ def _run_batches(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list
                     path = _path_of(tasks[k])
                     try:
                         sample = transform(path) if transform is not None else api.read(path)
+                        if transform is None and "://" in path and not path.startswith("file://"):
+                            sample._buffer = _remote_bytes(path, providers)  # one client per bucket
                     except VidlakeError as e:
                         job.error(str(tasks[k]["path"]), e)
                         continue
