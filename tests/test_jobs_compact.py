@@ -112,3 +112,26 @@ def test_scene_updates_then_compaction(tmp_path):
     assert ds.scene("v0").metadata == {"n": 3}
     assert ds.scene("v1").metadata == {"n": -3}
     np.testing.assert_array_equal(ds.scene("v1").frames[0].numpy(), vidlake.VideoReader(video(CLIPS[1]))[0])
+
+
+def test_table_segments_are_capped_so_a_commit_rewrites_a_bounded_number_of_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(writer_mod, "MAX_SEGMENT_ROWS", 8)
+    ds = vidlake.empty(tmp_path / "ds")
+    ds.create_tensor("reference_id", htype="text")
+    ds.create_tensor("n", htype="json")
+    with ds:                                              # one commit of 30 rows: 4 segments
+        for k in range(30):
+            ds.append({"reference_id": f"r{k}", "n": k})
+    segs = ds._meta["tensor_state"]["n"]["segments"]
+    assert [s["count"] for s in segs] == [8, 8, 8, 6]
+    for k in range(30, 61):                               # one row per commit: merged up to 8 only
+        ds.append({"reference_id": f"r{k}", "n": k})
+        counts = [s["count"] for s in ds._meta["tensor_state"]["n"]["segments"]]
+        assert max(counts) <= 8
+        assert sum(counts) == k + 1
+    before = {s["id"] for s in ds._meta["tensor_state"]["n"]["segments"]}
+    ds.upsert({"reference_id": "r13", "n": -13})          # rewrites the one segment holding row 13
+    after = {s["id"] for s in ds._meta["tensor_state"]["n"]["segments"]}
+    assert len(after - before) == 1
+    ds = vidlake.load(tmp_path / "ds")
+    assert [ds.n[i].numpy() for i in range(61)] == [(-13 if k == 13 else k) for k in range(61)]

@@ -286,8 +286,10 @@ class Writer:
                 segs = [{"id": None, "start": s["start"], "count": s["count"]}
                         if any(s["start"] <= i < s["start"] + s["count"] for i in t._replaced) else s
                         for s in old]
-                if len(t._entries) > t._committed_len:
-                    segs.append({"id": None, "start": t._committed_len, "count": len(t._entries) - t._committed_len})
+                # new rows: segments of at most MAX_SEGMENT_ROWS (a commit of many rows included)
+                for first in range(t._committed_len, len(t._entries), MAX_SEGMENT_ROWS):
+                    segs.append({"id": None, "start": first,
+                                 "count": min(MAX_SEGMENT_ROWS, len(t._entries) - first)})
                 while (len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]
                        and segs[-2]["count"] + segs[-1]["count"] <= MAX_SEGMENT_ROWS):
                     a, b = segs[-2], segs.pop()
