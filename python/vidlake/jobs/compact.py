@@ -39,7 +39,7 @@ def _live(t: Any) -> tuple[dict[str, int], dict[str, set[int]]]:
     rows: dict[str, set[int]] = {}
     for i in range(len(t)):
         e = t.entry(i)
-        for cid, _off, n in list(e.get("data", [])) + list(e.get("index", [])):
+        for cid, _off, n in list(e.get("data", [])) + list(e.get("index", [])) + list(e.get("original", [])):
             live[str(cid)] = live.get(str(cid), 0) + int(n)
             rows.setdefault(str(cid), set()).add(i)
     return live, rows
@@ -114,6 +114,8 @@ def compact(ds: Dataset, tensors: Sequence[str] | None = None, min_dead: float =
                 index = t.store.read_extents([(str(c), int(o), int(n)) for c, o, n in e["index"]]) \
                     if "index" in e else None
                 p = PreparedSample(data, dict(e["info"]), index, dict(e.get("video") or {}), e.get("link"))
+                if "original" in e:  # a re-encoded video's kept original moves with it
+                    p.original = t.store.read_extents([(str(c), int(o), int(n)) for c, o, n in e["original"]])
                 w.stage_replacement(t, i, p, undo)
                 st["bytes_moved"] += len(data) + len(index or b"")
             st["rows_moved"] = len(moved)

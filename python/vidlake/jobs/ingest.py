@@ -116,6 +116,8 @@ class ChunkPacker:
             entry["video"] = p.extra
         if p.link is not None:
             entry["link"] = p.link
+        if getattr(p, "original", None) is not None:  # re-encoded with keep_original (as writer.stage)
+            entry["original"] = self.put(p.original)
         return entry
 
     def flush(self, provider: Any) -> None:
