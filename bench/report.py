@@ -169,6 +169,10 @@ def targets(results):
 
 
 # ---------------------------------------------------------------------------------------
+#: RESULTS.md from this line on is written by other bench scripts; write() keeps it
+OTHER_SECTIONS = "<!-- sections below: other bench scripts (kept by compare.py) -->"
+
+
 def write(results: dict, md_path: Path, out_dir: Path) -> None:
     charts = make_charts(results, out_dir)
     L = []
@@ -431,7 +435,10 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
              "one child process per library with every reader kept open (datasets: one dataset of the 50 "
              "clips), sampling `VmRSS` as it goes; their frames are checked against the oracle through "
              "md5, with any differing frame compared in full.")
-    md_path.write_text("\n".join(with_commands(L, results)) + "\n")
+    # sections other bench scripts append (bench/ingest_jobs.py, bench/many_samples.py) are kept
+    old = md_path.read_text() if md_path.exists() else ""
+    kept = old[old.index(OTHER_SECTIONS):] if OTHER_SECTIONS in old else ""
+    md_path.write_text("\n".join(with_commands(L, results)) + "\n" + (("\n" + kept) if kept else ""))
 
 
 MARK = "\x00command:"  # a section's own run (merged results), read by with_commands

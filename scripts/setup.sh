@@ -84,6 +84,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
+# Ray for the distributed ingest tests (vidlake[ray], tests/test_jobs_ray.py); without it they skip.
+if ! $VPY -c "import ray" 2>/dev/null; then
+  $VPY -m pip install -q "ray>=2.9" || echo "setup: ray not installed; the Ray ingest tests will skip"
+fi
 # Build and install vidlake itself (incremental: CMake keeps build/ between runs).
 $VPY -m pip install -q --no-build-isolation --no-deps .
 $VPY -c "import vidlake, vidlake._core; print('setup: vidlake', vidlake.__version__, 'ready')"

@@ -59,10 +59,21 @@ def parse_frames(text: str) -> int | slice | list[int]:
 
 
 def collect_files(inputs: Sequence[str]) -> list[str]:
-    """Files named on the command line plus the video files (by extension) under named folders."""
+    """Files named on the command line plus the video files (by extension) under named folders
+    and under URL prefixes (``s3://bucket/videos/``: every key below it, listed by its provider)."""
     exts = {"." + c for c in VIDEO_COMPRESSIONS}
     out: list[str] = []
     for p in inputs:
+        if "://" in p and not p.startswith("file://"):
+            from .storage import get_provider
+
+            if os.path.splitext(p)[1].lower() in exts:  # one remote file
+                out.append(p)
+                continue
+            root = p.rstrip("/")
+            out.extend(f"{root}/{k}" for k in get_provider(root, read_only=True).list()
+                       if os.path.splitext(k)[1].lower() in exts)
+            continue
         if os.path.isdir(p):
             for dirpath, dirs, files in os.walk(p):
                 dirs.sort()
@@ -89,20 +100,20 @@ def _reencode_arg(args: argparse.Namespace) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .api import dataset, read
+    from .api import dataset
 
     if args.format != "video":  # MOT / LaSOT sequence folders: vidlake/importers/
         from .importers.cli import ingest_folders
 
         return ingest_folders(args)
 
+    if args.resume is not None:
+        return _resume_ingest(args)
     files = collect_files(args.inputs)
     if not files:
         print("vidlake ingest: no video files found", file=sys.stderr)
         return 2
-    missing = [f for f in files if not os.path.isfile(f)]
+    missing = [f for f in files if "://" not in f and not os.path.isfile(f)]
     if missing:
         print(f"vidlake ingest: no such file: {missing[0]}", file=sys.stderr)
         return 2
@@ -133,40 +144,86 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if t.htype != "video":
         print(f"vidlake ingest: tensor {args.tensor!r} is a {t.htype!r} tensor, not video", file=sys.stderr)
         return 2
-    failed = []
-    done: list[str] = []
-    before = len(t)
-    total = sum(os.path.getsize(f) for f in files)
-    try:
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="ingest",
-                  disable=args.quiet, file=sys.stderr) as bar, ds:
-            for f in files:
-                try:
-                    t.append(read(f))
-                    done.append(f)
-                except VidlakeError as e:
-                    failed.append((f, e))
-                    bar.write(f"skipped {f}: {e}", file=sys.stderr)
-                bar.update(os.path.getsize(f))
-    except KeyboardInterrupt:
-        # leaving `with ds:` committed what was appended before the interrupt (unless the
-        # interrupt hit that commit): ask the dataset what it holds now
-        from .api import load
+    return _ingest_job(args, ds, files)
 
-        now = len(load(args.to, read_only=True)[args.tensor])
-        committed = done[:max(0, now - before)]
-        print(f"\ninterrupted: {len(committed)} of {len(files)} file(s) committed to {args.to} "
-              f"[{args.tensor}], which now has {now} sample(s)", file=sys.stderr)
+
+def _ingest_job(args: argparse.Namespace, ds: Any, files: list[str] | None, job_id: str | None = None) -> int:
+    """Run (or resume) a journaled ingest job with a progress bar (``vidlake/jobs/ingest.py``):
+    killed at any moment, ``vidlake ingest --resume --to DS`` continues it."""
+    from tqdm import tqdm
+
+    from .jobs.ingest import new_ingest_journal, resume_ingest
+    from .jobs.journal import Journal
+
+    executor = "ray" if args.ray else None
+    if job_id is None:
+        journal = new_ingest_journal(ds, files or [], args.tensor, args.compression, args.workers, executor,
+                                     args.batch)
+    else:
+        journal = Journal.open(ds, job_id)
+    tasks = journal.tasks
+    paths = [str(task["path"]) for task in tasks]
+    tensor = str(journal.args.get("tensor", args.tensor))
+    sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in paths]
+    before = journal.committed()
+    total = sum(sizes)
+    reported = [0]
+    try:
+        with tqdm(total=total, initial=sum(sizes[k] for k in before), unit="B", unit_scale=True,
+                  unit_divisor=1024, desc="ingest", disable=args.quiet, file=sys.stderr) as bar:
+            def progress(job: Any) -> None:
+                errs = job.errors()
+                for e in errs[reported[0]:]:
+                    bar.write(f"skipped {e['reference_id']}: {e['cause'].split(': ', 1)[-1]}", file=sys.stderr)
+                reported[0] = len(errs)
+                bar.update(max(0, job.bytes + sum(sizes[k] for k in before) - bar.n))
+
+            job = resume_ingest(ds, journal, workers=args.workers,
+                                executor=executor if job_id is None or executor else None,
+                                ray_address=None if args.ray in (None, "auto") else args.ray, progress=progress)
+    except KeyboardInterrupt:
+        # leaving the batch's `with ds:` committed what was staged before the interrupt (unless
+        # the interrupt hit that commit): the commit record says which tasks are in
+        from .api import load
+        from .jobs.journal import from_ranges
+
+        now_ds = load(args.to, read_only=True)
+        done = from_ranges(now_ds._meta.get("info", {}).get("jobs", {}).get(journal.id, {}).get("done"))
+        committed = [paths[k] for k in sorted(done - before)]
+        now = len(now_ds[tensor])
+        print(f"\ninterrupted: {len(committed)} of {len(paths) - len(before)} file(s) committed to {args.to} "
+              f"[{tensor}], which now has {now} sample(s)", file=sys.stderr)
         for f in committed:
             print(f"  committed {f}", file=sys.stderr)
-        rest = len(files) - len(committed)
+        rest = [paths[k] for k in range(len(paths)) if k not in done]
         if rest:
-            print(f"  not ingested: {rest} file(s), from {files[len(committed)]}", file=sys.stderr)
+            print(f"  not ingested: {len(rest)} file(s), from {rest[0]}", file=sys.stderr)
+            print(f"  resume with: vidlake ingest --resume {journal.id} --to {args.to}", file=sys.stderr)
         return 130
-    n_ok = len(files) - len(failed)
-    print(f"ingested {n_ok} of {len(files)} file(s) into {args.to} [{args.tensor}]; "
-          f"the tensor now has {len(t)} sample(s)")
-    return 1 if failed else 0
+    st = job.status()
+    if st["state"] == "failed":
+        print(f"vidlake ingest: job {journal.id} failed: {st.get('cause')}; resume with "
+              f"vidlake ingest --resume {journal.id} --to {args.to}", file=sys.stderr)
+        return 1
+    n_ok = st["done"] - len(before)
+    print(f"ingested {n_ok} of {len(paths) - len(before)} file(s) into {args.to} [{tensor}]; "
+          f"the tensor now has {len(ds[tensor])} sample(s)")
+    return 1 if st["failed"] else 0
+
+
+def _resume_ingest(args: argparse.Namespace) -> int:
+    from .api import load
+    from .jobs.journal import Journal, list_jobs
+
+    ds = load(args.to)
+    job_id = args.resume
+    if job_id == "latest":
+        open_jobs = [j for j in list_jobs(ds) if Journal.open(ds, j).kind == "ingest" and Journal.open(ds, j).pending()]
+        if not open_jobs:
+            print(f"vidlake ingest: no unfinished ingest job in {args.to}", file=sys.stderr)
+            return 0
+        job_id = open_jobs[-1]
+    return _ingest_job(args, ds, None, job_id)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -325,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     pi = sub.add_parser("ingest", help="append video files (or folders of them) to a dataset")
-    pi.add_argument("inputs", nargs="+", metavar="FILES_OR_DIR")
+    pi.add_argument("inputs", nargs="*", metavar="FILES_OR_DIR")
     pi.add_argument("--to", required=True, metavar="DS", help="dataset path (created when missing)")
     pi.add_argument("--tensor", default="videos", help="video tensor name (default: videos)")
     pi.add_argument("--compression", choices=VIDEO_COMPRESSIONS, default=None,
@@ -334,6 +391,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video files (default), or MOT / LaSOT sequence folders (vidlake.importers)")
     pi.add_argument("--video", default=None, help="--format lasot: the video of a single sequence folder")
     pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pi.add_argument("--resume", nargs="?", const="latest", default=None, metavar="JOB_ID",
+                    help="continue an interrupted ingest job of --to DS (default: its latest unfinished one)")
+    pi.add_argument("--workers", type=int, default=0, metavar="N",
+                    help="index files and stage chunks on N processes (one committer; default: in this process)")
+    pi.add_argument("--batch", type=int, default=None, metavar="N",
+                    help="files per commit (default 64; on a pool or Ray: per worker task)")
+    pi.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                    help="stage on a Ray cluster (ADDRESS or auto; pip install 'vidlake[ray]')")
     pi.add_argument("--reencode", default=None, metavar="PROFILE",
                     help="re-encode each file: seek, intra, lerobot, none (default: as is), or a JSON dict of "
                          "vidlake.encode settings (README 'Writing video')")

@@ -384,6 +384,17 @@ class Dataset:
         return make_loader(self, tensors, clip, batch_size, shuffle, num_workers, transform, size, seed,
                            drop_last, persistent_workers, pin_memory, **kwargs)
 
+    def resume_job(self, job_id: str, **kwargs: Any) -> Any:
+        """Continue an ingestion job journaled in this dataset (killed, cancelled or failed):
+        what its commits recorded is not done again (``vidlake/jobs/``). Returns its ``Job``.
+
+            >>> job = ds.resume_job("job-3f0c9a1b2d4e5f60")
+            >>> job.status()["state"]
+            'completed'
+        """
+        # vidlake.jobs is the top layer's ingestion machinery: loaded on demand, like pytorch()
+        return importlib.import_module("vidlake.jobs").resume_job(self, job_id, **kwargs)
+
     def visualize(self, open_browser: bool | None = None, port: int = 0, **kwargs: Any) -> Any:
         """Browse the dataset in a local web app (``vidlake/viewer/``): a grid of samples with
         thumbnails; a page per sample with the player, the true frame counter, frame stepping

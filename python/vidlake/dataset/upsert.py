@@ -16,6 +16,8 @@ like any sample's, and the sample-table segment holding the row is rewritten as 
 (fresh id) naming the new bytes; the commit record then names the new segment instead of the
 old one (which becomes garbage). Nothing else changes, so readers of format 1.0 read the result.
 The replaced bytes stay in their chunks, unreferenced (compaction is a follow-up).
+A tensor whose new sample is identical to the stored one (same ``sample_info``, same bytes) is
+not replaced: an upsert that changes one metadata field rewrites the metadata, never the video.
 
 Matching reads the key tensor's values once per call (a ``text`` or ``generic`` scalar tensor;
 ``json`` works too, compared as canonical JSON); keys must be unique among existing rows.
@@ -29,11 +31,16 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from ..errors import DatasetError, SampleAppendError
+from ..storage.provider import FileRange
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..htypes import PreparedSample
     from .dataset import Dataset
+    from .tensor import Tensor
 
-__all__ = ["upsert"]
+__all__ = ["same_sample", "upsert"]
+
+_COMPARE_PIECE = 8 << 20  # bytes compared at a time when checking a sample is unchanged
 
 Rows = Union[Mapping[str, Any], Iterable[Mapping[str, Any]]]
 
@@ -47,6 +54,30 @@ def _norm(value: Any) -> str:
     elif isinstance(value, np.generic):
         value = value.item()
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def same_sample(t: Tensor, i: int, p: PreparedSample) -> bool:
+    """True when prepared sample ``p`` is exactly what row ``i`` of ``t`` stores (same
+    ``sample_info``, link and bytes): replacing it would only rewrite the same bytes.
+
+        >>> same_sample(ds.videos, 0, ds.videos.spec.prepare(vidlake.read("a.mp4"), "videos", ds.videos.meta, None))
+        True
+    """
+    e = t.entry(i)
+    if e.get("info") != p.info or e.get("link") != p.link or (e.get("video") or {}) != (p.extra or {}):
+        return False
+    extents = [(str(c), int(o), int(n)) for c, o, n in e["data"]]
+    if sum(n for _c, _o, n in extents) != len(p.data):
+        return False
+    pos = 0
+    for cid, off, n in extents:
+        for s in range(0, n, _COMPARE_PIECE):
+            k = min(_COMPARE_PIECE, n - s)
+            new = p.data.read(pos, pos + k) if isinstance(p.data, FileRange) else bytes(p.data[pos:pos + k])
+            if t.store.read(cid, off + s, off + s + k) != new:
+                return False
+            pos += k
+    return True
 
 
 def upsert(ds: Dataset, rows: Rows, key: str = "reference_id") -> list[int]:
@@ -84,7 +115,8 @@ def upsert(ds: Dataset, rows: Rows, key: str = "reference_id") -> list[int]:
             if hits:
                 i = hits[0]
                 for k, p in prepared.items():
-                    w.stage_replacement(ds[k], i, p, undo)
+                    if not same_sample(ds[k], i, p):  # unchanged samples keep their bytes
+                        w.stage_replacement(ds[k], i, p, undo)
             else:
                 if any(len(t) != n for t in ds.tensors.values()):
                     raise DatasetError(f"{ds.path}: tensors have different lengths; upsert needs a rectangular dataset")

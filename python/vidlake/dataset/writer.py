@@ -48,6 +48,10 @@ _INDEX_WORKERS = 8  # threads building the packet indexes of one extend() (see p
 #: merged-away table segments are deleted only this long after they left the commit record,
 #: so a reader that read the old record has time to read them
 GC_GRACE_SECONDS = 30.0
+#: table segments are merged (binary counter) only up to this many rows: a commit then rewrites
+#: at most this many entries, however large the tensor (appending sample 100,001 costs what
+#: sample 1 did), and an update rewrites one segment of at most this many rows
+MAX_SEGMENT_ROWS = 4096
 
 
 def lock_timeout() -> float:
@@ -65,6 +69,9 @@ class Writer:
         self.ds = ds
         #: tensors created since the last commit (inside ``with ds:``): part of the next commit
         self._new_tensors: list[str] = []
+        #: called with the new commit record inside every commit, before it is written (so
+        #: what they add is atomic with the rows; ingestion jobs record their progress here)
+        self.commit_hooks: list[Callable[[dict[str, Any]], None]] = []
 
     def check_writable(self) -> None:
         """``ReadOnlyError`` when the dataset was opened read-only."""
@@ -197,6 +204,17 @@ class Writer:
             entry["original"] = put(p.original)
         t._entries.append(entry)
 
+    def close_open_chunk(self, t: Tensor) -> None:
+        """Make the next sample staged in ``t`` open a new chunk (compaction empties the open
+        chunk too); a rollback to an earlier savepoint restores the open chunk."""
+        t._open_chunk = None
+
+    def stage_entry(self, t: Tensor, entry: dict[str, Any]) -> None:
+        """Stage a row whose bytes another process already wrote into chunk objects of their
+        own (fresh ids, named by nobody until this commit): ingestion workers (``vidlake/jobs``)
+        index files and stage chunks in parallel, and the committer only adds their entries."""
+        t._entries.append(entry)
+
     def pending_bytes(self) -> int:
         return sum(t.store.pending_bytes() for t in self.ds._tensors.values())
 
@@ -270,9 +288,12 @@ class Writer:
                 segs = [{"id": None, "start": s["start"], "count": s["count"]}
                         if any(s["start"] <= i < s["start"] + s["count"] for i in t._replaced) else s
                         for s in old]
-                if len(t._entries) > t._committed_len:
-                    segs.append({"id": None, "start": t._committed_len, "count": len(t._entries) - t._committed_len})
-                while len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]:
+                # new rows: segments of at most MAX_SEGMENT_ROWS (a commit of many rows included)
+                for first in range(t._committed_len, len(t._entries), MAX_SEGMENT_ROWS):
+                    segs.append({"id": None, "start": first,
+                                 "count": min(MAX_SEGMENT_ROWS, len(t._entries) - first)})
+                while (len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]
+                       and segs[-2]["count"] + segs[-1]["count"] <= MAX_SEGMENT_ROWS):
                     a, b = segs[-2], segs.pop()
                     segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
                 for s in segs:
@@ -290,9 +311,12 @@ class Writer:
             garbage = meta.get("garbage", [])
             # only table segments this format writes are ever deleted (a crafted entry naming
             # another object, the commit record say, is dropped from the list, never deleted)
-            expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS and fmt.is_table_key(k)]
+            expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS
+                       and (fmt.is_table_key(k) or fmt.is_chunk_key(k))]
             meta["garbage"] = [[k, t0] for k, t0 in garbage if now - t0 <= GC_GRACE_SECONDS]
             meta["garbage"] += [[k, now] for k in stale]
+            for hook in self.commit_hooks:
+                hook(meta)
             # 3. metadata: the atomic commit point
             p.put_if_tag(fmt.DATASET_META_KEY, fmt.encode_json(meta), tag)
         except BaseException as e:

@@ -105,6 +105,18 @@ def is_table_key(key: str) -> bool:
     return isinstance(key, str) and bool(_TABLE_KEY_RE.match(key))
 
 
+_CHUNK_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}/chunks/[0-9a-f]{8,64}$")
+
+
+def is_chunk_key(key: str) -> bool:
+    """True for the key of a chunk object (compaction lists chunks it emptied as garbage, 1.1).
+
+        >>> is_chunk_key("videos/chunks/9f0c1a2b"), is_chunk_key("dataset_meta.json")
+        (True, False)
+    """
+    return isinstance(key, str) and bool(_CHUNK_KEY_RE.match(key))
+
+
 def new_id() -> str:
     """A fresh random object id (never reused, so a crashed writer's leftovers never collide)."""
     return uuid.uuid4().hex
