@@ -94,3 +94,29 @@ def test_cli_ingest_reencode(tmp_path):
     assert main(["ingest", str(src), "--to", str(tmp_path / "ds3"), "-q", "--reencode", "fastest"]) == 2
     # an existing tensor keeps its own profile
     assert main(["ingest", str(src), "--to", out, "-q", "--reencode", "seek"]) == 2
+
+
+def test_cli_ingest_reencodes_in_the_job_workers(tmp_path):
+    """``--reencode`` with ``--workers 2``: the job's pool processes re-encode (the tensor's prepare
+    step runs there), one committer writes; each sample reads exactly like a sequential decode of
+    its re-encoded stream."""
+    import oracle
+
+    srcs = [VIDEO_DIR / "stub_h264.mp4", VIDEO_DIR / "samplemp4.mp4"]
+    for s in srcs:
+        if not s.exists():
+            pytest.skip(f"{s} is missing (VIDLAKE_TESTDATA)")
+    out = str(tmp_path / "ds")
+    argv = ["ingest", *map(str, srcs), "--to", out, "-q", "--reencode", json.dumps(
+        {"codec": "h264", "gop": 4, "bframes": 0, "crf": 30}), "--workers", "2"]
+    assert main(argv) == 0
+    ds = vidlake.load(out)
+    assert len(ds.videos) == 2
+    for i in range(2):
+        assert ds.videos[i].sample_info["reencoded"]["gop"] == 4
+        r = ds.videos.reader(i)
+        assert list(r.keyframe_indices) == list(range(0, len(r), 4))
+        stored = tmp_path / f"stored{i}.mp4"
+        stored.write_bytes(ds.videos.stored(i).read_extents(ds.videos.entry(i)["data"]))
+        want = [0, 3, 4, len(r) - 1]
+        oracle.assert_batch_equal(r.get_frames(want), oracle.stack(str(stored), want), want, f"sample {i}")
