@@ -176,6 +176,36 @@ def test_fork_workers_over_epochs_with_inherited_readers(ds, ds_info, request):
         assert sorted(rows) == list(range(len(VIDEOS)))
 
 
+def test_prefetch_pool_same_batches_as_python_thread_and_bounded(ds, ds_info):
+    """num_workers=0: the C++ decode pool hands out exactly the batches of the Python-thread
+    path, and never holds more clips than its bound (a counter, not a timing)."""
+    kw = {"tensors": ["videos", "labels", "name"], "clip": vt.ClipSpec(num_frames=5, clips_per_video=3),
+          "batch_size": 3, "shuffle": True, "size": SIZE, "seed": 8, "prefetch": 2}
+    pooled = ds.pytorch(**kw)
+    python = ds.pytorch(prefetch_threads=0, **kw)
+    got = list(pooled)
+    ref = list(python)
+    assert pooled.prefetcher is not None
+    assert python.prefetcher is None
+    assert len(got) == len(ref) == 4
+    for a, b in zip(got, ref):
+        assert torch.equal(a["videos"], b["videos"])
+        assert torch.equal(a["frame_indices"], b["frame_indices"])
+        assert a["index"].tolist() == b["index"].tolist()
+        check_batch(a, ds_info[1])
+    st = pooled.prefetcher.stats
+    assert st["capacity"] == 3 * (2 + 1)
+    assert st["submitted"] == 12
+    assert st["peak_pending"] <= st["capacity"]
+    assert st["pending"] == st["uncollected"] == 0
+    # stopped after one batch: the clips still decoding are collected, none left behind
+    for _ in zip(range(1), pooled):
+        pass
+    st = pooled.prefetcher.stats
+    assert st["pending"] == st["uncollected"] == 0
+    assert st["submitted"] == 12 + 9
+
+
 @pytest.mark.parametrize("nchw", [False, True])
 def test_frames_decoded_into_the_batch_tensor_without_copy(ds, ds_info, nchw):
     loader = ds.pytorch(tensors=["videos", "labels", "name"], clip=5, batch_size=4, size=SIZE, seed=3,
