@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from .api import dataset, empty, exists, load, read  # noqa: F401
+from .curate import export_frames, scan, select  # noqa: F401
 from .dataset import (
     Dataset,  # noqa: F401
     Tensor,  # noqa: F401
@@ -27,6 +28,7 @@ from .errors import (  # noqa: F401
     StorageError,
     UnsupportedFormatError,
     VideoDecodeError,
+    VideoEncodeError,
     VidlakeError,
 )
 from .htypes.bbox import convert_boxes  # noqa: F401
@@ -40,5 +42,7 @@ from .video import (  # noqa: F401
     set_ffmpeg_log_level,
     set_output_cache,
 )
+from .video.encode import Frames, VideoWriter, encode, frames, reencode_bytes  # noqa: F401
+from .viewer import Viewer  # noqa: F401  (ds.visualize(), ds.videos[i].play(): vidlake/viewer/)
 
 __version__ = "0.1.0"
