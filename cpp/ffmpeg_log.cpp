@@ -4,6 +4,10 @@
 #include <deque>
 #include <mutex>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+
 extern "C" {
 #include <libavutil/log.h>
 }
@@ -43,6 +47,23 @@ void buffer_callback(void* avcl, int level, const char* fmt, va_list vl) {
 void install_log_buffer(int level) {
   av_log_set_level(level);
   av_log_set_callback(buffer_callback);
+#if defined(__unix__) || defined(__APPLE__)
+  // Note [Objects inherited through fork]: a codec thread of the parent may be
+  // logging at the fork; the child would inherit log_mutex locked and hang at
+  // its next log line or drain. Held across fork instead; the child starts with
+  // an empty buffer (its parent drains those lines).
+  static const bool registered = [] {
+    pthread_atfork([] { log_mutex.lock(); }, [] { log_mutex.unlock(); },
+                   [] {
+                     log_lines.clear();
+                     log_partial.clear();
+                     log_dropped = 0;
+                     log_mutex.unlock();
+                   });
+    return true;
+  }();
+  (void)registered;
+#endif
 }
 
 std::pair<std::vector<std::pair<int, std::string>>, int64_t> drain_log() {

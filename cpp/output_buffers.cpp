@@ -104,6 +104,10 @@ void OutputBuffers::after_fork_in_child() {
   self.cached_.clear();
   self.cached_bytes_ = 0;
   self.reaper_running_ = false;
+  // The parent's reaper may have been waiting on wake_: a condition variable
+  // whose waiters do not exist here is made anew (never destroyed: the
+  // instance is leaked on purpose). Note [Objects inherited through fork].
+  new (&self.wake_) std::condition_variable();
   self.mu_.unlock();
 }
 

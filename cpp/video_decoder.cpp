@@ -7,6 +7,7 @@
 
 #include "codec_open.h"
 #include "errors.h"
+#include "fork_guard.h"
 #include "ffmpeg_util.h"
 #include "index_validate.h"
 #include "output_prefault.h"
@@ -52,6 +53,15 @@ struct VideoDecoder::State {
   std::unordered_set<int32_t> skipped;  // frames fed with skip_frame=NONREF in this run
 };
 
+struct VideoDecoder::Pool {
+  explicit Pool(uint64_t gen) : generation(gen) {}
+  const uint64_t generation;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<State>> idle;
+  int live = 0;
+};
+
 namespace {
 
 // Note [Decoding on instead of seeking]: a decoder that has not been drained
@@ -94,8 +104,10 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
       slice_only_(index_->damaged) {
   check_index_fits(*index_, source_->size(), source_->name());  // a stored index may name any bytes
   // Open one decoder now, so a bad codec fails at construction, not at first read.
-  idle_.push_back(std::make_unique<State>(*index_, *source_, options_.threads, slice_only_.load(), false));
-  live_states_ = 1;
+  auto first = std::make_unique<Pool>(fork_generation());
+  first->idle.push_back(std::make_unique<State>(*index_, *source_, options_.threads, slice_only_.load(), false));
+  first->live = 1;
+  pool_ = first.release();
   // Note [Light reads]: with frame threads, every frame costs a hand-over
   // between threads; when frames are small and cheap to decode that overhead
   // outweighs the parallelism for a read that converts one frame (measured:
@@ -122,102 +134,122 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
   park_limit_ = static_cast<int>(std::clamp<int64_t>(kParkBytes / per_state, 1, kMaxDecoderStates));
 }
 
-VideoDecoder::~VideoDecoder() = default;
+VideoDecoder::~VideoDecoder() {
+  Pool* p = pool_.load();
+  // Note [Objects inherited through fork]: a parent's pool is never closed here.
+  if (p != nullptr && p->generation == fork_generation()) delete p;
+}
+
+VideoDecoder::Pool& VideoDecoder::pool() {
+  Pool* p = pool_.load(std::memory_order_acquire);
+  const uint64_t gen = fork_generation();
+  if (p->generation == gen) return *p;
+  // First use in a forked child: its parent's states (their codec threads are
+  // not here) and lock (maybe held by a parent thread) are set aside, leaked.
+  // Two threads of the child may get here at once: one pool wins.
+  auto fresh = std::make_unique<Pool>(gen);
+  if (pool_.compare_exchange_strong(p, fresh.get(), std::memory_order_acq_rel)) return *fresh.release();
+  return *p;  // another thread installed this generation's pool
+}
 
 std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_span, bool light) {
-  std::unique_lock<std::mutex> lock(pool_mutex_);
+  Pool& p = pool();
+  std::unique_lock<std::mutex> lock(p.mutex);
   const bool slice = slice_only_.load();
   if (slice) light = false;
   for (;;) {
     // Drop idle states of the wrong threading mode (see Note [Damaged streams]).
-    for (size_t i = idle_.size(); i-- > 0;) {
-      if (idle_[i]->slice_only != slice) {
-        idle_.erase(idle_.begin() + static_cast<long>(i));
-        --live_states_;
+    for (size_t i = p.idle.size(); i-- > 0;) {
+      if (p.idle[i]->slice_only != slice) {
+        p.idle.erase(p.idle.begin() + static_cast<long>(i));
+        --p.live;
       }
     }
     // Note [Parked decoders]: an idle state is a checkpoint: it can decode on
     // to any frame after its position in the same run. Take the one closest
     // before these frames; otherwise an unpositioned one, or a new one while
     // the pool may keep more parked, and only then restart the least recently
-    // used (idle_ is in release order). Prefer the wanted thread mode
+    // used (p.idle is in release order). Prefer the wanted thread mode
     // (Note [Light reads]) among those.
     long pick = -1;
-    for (size_t i = 0; i < idle_.size(); ++i) {
-      if (can_decode_on(*idle_[i], first_span) &&
-          (pick < 0 || idle_[i]->next_packet > idle_[static_cast<size_t>(pick)]->next_packet)) {
+    for (size_t i = 0; i < p.idle.size(); ++i) {
+      if (can_decode_on(*p.idle[i], first_span) &&
+          (pick < 0 || p.idle[i]->next_packet > p.idle[static_cast<size_t>(pick)]->next_packet)) {
         pick = static_cast<long>(i);
       }
     }
     auto unpositioned = [](const State& s) { return s.run_start < 0 || s.drained; };
     for (int pass = 0; pass < 2 && pick < 0; ++pass) {
-      for (size_t i = 0; i < idle_.size() && pick < 0; ++i) {
-        if (unpositioned(*idle_[i]) && (pass == 1 || idle_[i]->light == light)) pick = static_cast<long>(i);
+      for (size_t i = 0; i < p.idle.size() && pick < 0; ++i) {
+        if (unpositioned(*p.idle[i]) && (pass == 1 || p.idle[i]->light == light)) pick = static_cast<long>(i);
       }
     }
-    if (pick < 0 && live_states_ < kMaxDecoderStates && static_cast<int>(idle_.size()) < park_limit_) {
+    if (pick < 0 && p.live < kMaxDecoderStates && static_cast<int>(p.idle.size()) < park_limit_) {
       return open_state(lock, slice, light);
     }
     for (int pass = 0; pass < 2 && pick < 0; ++pass) {
-      for (size_t i = 0; i < idle_.size() && pick < 0; ++i) {
-        if (pass == 1 || idle_[i]->light == light) pick = static_cast<long>(i);
+      for (size_t i = 0; i < p.idle.size() && pick < 0; ++i) {
+        if (pass == 1 || p.idle[i]->light == light) pick = static_cast<long>(i);
       }
     }
     if (pick >= 0) {
-      std::unique_ptr<State> state = std::move(idle_[static_cast<size_t>(pick)]);
-      idle_.erase(idle_.begin() + pick);
+      std::unique_ptr<State> state = std::move(p.idle[static_cast<size_t>(pick)]);
+      p.idle.erase(p.idle.begin() + pick);
       return state;
     }
-    if (live_states_ < kMaxDecoderStates) {  // every state is busy: another thread's read
+    if (p.live < kMaxDecoderStates) {  // every state is busy: another thread's read
       return open_state(lock, slice, light);
     }
-    pool_cv_.wait(lock);
+    p.cv.wait(lock);
   }
 }
 
 std::unique_ptr<VideoDecoder::State> VideoDecoder::open_state(std::unique_lock<std::mutex>& lock, bool slice,
                                                               bool light) {
-  ++live_states_;
+  Pool& p = pool();
+  ++p.live;
   lock.unlock();  // opening a codec may take a while; the pool stays usable meanwhile
   try {
     return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
   } catch (...) {
-    std::lock_guard<std::mutex> relock(pool_mutex_);
-    --live_states_;
+    std::lock_guard<std::mutex> relock(p.mutex);
+    --p.live;
     throw;
   }
 }
 
 void VideoDecoder::trim(int keep) {
+  Pool& p = pool();
   std::vector<std::unique_ptr<State>> dropped;  // closed after the lock is released
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<std::mutex> lock(p.mutex);
     const size_t k = static_cast<size_t>(std::max(0, keep));
-    while (idle_.size() > k) {
-      dropped.push_back(std::move(idle_.front()));
-      idle_.erase(idle_.begin());
-      --live_states_;
+    while (p.idle.size() > k) {
+      dropped.push_back(std::move(p.idle.front()));
+      p.idle.erase(p.idle.begin());
+      --p.live;
     }
   }
-  pool_cv_.notify_all();
+  p.cv.notify_all();
 }
 
 void VideoDecoder::release(std::unique_ptr<State> state) {
+  Pool& p = pool();
   std::unique_ptr<State> dropped;
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<std::mutex> lock(p.mutex);
     if (state) {
-      idle_.push_back(std::move(state));
-      if (static_cast<int>(idle_.size()) > park_limit_) {  // Note [Parked decoders]: drop the LRU
-        dropped = std::move(idle_.front());
-        idle_.erase(idle_.begin());
-        --live_states_;
+      p.idle.push_back(std::move(state));
+      if (static_cast<int>(p.idle.size()) > park_limit_) {  // Note [Parked decoders]: drop the LRU
+        dropped = std::move(p.idle.front());
+        p.idle.erase(p.idle.begin());
+        --p.live;
       }
     } else {
-      --live_states_;
+      --p.live;
     }
   }
-  pool_cv_.notify_one();
+  p.cv.notify_one();
 }
 
 namespace {
@@ -411,10 +443,11 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
 }
 
 DecodeStats VideoDecoder::stats() {
+  Pool& p = pool();
   DecodeStats st;
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
-    st.decoders = live_states_;
+    std::lock_guard<std::mutex> lock(p.mutex);
+    st.decoders = p.live;
   }
   st.packets_decoded = counters_.packets;
   st.frames_decoded = counters_.frames;

@@ -76,10 +76,11 @@ class VideoDecoder {
   std::shared_ptr<const PacketIndex> index_;
   DecoderOptions options_;
   bool remote_;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_cv_;
-  std::vector<std::unique_ptr<State>> idle_;
-  int live_states_ = 0;
+  // The parked states with their lock, made in one process generation; a
+  // forked child sets its parent's aside (Note [Objects inherited through fork]).
+  struct Pool;
+  Pool& pool();
+  std::atomic<Pool*> pool_{nullptr};
   // Note [Damaged streams]: error concealment depends on the thread
   // configuration, so once a stream shows damage (at index time or as a decode
   // error) every decoder of it runs single-threaded, like the reference decode.

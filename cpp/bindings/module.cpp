@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 extern "C" {
@@ -15,6 +16,7 @@ extern "C" {
 }
 
 #include "byte_source.h"
+#include "clip_prefetcher.h"
 #include "errors.h"
 #include "ffmpeg_log.h"
 #include "ffmpeg_util.h"
@@ -298,6 +300,7 @@ class Decoder {
     decoder_->trim(keep);
   }
   IndexPtr index() const { return index_; }
+  VideoDecoder& core() { return *decoder_; }  // for the clip prefetch pool
 
  private:
   IndexPtr index_;
@@ -532,6 +535,73 @@ PYBIND11_MODULE(_core, m) {
       py::arg("source"), py::arg("frames"), py::arg("threads") = 1,
       "Seconds libavcodec alone needs to decode the packets a read of `frames` needs (benchmark limit)");
 
+  // ---- Clip prefetch pool (issue 14; Note [Clip prefetch pool] in cpp/clip_prefetcher.cpp)
+  // The Python decoder and output array of each ticket stay referenced here until
+  // it is waited for, so a job never outlives what it writes into.
+  struct Prefetcher {
+    std::unique_ptr<ClipPrefetcher> core;
+    std::unordered_map<uint64_t, py::object> keep;
+    Prefetcher(int threads, int capacity) : core(std::make_unique<ClipPrefetcher>(threads, capacity)) {}
+    ~Prefetcher() {
+      py::gil_scoped_release nogil;  // running jobs finish first (the GIL-free decode)
+      core.reset();
+    }
+  };
+  py::class_<Prefetcher>(m, "ClipPrefetcher", "Threads that decode clips into given arrays ahead of the caller")
+      .def(py::init<int, int>(), py::arg("threads"), py::arg("capacity"))
+      .def(
+          "submit",
+          [](Prefetcher& self, py::object decoder, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& indices,
+             py::array out, int height, int width, bool stream_colors) {
+            Decoder& d = decoder.cast<Decoder&>();
+            if (indices.ndim() != 1) throw ArgumentError("indices must be one-dimensional");
+            if ((height > 0) != (width > 0)) throw ArgumentError("size needs both height and width");
+            std::vector<int32_t> frames = checked_frames(d.core().index(), indices, d.core().name());
+            OutputLayout l = d.layout(height, width, false, false, stream_colors);
+            const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(frames.size()), l.height, l.width, l.channels()};
+            if (!py::isinstance<py::array_t<uint8_t>>(out) || out.dtype().kind() != 'u' || out.itemsize() != 1 ||
+                !(out.flags() & py::array::c_style) || !out.writeable() ||
+                std::vector<py::ssize_t>(out.shape(), out.shape() + out.ndim()) != shape) {
+              throw ArgumentError(d.core().name() + ": out must be a writeable C-contiguous uint8 array of shape (" +
+                                  std::to_string(shape[0]) + ", " + std::to_string(shape[1]) + ", " +
+                                  std::to_string(shape[2]) + ", " + std::to_string(shape[3]) + ")");
+            }
+            VideoDecoder* core = &d.core();
+            uint8_t* data = static_cast<uint8_t*>(out.mutable_data());
+            ClipPrefetcher::Job job = [core, frames = std::move(frames), l, data] { core->get_frames(frames, l, data); };
+            uint64_t ticket;
+            {
+              py::gil_scoped_release nogil;  // may wait for room in the queue
+              ticket = self.core->submit(std::move(job));
+            }
+            self.keep[ticket] = py::make_tuple(decoder, out);
+            return ticket;
+          },
+          py::arg("decoder"), py::arg("indices"), py::arg("out"), py::arg("height") = 0, py::arg("width") = 0,
+          py::arg("stream_colors") = true, "Queue a decode of `indices` into `out`; returns a ticket")
+      .def(
+          "wait",
+          [](Prefetcher& self, uint64_t ticket) {
+            auto it = self.keep.find(ticket);
+            if (it == self.keep.end()) throw ArgumentError("unknown prefetch ticket " + std::to_string(ticket));
+            py::object held = std::move(it->second);
+            self.keep.erase(it);
+            py::gil_scoped_release nogil;
+            self.core->wait(ticket);
+          },
+          py::arg("ticket"), "Block until the ticket's clip is decoded (re-raises its error)")
+      .def_property_readonly("stats", [](Prefetcher& self) {
+        PrefetchStats st = self.core->stats();
+        py::dict d;
+        d["threads"] = st.threads;
+        d["capacity"] = st.capacity;
+        d["submitted"] = st.submitted;
+        d["completed"] = st.completed;
+        d["pending"] = st.pending;
+        d["peak_pending"] = st.peak_pending;
+        d["uncollected"] = st.uncollected;
+        return d;
+      });
   // vidlake.curate: keyframes-only candidates (Note [Keyframes alone], cpp/keyframe_reader.h).
   m.def(
       "decode_keyframes",

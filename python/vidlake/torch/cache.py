@@ -15,9 +15,10 @@ most recently used first give back all but one parked state (``reader.trim(1)``)
 least recently used readers are closed until the cache fits (the most recent one always
 stays, so a single huge video still reads).
 
-Fork and spawn: a cache copied into a forked worker never touches its parent's readers (their
-decoder threads do not exist in the child; closing them there could hang); it sets them aside
-and opens its own. Pickled (spawn), a cache travels empty.
+Fork and spawn: a cache copied into a forked worker forgets its parent's readers and opens its
+own (the core sets an inherited reader's decoder states aside in the child, so freeing or using
+one there is safe: docs/DESIGN.md, "Readers inherited through fork"); its lock is a new one.
+Pickled (spawn), a cache travels empty.
 """
 from __future__ import annotations
 
@@ -32,10 +33,6 @@ __all__ = ["DEFAULT_CACHE_BYTES", "ReaderCache", "state_bytes"]
 DEFAULT_CACHE_BYTES = 512 << 20
 #: pictures a decoder state holds, measured on H.264 (see docs/DESIGN.md, "Parked decoders")
 _PICTURES_PER_STATE = 12
-
-# Readers inherited from a parent process through fork: kept alive, never closed in the child.
-_INHERITED: list[Any] = []
-
 
 def _bytes_per_pixel(pix_fmt: str) -> float:
     deep = any(tag in pix_fmt for tag in ("10", "12", "16"))
@@ -79,8 +76,7 @@ class ReaderCache:
         ReaderCache.__init__(self, state["max_bytes"], state["threads"])
 
     def _check_process(self) -> None:
-        if os.getpid() != self._pid:  # forked: the parent's readers are not ours to use or close
-            _INHERITED.extend(self._readers.values())
+        if os.getpid() != self._pid:  # forked: the parent's readers (and lock) stay the parent's
             self._readers = OrderedDict()
             self._lock = threading.Lock()
             self._pid = os.getpid()

@@ -267,6 +267,38 @@ class _ClipSource:
         return {self.video: video, **out}
 
 
+    def batch_begin(self, keys: Sequence[tuple[int, int]], pool: Any) -> Callable[[], dict[str, Any]]:
+        """Start a batch on a :class:`vidlake.ClipPrefetcher`: plan it and queue its clips now
+        (their decode runs on the pool's threads); the returned function waits for them and
+        gives what :meth:`batch` would. Batches with a transform or clips of different shapes
+        are decoded by that function instead."""
+        if self.transform is not None:
+            return lambda: self.batch(keys)
+        plans = [self.plan(e, i) for e, i in keys]
+        t = self.ds.tensors[self.video]
+        readers = [self.cache.get(t, row) for row, _ in plans]
+        shapes = {self._frame_shape(r, len(idx)) for r, (_, idx) in zip(readers, plans)}
+        if len(shapes) != 1:
+            return lambda: self.batch(keys)
+        frames = alloc_uint8((len(plans), *next(iter(shapes))))
+        arr = frames.numpy()
+        tickets = [pool.submit(r, idx, arr[b], size=self.size) for b, (r, (_, idx)) in enumerate(zip(readers, plans))]
+        out = collate([self._extras(row, idx) for row, idx in plans], ragged=self.ragged)
+
+        def finish() -> dict[str, Any]:
+            errors = []
+            for tk in tickets:  # every clip, even after an error: none is left decoding
+                try:
+                    pool.wait(tk)
+                except Exception as e:  # noqa: BLE001 - the first is raised below
+                    errors.append(e)
+            self.cache.settle()
+            if errors:
+                raise errors[0]
+            return {self.video: self._order(frames), **out}
+        return finish
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """Map-style dataset of clips: item ``j`` is clip ``j % clips_per_video`` of row
     ``rows[j // clips_per_video]`` (see the module doc for the sample dict).

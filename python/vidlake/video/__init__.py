@@ -17,10 +17,12 @@ from .._core import Index
 from .ffmpeg_log import forward_ffmpeg_log, set_ffmpeg_log_level
 from .images import IMAGE_COMPRESSIONS, decode_image, encode_image, image_header
 from .memory import clear_output_cache, output_cache_info, set_output_cache
+from .prefetch import ClipPrefetcher
 from .reader import VideoReader
 
 __all__ = [
     "IMAGE_COMPRESSIONS",
+    "ClipPrefetcher",
     "Index",
     "VideoReader",
     "clear_output_cache",

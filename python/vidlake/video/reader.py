@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -89,7 +88,6 @@ class VideoReader:
             forward_ffmpeg_log()
         self._metadata = self._index.metadata
         self._timestamps: np.ndarray | None = None
-        self._lock = threading.Lock()
 
     # ---- facts
     @property
@@ -109,13 +107,12 @@ class VideoReader:
     @property
     def timestamps(self) -> np.ndarray:
         """Presentation time in seconds of every frame (float64, presentation order)."""
-        if self._timestamps is None:
-            with self._lock:
-                if self._timestamps is None:
-                    ts = self._index.timestamps
-                    ts.setflags(write=False)
-                    self._timestamps = ts
-        return self._timestamps
+        ts = self._timestamps
+        if ts is None:  # no lock: two threads computing it is harmless, and a lock held by another
+            ts = self._index.timestamps  # thread at a fork would stay held in the child
+            ts.setflags(write=False)
+            self._timestamps = ts
+        return ts
 
     @property
     def keyframe_indices(self) -> np.ndarray:
