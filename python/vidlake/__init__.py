@@ -33,6 +33,7 @@ from .htypes.bbox import convert_boxes  # noqa: F401
 from .sources import LinkedSample, RemoteRangeSource, Sample, link, open_remote_video  # noqa: F401
 from .storage import RangeCache  # noqa: F401
 from .video import (  # noqa: F401
+    IMAGE_DECODERS,
     VideoReader,
     clear_output_cache,
     output_cache_info,

@@ -25,7 +25,7 @@ from ..format import records as fmt
 from ..htypes import lookup
 from ..storage import StorageProvider, get_provider, url_scheme
 from ..storage.creds import redact, resolve_creds, validate_creds
-from .tensor import Tensor, check_read_options
+from .tensor import Tensor, check_options_fit, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
 from .writer import GC_GRACE_SECONDS, Writer
@@ -312,8 +312,7 @@ class Dataset:
         if aligned_to is not None:
             tmeta["aligned_to"] = self.writer.check_aligned_to(htype, aligned_to)
         if read_options:
-            if not spec.video:
-                raise ValueError(f"read_options are for video tensors, not {htype!r}")
+            check_options_fit(dict(read_options), spec, name)
             tmeta["read_options"] = {k: list(v) if isinstance(v, tuple) else v
                                      for k, v in check_read_options(dict(read_options), name).items()}
         return self.writer.create_tensor(name, tmeta)
