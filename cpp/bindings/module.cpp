@@ -242,6 +242,7 @@ class Decoder {
     OutputLayout l;
     l.gray = gray;
     l.stream_colors = stream_colors;
+    l.explicit_size = height > 0 && width > 0;
     l.quarter_turns = rotate ? quarter_turns_for_rotation(index_->info.rotation) : 0;
     const bool sideways = l.quarter_turns % 2 == 1;
     l.height = height > 0 ? height : (sideways ? index_->info.width : index_->info.height);
