@@ -37,6 +37,8 @@ import vidlake
 from vidlake import _core
 
 ROOT = Path(__file__).resolve().parent.parent
+# docs/*.md are not run: their blocks are API outlines (signatures, ``creds={...}``, names the
+# reader brings) rather than examples; a file joins by being listed here once its blocks run.
 DOCS = [ROOT / "README.md"]
 
 #: working-folder name -> the shared test video it stands for

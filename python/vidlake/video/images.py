@@ -52,6 +52,7 @@ __all__ = [
     "IMAGE_DECODERS",
     "JPEG_LIBRARY",
     "check_image_decoder",
+    "current_image_decoder",
     "decode_image",
     "encode_image",
     "image_header",
