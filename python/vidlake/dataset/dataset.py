@@ -280,7 +280,8 @@ class Dataset:
         a ``ValueError`` listing what is. ``coords`` is for bbox tensors, ``aligned_to`` makes a
         ``sequence[...]`` tensor keep one item per frame of a video or sequence tensor
         (``docs/ANNOTATIONS.md``). ``read_options`` (video tensors: ``size``, ``gray``,
-        ``rotate``, ``color_conversion``) are stored as the defaults of every frame read.
+        ``rotate``, ``color_conversion``; image tensors: ``image_decoder``) are stored as the
+        defaults of every read.
 
             >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
             >>> ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])

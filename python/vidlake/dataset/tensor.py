@@ -65,7 +65,7 @@ def check_read_options(options: dict[str, Any], tensor: str) -> dict[str, Any]:
     return out
 
 
-def check_options_fit(options: dict[str, Any], spec: Any, tensor: str) -> None:
+def check_options_fit(options: dict[str, Any], spec: Htype, tensor: str) -> None:
     """Video tensors take the frame options, still-image tensors ``image_decoder`` only."""
     if spec.video and "image_decoder" in options:
         raise ValueError(f"{tensor}: image_decoder is a read option of image tensors, not of {spec.name!r}")
