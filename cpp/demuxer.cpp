@@ -81,7 +81,8 @@ SourceDemuxer::~SourceDemuxer() {
   for (auto& block : recent_) give_block(std::move(block.second));
 }
 
-SourceDemuxer::SourceDemuxer(ByteSource& source, bool keep_recent) : source_(source), keep_recent_(keep_recent) {
+SourceDemuxer::SourceDemuxer(ByteSource& source, bool keep_recent, bool allow_probe)
+    : source_(source), keep_recent_(keep_recent) {
   auto* buffer = static_cast<uint8_t*>(av_malloc(kIoBufferSize));
   if (buffer == nullptr) throw DecodeError(source.name() + ": out of memory");
   io_.reset(avio_alloc_context(buffer, kIoBufferSize, 0, this, &read_callback, nullptr, &seek_callback));
@@ -99,6 +100,11 @@ SourceDemuxer::SourceDemuxer(ByteSource& source, bool keep_recent) : source_(sou
   }
   format_.reset(ctx);
   probed_ = !header_is_complete(ctx);
+  if (probed_ && !allow_probe) {
+    probed_ = false;
+    needs_probe_ = true;
+    return;
+  }
   if (probed_) {
     ret = avformat_find_stream_info(ctx, nullptr);
     if (ret < 0) throw_ffmpeg_error(ret, source.name(), "cannot read stream information");

@@ -17,7 +17,9 @@ class SourceDemuxer {
  public:
   // Opens and probes the source; throws DecodeError naming it on failure.
   // keep_recent: remember recently read bytes so locate() needs no second read.
-  SourceDemuxer(ByteSource& source, bool keep_recent);
+  // allow_probe = false: never run avformat_find_stream_info (it decodes payload);
+  // needs_probe() then says whether the header alone was not enough.
+  SourceDemuxer(ByteSource& source, bool keep_recent, bool allow_probe = true);
   ~SourceDemuxer();
   SourceDemuxer(const SourceDemuxer&) = delete;
   SourceDemuxer& operator=(const SourceDemuxer&) = delete;
@@ -25,6 +27,7 @@ class SourceDemuxer {
   AVFormatContext* context() const { return format_.get(); }
   // False when avformat_find_stream_info was skipped (Note [Skipping find_stream_info]).
   bool probed() const { return probed_; }
+  bool needs_probe() const { return needs_probe_; }
   // av_read_frame; returns its result (AVERROR_EOF at the end).
   int read(AVPacket* packet);
   // Seeks so that the next packets come from byte `pos` on; false if unsupported.
@@ -45,6 +48,7 @@ class SourceDemuxer {
   std::deque<std::pair<int64_t, std::string>> recent_;
   int64_t recent_bytes_ = 0;
   bool probed_ = true;
+  bool needs_probe_ = false;
   IoContextPtr io_;          // declared before format_: destroyed after it
   FormatContextPtr format_;
 };

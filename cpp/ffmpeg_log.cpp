@@ -16,8 +16,10 @@ std::deque<std::pair<int, std::string>> log_lines;
 int64_t log_dropped = 0;
 std::string log_partial;  // a line FFmpeg writes in several calls (no trailing newline yet)
 
+thread_local int muted = 0;
+
 void buffer_callback(void* avcl, int level, const char* fmt, va_list vl) {
-  if (level > av_log_get_level()) return;
+  if (level > av_log_get_level() || muted > 0) return;
   char line[1024];
   int print_prefix = 1;
   va_list copy;
@@ -51,5 +53,8 @@ std::pair<std::vector<std::pair<int, std::string>>, int64_t> drain_log() {
   log_dropped = 0;
   return {std::move(out), dropped};
 }
+
+ScopedLogMute::ScopedLogMute() { ++muted; }
+ScopedLogMute::~ScopedLogMute() { --muted; }
 
 }  // namespace vidlake

@@ -20,4 +20,15 @@ void install_log_buffer(int level);
 std::pair<std::vector<std::pair<int, std::string>>, int64_t> drain_log();
 constexpr size_t kMaxLogLines = 1000;
 
+// While one lives, FFmpeg lines logged from this thread are dropped: the tables path
+// (Note [Index from the container's tables]) runs the stream's parser over zeros, and its
+// complaints about them say nothing about the file.
+class ScopedLogMute {
+ public:
+  ScopedLogMute();
+  ~ScopedLogMute();
+  ScopedLogMute(const ScopedLogMute&) = delete;
+  ScopedLogMute& operator=(const ScopedLogMute&) = delete;
+};
+
 }  // namespace vidlake

@@ -4,14 +4,18 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <set>
+#include <unordered_map>
 
 extern "C" {
 #include <libavutil/display.h>
 }
 
 #include "demuxer.h"
+#include "mp4_layout.h"
 #include "errors.h"
+#include "ffmpeg_log.h"
 #include "ffmpeg_util.h"
 #include "frame_filter.h"
 #include "h264_sps.h"
@@ -111,11 +115,137 @@ std::vector<int64_t> fill_missing_timestamps(const PacketIndex& idx, const std::
   return out;
 }
 
+// Note [Keyframe heads]: what the tables path reads of the payload. For H.264
+// and HEVC, the in-band state (parameter sets, x264's SEI) and the clean-random-
+// access check look at each NAL unit's length prefix and header byte, and at the
+// whole of non-VCL units; slice data is never looked at. So for every keyframe
+// sample vidlake reads its first kKeyHead bytes, then walks its NAL units,
+// fetching in rounds (one batched ranged read per round, all keyframes at once)
+// only the prefixes and non-VCL units the head did not cover. The result is the
+// sample as the full demux sees it, except that slice data reads as zeros.
+constexpr int64_t kKeyHead = 4096;
+constexpr int64_t kNalPeek = 64;
+
+struct SparsePacket {
+  int64_t offset = 0;
+  std::string data;                // the sample's size, zeros where not read
+  std::vector<ByteRange> known;    // relative ranges read
+  int64_t cursor = 0;              // next NAL length prefix
+  bool done = false;
+  bool covered(int64_t s, int64_t e) const {
+    int64_t at = s;
+    bool progress = true;
+    while (at < e && progress) {
+      progress = false;
+      for (const ByteRange& r : known) {
+        if (r.start <= at && at < r.end) {
+          at = r.end;
+          progress = true;
+        }
+      }
+    }
+    return at >= e;
+  }
+};
+
+bool is_vcl(AVCodecID codec, uint8_t header) {
+  if (codec == AV_CODEC_ID_H264) {
+    const int t = header & 0x1f;
+    return t >= 1 && t <= 5;
+  }
+  return ((header >> 1) & 0x3f) < 32;  // HEVC
+}
+
+// Advances p's NAL walk over what is known; returns the next range it needs, or an empty range when done.
+ByteRange next_need(SparsePacket& p, AVCodecID codec, int nls) {
+  const auto size = static_cast<int64_t>(p.data.size());
+  const auto* d = reinterpret_cast<const uint8_t*>(p.data.data());
+  while (!p.done) {
+    const int64_t c = p.cursor;
+    if (size - c < nls) {
+      p.done = true;
+      break;
+    }
+    if (!p.covered(c, std::min(size, c + nls + 1))) return ByteRange{c, std::min(size, c + kNalPeek)};
+    uint64_t len = 0;
+    for (int i = 0; i < nls; ++i) len = (len << 8) | d[c + i];
+    if (len > static_cast<uint64_t>(size - c - nls)) {
+      p.done = true;  // does not split: the filters stop here too
+      break;
+    }
+    const int64_t body = c + nls;
+    const auto end = body + static_cast<int64_t>(len);
+    if (len > 0 && !is_vcl(codec, d[body]) && !p.covered(body, end)) return ByteRange{body, end};
+    p.cursor = end;
+  }
+  return ByteRange{0, 0};
+}
+
+void read_keyframe_heads(ByteSource& source, std::vector<SparsePacket>& packets, AVCodecID codec, int nls) {
+  std::vector<ByteRange> want;
+  std::vector<size_t> who;
+  for (size_t i = 0; i < packets.size(); ++i) {
+    const auto size = static_cast<int64_t>(packets[i].data.size());
+    want.push_back(ByteRange{0, std::min(size, kKeyHead)});
+    who.push_back(i);
+  }
+  while (!want.empty()) {
+    std::vector<ByteRange> absolute;
+    for (size_t k = 0; k < want.size(); ++k) {
+      const int64_t o = packets[who[k]].offset;
+      absolute.push_back(ByteRange{o + want[k].start, o + want[k].end});
+    }
+    std::vector<std::string> got = source.read_ranges(absolute);
+    for (size_t k = 0; k < want.size(); ++k) {
+      SparsePacket& p = packets[who[k]];
+      const auto n = std::min<int64_t>(static_cast<int64_t>(got[k].size()), want[k].length());
+      std::memcpy(&p.data[static_cast<size_t>(want[k].start)], got[k].data(), static_cast<size_t>(n));
+      p.known.push_back(ByteRange{want[k].start, want[k].start + n});
+      if (n < want[k].length()) p.done = true;  // the source ended early: stop walking
+    }
+    want.clear();
+    who.clear();
+    for (size_t i = 0; i < packets.size(); ++i) {
+      ByteRange r = next_need(packets[i], codec, nls);
+      if (r.length() > 0) {
+        want.push_back(r);
+        who.push_back(i);
+      }
+    }
+  }
+}
+
+// Codecs whose MP4 samples are one access unit each, with nothing else in the payload
+// the index needs beyond Note [Keyframe heads]. Sample entries avc1/hvc1 keep their
+// parameter sets in the sample entry; avc3/hev1 may also carry them in-band, which
+// encoders put in sync samples, where Note [Keyframe heads] reads them (a set sent
+// only in a non-sync sample is not seen: docs/REMOTE.md). Others are demuxed fully.
+bool tables_codec(const AVCodecParameters* par, int nal_length_size) {
+  const uint32_t tag = par->codec_tag;
+  switch (par->codec_id) {
+    case AV_CODEC_ID_H264:
+      return (tag == MKTAG('a', 'v', 'c', '1') || tag == MKTAG('a', 'v', 'c', '3')) && nal_length_size > 0;
+    case AV_CODEC_ID_HEVC:
+      return (tag == MKTAG('h', 'v', 'c', '1') || tag == MKTAG('h', 'e', 'v', '1')) && nal_length_size > 0;
+    default:  // AV1, MPEG-4 part 2, ...: their parsers set the key flag from the payload
+
+      return false;
+  }
+}
+
 }  // namespace
 
-PacketIndex build_index(ByteSource& source, int stream) {
-  if (source.size() == 0) throw DecodeError(source.name() + ": empty file (0 bytes), not a video");
-  SourceDemuxer demuxer(source, /*keep_recent=*/true);
+namespace {
+
+// The index of `source`. With `tables` (Note [Index from the container's tables]) the
+// demuxer reads through it (payload as zeros); nothing is returned then when the
+// file is not one the tables path can index exactly (the caller demuxes it fully).
+// sync_out (tables, first pass): filled with the (position, size) of every sync sample.
+std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySource* tables,
+                                 std::vector<ByteRange>* sync_out) {
+  ByteSource& demux_source = tables != nullptr ? static_cast<ByteSource&>(*tables) : source;
+  SourceDemuxer demuxer(demux_source, /*keep_recent=*/tables == nullptr, /*allow_probe=*/tables == nullptr);
+  if (tables != nullptr && demuxer.needs_probe()) return std::nullopt;
   AVFormatContext* fmt = demuxer.context();
   if (is_still_image_format(fmt->iformat->name)) {
     throw UnsupportedError(source.name() + ": is a still image (" + fmt->iformat->name + "), not a video");
@@ -138,10 +268,16 @@ PacketIndex build_index(ByteSource& source, int stream) {
   PacketIndex idx;
   idx.info = stream_info(fmt, st, source.size());
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
+  if (tables != nullptr && (std::string(fmt->iformat->name) != "mov,mp4,m4a,3gp,3g2,mj2" ||
+                            !tables_codec(st->codecpar, filter.nal_length_size()))) {
+    return std::nullopt;
+  }
   InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
   int ret;
+  std::optional<ScopedLogMute> mute;  // the tables path: the parser's words on zeros (ffmpeg_log.h)
+  if (tables != nullptr) mute.emplace();
   while ((ret = demuxer.read(pkt.get())) >= 0) {
     if (pkt->stream_index != best) {
       av_packet_unref(pkt.get());
@@ -154,21 +290,28 @@ PacketIndex build_index(ByteSource& source, int stream) {
     rec.size = pkt->size;
     rec.flags = static_cast<uint32_t>(pkt->flags) & kDecoderPacketFlags;
     const bool discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
-    inband.scan(static_cast<int32_t>(idx.packets.size()), pkt->data, pkt->size);
-    if (!discard && filter.is_frame(pkt->data, pkt->size)) rec.flags |= kPacketIsFrame;
-    if ((pkt->flags & AV_PKT_FLAG_KEY) && !filter.is_clean_random_access(pkt->data, pkt->size)) {
-      rec.flags |= kPacketNotSeekable;
-    }
-    const bool nal_codec = st->codecpar->codec_id == AV_CODEC_ID_H264 || st->codecpar->codec_id == AV_CODEC_ID_HEVC;
-    if ((pkt->flags & AV_PKT_FLAG_CORRUPT) || (nal_codec && !discard && pkt->size > 0 && !rec.is_frame())) {
-      idx.damaged = true;
+    if (tables != nullptr) {
+      // One access unit per sample; keyframes are checked after the loop (Note [Keyframe heads]).
+      if (!discard && pkt->size > 0) rec.flags |= kPacketIsFrame;
+      if ((pkt->flags & AV_PKT_FLAG_CORRUPT) || pkt->pos < 0) return std::nullopt;
+    } else {
+      inband.scan(static_cast<int32_t>(idx.packets.size()), pkt->data, pkt->size);
+      if (!discard && filter.is_frame(pkt->data, pkt->size)) rec.flags |= kPacketIsFrame;
+      if ((pkt->flags & AV_PKT_FLAG_KEY) && !filter.is_clean_random_access(pkt->data, pkt->size)) {
+        rec.flags |= kPacketNotSeekable;
+      }
+      const bool nal_codec =
+          st->codecpar->codec_id == AV_CODEC_ID_H264 || st->codecpar->codec_id == AV_CODEC_ID_HEVC;
+      if ((pkt->flags & AV_PKT_FLAG_CORRUPT) || (nal_codec && !discard && pkt->size > 0 && !rec.is_frame())) {
+        idx.damaged = true;
+      }
     }
     // Side data that changes the decoder's configuration only the demuxer can replay.
     size_t sd_size = 0;
     if (av_packet_get_side_data(pkt.get(), AV_PKT_DATA_NEW_EXTRADATA, &sd_size) != nullptr) idx.contiguous = false;
     rec.offset = pkt->pos;
     demuxer_pos.push_back(pkt->pos);
-    if (idx.contiguous && pkt->size > 0) {
+    if (idx.contiguous && pkt->size > 0 && tables == nullptr) {
       int64_t found = demuxer.locate(pkt->pos, pkt->data, pkt->size, kPayloadWindow);
       if (found < 0) {
         idx.contiguous = false;
@@ -181,6 +324,29 @@ PacketIndex build_index(ByteSource& source, int stream) {
     av_packet_unref(pkt.get());
   }
   if (ret != AVERROR_EOF && idx.packets.empty()) throw_ffmpeg_error(ret, source.name(), "cannot read packets");
+  mute.reset();
+  if (tables != nullptr && ret != AVERROR_EOF) return std::nullopt;  // stopped early: let the full demux say why
+  if (sync_out != nullptr) {
+    const int entries = avformat_index_get_entries_count(st);
+    for (int e = 0; e < entries; ++e) {
+      const AVIndexEntry* ie = avformat_index_get_entry(st, e);
+      if (ie != nullptr && (ie->flags & AVINDEX_KEYFRAME) && ie->size > 0) {
+        sync_out->push_back(ByteRange{ie->pos, ie->pos + ie->size});
+      }
+    }
+  }
+  if (tables != nullptr) {
+    // What the payload says, from the sync samples' heads (Note [Keyframe heads]).
+    for (size_t p = 0; p < idx.packets.size(); ++p) {
+      PacketRecord& r = idx.packets[p];
+      const std::string* head = tables->overlay_at(r.offset);
+      if (head == nullptr || static_cast<int64_t>(head->size()) != r.size) continue;
+      const auto* d = reinterpret_cast<const uint8_t*>(head->data());
+      inband.scan(static_cast<int32_t>(p), d, r.size);
+      if (!filter.is_frame(d, r.size)) return std::nullopt;  // a sync sample without a picture: not the simple case
+      if ((r.flags & AV_PKT_FLAG_KEY) && !filter.is_clean_random_access(d, r.size)) r.flags |= kPacketNotSeekable;
+    }
+  }
   idx.inband = inband.finish();
   if (idx.packets.empty()) throw DecodeError(source.name() + ": the video stream has no packets");
   if (!idx.contiguous) {
@@ -235,6 +401,57 @@ PacketIndex build_index(ByteSource& source, int stream) {
     }
     idx.info.pix_fmt = from_sps >= 0 ? from_sps : decode_first_frame_format(idx, source);
   }
+  idx.built_from = tables != nullptr ? "tables" : "demux";
+  return idx;
+}
+
+}  // namespace
+
+PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
+  if (source.size() == 0) throw DecodeError(source.name() + ": empty file (0 bytes), not a video");
+  const int64_t before = source.bytes_read();
+  // kAuto: the tables path where bytes cost a round trip (a non-local range source); a local
+  // file or buffer is demuxed (GB/s, and the full demux also sees damaged payloads).
+  const auto* cb = dynamic_cast<const CallbackSource*>(&source);
+  const bool remote = cb != nullptr && !cb->local();
+  if (mode == IndexMode::kTables || (mode == IndexMode::kAuto && remote)) {
+    if (std::optional<Mp4Layout> layout = scan_mp4_layout(source)) {
+      TablesOnlySource tables(source, std::move(*layout));
+      std::optional<PacketIndex> idx;
+      try {
+        // Note [Keyframe heads]: a first pass over the tables finds the sync samples; their
+        // heads are read and laid over the zeros; the second pass is the index.
+        std::vector<ByteRange> sync;
+        idx = build(source, stream, &tables, &sync);
+        const int nls = idx ? FrameFilter(static_cast<AVCodecID>(idx->info.codec_id), idx->info.extradata).nal_length_size() : 0;
+        if (idx && nls > 0) {
+          std::vector<SparsePacket> heads(sync.size());
+          for (size_t k = 0; k < sync.size(); ++k) {
+            heads[k].offset = sync[k].start;
+            heads[k].data.assign(static_cast<size_t>(sync[k].length()), '\0');
+          }
+          read_keyframe_heads(source, heads, static_cast<AVCodecID>(idx->info.codec_id), nls);
+          for (SparsePacket& h : heads) tables.overlay(h.offset, std::move(h.data));
+          idx = build(source, stream, &tables, nullptr);
+        }
+      } catch (const UnsupportedError&) {
+        throw;  // the same answer the full demux would give (no video stream, a still image)
+      } catch (const std::exception&) {
+        if (mode == IndexMode::kTables) throw;
+        idx.reset();  // e.g. damaged tables: the full demux decides what the file holds
+      }
+      if (idx) {
+        idx->build_bytes = source.bytes_read() - before;
+        return std::move(*idx);
+      }
+    }
+    if (mode == IndexMode::kTables) {
+      throw UnsupportedError(source.name() + ": cannot build the index from container tables (not MP4/MOV, or a "
+                             "codec or layout the tables path does not index exactly; see docs/REMOTE.md)");
+    }
+  }
+  PacketIndex idx = *build(source, stream, nullptr, nullptr);
+  idx.build_bytes = source.bytes_read() - before;
   return idx;
 }
 

@@ -1,5 +1,6 @@
 // Builds a PacketIndex by demuxing a source once (no decoding, except the one
-// case documented in docs/DESIGN.md: containers without presentation timestamps).
+// case documented in docs/DESIGN.md: containers without presentation timestamps),
+// or for MP4/MOV from the container's tables alone.
 #pragma once
 
 #include "byte_source.h"
@@ -7,7 +8,14 @@
 
 namespace vidlake {
 
+enum class IndexMode {
+  kAuto,    // remote range sources: kTables where it applies, else kDemux; local ones: kDemux
+  kDemux,   // demux every packet
+  kTables,  // from the container's tables, or UnsupportedError
+};
+
 // stream < 0: the stream av_find_best_stream picks (as PyAV's streams.best("video")).
-PacketIndex build_index(ByteSource& source, int stream);
+// Note [Index from the container's tables] (mp4_layout.h) for kAuto / kTables.
+PacketIndex build_index(ByteSource& source, int stream, IndexMode mode = IndexMode::kAuto);
 
 }  // namespace vidlake

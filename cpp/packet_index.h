@@ -78,6 +78,11 @@ class PacketIndex {
   bool pts_from_container = true;      // false: timestamps derived as start + i * frame duration
   bool damaged = false;                // some packet is damaged: decode with slice threads only
 
+  // How this index was made, not stored: "tables" or "demux" (build_index), "stored" (deserialized),
+  // and the bytes the build read from its source (-1: not built here).
+  std::string built_from = "stored";
+  int64_t build_bytes = -1;
+
   // Derived by finalize(), not stored.
   std::vector<int32_t> packet_frame;       // packet -> frame number, or -1
   std::vector<int32_t> keyframe_packets;   // packets flagged key, ascending

@@ -238,11 +238,13 @@ def test_with_block_batches_and_reads_pending(tmp_path):
 
 
 def test_numpy_frames_refused_clearly(tmp_path):
+    # numpy frames are encoded since issue 17 (tests/test_encode.py); frames that cannot be are
+    # refused clearly and leave the dataset as it was
     ds = empty(str(tmp_path / "ds"))
     ds.create_tensor("videos", htype="video", sample_compression="mp4")
     before = snapshot(tmp_path / "ds")
-    with pytest.raises(vidlake.SampleAppendError, match=r"numpy array of frames.*Encode the frames"):
-        ds.videos.append(np.zeros((4, 32, 32, 3), np.uint8))
+    with pytest.raises(vidlake.SampleAppendError, match=r"frames must be uint8 RGB, got dtype float32"):
+        ds.videos.append(np.zeros((4, 32, 32, 3), np.float32))
     with pytest.raises(vidlake.HtypeError, match="video tensor takes"):
         ds.videos.append(12)
     assert snapshot(tmp_path / "ds") == before

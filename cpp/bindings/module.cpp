@@ -313,6 +313,8 @@ py::array_t<T> to_numpy(const std::vector<T>& v) {
 
 }  // namespace
 
+void register_encoder(py::module_& m);  // the encoder block at the end of this file
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vidlake's C++ core: packet index, read planner, decoder (see docs/DESIGN.md)";
   vidlake::install_log_buffer(AV_LOG_ERROR);  // Note [FFmpeg log lines]
@@ -358,12 +360,22 @@ PYBIND11_MODULE(_core, m) {
   py::class_<PacketIndex, IndexPtr>(m, "Index", "A video stream's packet index (see docs/DESIGN.md)")
       .def_static(
           "build",
-          [](const py::object& source, int stream, const std::string& name) {
+          [](const py::object& source, int stream, const std::string& name, const std::string& mode) {
+            IndexMode m;
+            if (mode == "auto") {
+              m = IndexMode::kAuto;
+            } else if (mode == "demux") {
+              m = IndexMode::kDemux;
+            } else if (mode == "tables") {
+              m = IndexMode::kTables;
+            } else {
+              throw ArgumentError("index mode must be one of 'auto', 'demux', 'tables', not '" + mode + "'");
+            }
             std::shared_ptr<ByteSource> src = make_source(source, name);
             py::gil_scoped_release nogil;
-            return std::make_shared<PacketIndex>(build_index(*src, stream));
+            return std::make_shared<PacketIndex>(build_index(*src, stream, m));
           },
-          py::arg("source"), py::arg("stream") = -1, py::arg("name") = "")
+          py::arg("source"), py::arg("stream") = -1, py::arg("name") = "", py::arg("mode") = "auto")
       .def_static(
           "from_bytes",
           [](const py::bytes& b, const std::string& name) {
@@ -383,6 +395,10 @@ PYBIND11_MODULE(_core, m) {
       .def("_fields", &index_fields)
       .def_static("_bytes_from_fields", [](const py::dict& d) { return py::bytes(index_from_fields(d).serialize()); },
                   py::arg("fields"))
+      .def_property_readonly("built_from", [](const PacketIndex& i) { return i.built_from; },
+                             "'tables' (MP4/MOV sample tables), 'demux' (every packet) or 'stored'")
+      .def_property_readonly("build_bytes", [](const PacketIndex& i) { return i.build_bytes; },
+                             "Bytes the build read from its source (-1 for a stored index)")
       .def_property_readonly("num_frames", &PacketIndex::num_frames)
       .def("__len__", &PacketIndex::num_frames)
       .def_property_readonly("stream_index", [](const PacketIndex& i) { return i.info.stream_index; })
@@ -523,4 +539,120 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("source"), py::arg("frames"), py::arg("threads") = 1,
       "Seconds libavcodec alone needs to decode the packets a read of `frames` needs (benchmark limit)");
+  register_encoder(m);
+}
+
+// ---- The encoder (issue 17): cpp/video_encoder.*, used by python/vidlake/video/encode.py.
+#include <mutex>
+
+#include "video_encoder.h"
+
+namespace {
+
+EncoderOptions encoder_options(const py::dict& d) {
+  EncoderOptions o;
+  auto get_str = [&](const char* k, std::string& v) { if (d.contains(k)) v = d[k].cast<std::string>(); };
+  auto get_int = [&](const char* k, int& v) { if (d.contains(k)) v = d[k].cast<int>(); };
+  get_str("encoder", o.encoder);
+  get_str("muxer", o.muxer);
+  get_str("pix_fmt", o.pix_fmt);
+  get_int("width", o.width);
+  get_int("height", o.height);
+  get_int("tb_num", o.tb_num);
+  get_int("tb_den", o.tb_den);
+  get_int("fps_num", o.fps_num);
+  get_int("fps_den", o.fps_den);
+  get_int("gop", o.gop);
+  get_int("max_b_frames", o.max_b_frames);
+  get_int("threads", o.threads);
+  get_int("color_space", o.color_space);
+  get_int("color_range", o.color_range);
+  get_int("color_primaries", o.color_primaries);
+  get_int("color_trc", o.color_trc);
+  get_int("sws_flags", o.sws_flags);
+  if (d.contains("qscale")) o.qscale = d["qscale"].cast<double>();
+  if (d.contains("bit_rate")) o.bit_rate = d["bit_rate"].cast<int64_t>();
+  if (d.contains("codec_options")) o.codec_options = d["codec_options"].cast<std::map<std::string, std::string>>();
+  if (d.contains("muxer_options")) o.muxer_options = d["muxer_options"].cast<std::map<std::string, std::string>>();
+  return o;
+}
+
+class PyEncoder {
+ public:
+  PyEncoder(const py::dict& options, const std::string& path, const std::string& name) {
+    EncoderOptions o = encoder_options(options);
+    py::gil_scoped_release nogil;
+    enc_ = std::make_unique<VideoEncoder>(o, path, name);
+  }
+  void write(const py::array_t<uint8_t, py::array::c_style>& frames,
+             const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& pts,
+             const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& dur) {
+    if (frames.ndim() != 4 || frames.shape(3) != 3) throw ArgumentError("frames must be (N, H, W, 3) uint8");
+    if (pts.ndim() != 1 || dur.ndim() != 1 || pts.shape(0) != frames.shape(0) || dur.shape(0) != frames.shape(0)) {
+      throw ArgumentError("pts and durations need one value per frame");
+    }
+    const uint8_t* data = frames.data();
+    const int64_t* p = pts.data();
+    const int64_t* du = dur.data();
+    const int64_t n = frames.shape(0);
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(mu_);  // one writer at a time (VideoEncoder is not thread-safe)
+    enc_->write(data, n, p, du);
+  }
+  void finish() {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(mu_);
+    enc_->finish();
+  }
+  py::bytes take_bytes() {
+    std::string b;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(mu_);
+      b = enc_->take_bytes();
+    }
+    return py::bytes(b);
+  }
+  py::dict stats() const {
+    const EncoderStats& s = enc_->stats();
+    py::dict d;
+    d["frames_in"] = s.frames_in;
+    d["packets_out"] = s.packets_out;
+    d["keyframes"] = s.keyframes;
+    d["bytes_out"] = s.bytes_out;
+    return d;
+  }
+  std::map<std::string, std::string> facts() const { return enc_->facts(); }
+  bool finished() const { return enc_->finished(); }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<VideoEncoder> enc_;
+};
+
+}  // namespace
+
+void register_encoder(py::module_& m) {
+  static py::object encode_error = py::module_::import("vidlake.errors").attr("VideoEncodeError");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const EncodeError& e) {
+      PyErr_SetString(encode_error.ptr(), e.what());
+    }
+  });
+  py::class_<PyEncoder>(m, "VideoEncoder", "RGB24 frames -> libavcodec -> a container in a file or in memory")
+      .def(py::init<const py::dict&, const std::string&, const std::string&>(), py::arg("options"),
+           py::arg("path") = "", py::arg("name") = "")
+      .def("write", &PyEncoder::write, py::arg("frames"), py::arg("pts"), py::arg("durations"),
+           "Encode (N, H, W, 3) uint8 RGB frames with their pts and durations (time base units); GIL released")
+      .def("finish", &PyEncoder::finish, "Flush the encoder and write the trailer (idempotent)")
+      .def("take_bytes", &PyEncoder::take_bytes, "The container's bytes (memory output, after finish)")
+      .def_property_readonly("stats", &PyEncoder::stats)
+      .def_property_readonly("facts", &PyEncoder::facts)
+      .def_property_readonly("finished", &PyEncoder::finished);
+  m.def(
+      "has_encoder",
+      [](const std::string& name) { return avcodec_find_encoder_by_name(name.c_str()) != nullptr; },
+      py::arg("name"), "Whether the linked FFmpeg has the encoder `name` (e.g. libx264)");
 }

@@ -27,6 +27,7 @@ from .errors import (  # noqa: F401
     StorageError,
     UnsupportedFormatError,
     VideoDecodeError,
+    VideoEncodeError,
     VidlakeError,
 )
 from .htypes.bbox import convert_boxes  # noqa: F401
@@ -40,5 +41,6 @@ from .video import (  # noqa: F401
     set_ffmpeg_log_level,
     set_output_cache,
 )
+from .video.encode import Frames, VideoWriter, encode, frames, reencode_bytes  # noqa: F401
 
 __version__ = "0.1.0"

@@ -7,20 +7,24 @@
 ``ingest`` never decodes: each file is read once, indexed (demux only) and stored as is, with
 a progress bar. Files whose real container differs from the tensor's ``sample_compression``
 (or that are not readable videos) are reported and skipped; the exit code is then 1.
+``ingest --reencode seek|intra|lerobot|JSON`` re-encodes each file instead (decode + encode,
+``vidlake.reencode_bytes``; ``--keep-original`` keeps the file too); ``--format mot|lasot
+--encode-frames`` encodes each image sequence into one video sample.
 ``frames`` takes a frame selection like Python indexing: ``7``, ``-1``, ``0:10``, ``0:100:5``,
 ``:`` or a list ``3,17,5``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import VidlakeError
-from .htypes.video import VIDEO_COMPRESSIONS
+from .htypes.video import ENCODE_CONTAINERS, VIDEO_COMPRESSIONS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,6 +75,16 @@ def _compression_for(path: str) -> str | None:
     return ext if ext in VIDEO_COMPRESSIONS else None
 
 
+def _reencode_arg(args: argparse.Namespace) -> Any:
+    """--reencode: a profile name, a JSON dict of encode settings, or None (as is)."""
+    v = getattr(args, "reencode", None)
+    if v is None or v in ("none", "as-is"):
+        return None
+    if v.lstrip().startswith("{"):
+        return json.loads(v)
+    return v
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -96,7 +110,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"vidlake ingest: cannot tell the format of {files[0]}; pass --compression "
                   f"({', '.join(VIDEO_COMPRESSIONS)})", file=sys.stderr)
             return 2
-        ds.create_tensor(args.tensor, htype="video", sample_compression=comp)
+        reencode = _reencode_arg(args)
+        if reencode is not None and comp not in ENCODE_CONTAINERS:
+            comp = "mp4"  # re-encoded files are written as mp4 unless --compression says mkv / webm
+        try:
+            ds.create_tensor(args.tensor, htype="video", sample_compression=comp, reencode=reencode,
+                             keep_original=bool(getattr(args, "keep_original", False)))
+        except ValueError as e:
+            print(f"vidlake ingest: {e}", file=sys.stderr)
+            return 2
+    elif _reencode_arg(args) is not None:
+        have = (ds[args.tensor].meta.get("reencode") or {}).get("profile")
+        want = _reencode_arg(args)
+        if have != (want if isinstance(want, str) else "custom"):
+            print(f"vidlake ingest: tensor {args.tensor!r} exists with reencode={have!r}; --reencode applies "
+                  "to a new tensor only", file=sys.stderr)
+            return 2
     t = ds[args.tensor]
     if t.htype != "video":
         print(f"vidlake ingest: tensor {args.tensor!r} is a {t.htype!r} tensor, not video", file=sys.stderr)
@@ -201,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video files (default), or MOT / LaSOT sequence folders (vidlake.importers)")
     pi.add_argument("--video", default=None, help="--format lasot: the video of a single sequence folder")
     pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pi.add_argument("--reencode", default=None, metavar="PROFILE",
+                    help="re-encode each file: seek, intra, lerobot, none (default: as is), or a JSON dict of "
+                         "vidlake.encode settings (README 'Writing video')")
+    pi.add_argument("--keep-original", action="store_true", help="with --reencode: keep each file as given too")
+    pi.add_argument("--encode-frames", action="store_true",
+                    help="--format mot|lasot: encode each image sequence into one video sample")
     pi.set_defaults(func=cmd_ingest)
 
     pn = sub.add_parser("info", help="describe a dataset")

@@ -79,5 +79,10 @@ __all__ = [
     "StorageError",
     "UnsupportedFormatError",
     "VideoDecodeError",
+    "VideoEncodeError",
     "VidlakeError",
 ]
+
+
+class VideoEncodeError(VidlakeError, ValueError):
+    """Frames cannot be encoded: an encoder or muxer FFmpeg lacks or refuses, bad settings or frames."""

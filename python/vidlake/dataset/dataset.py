@@ -25,6 +25,7 @@ from ..format import records as fmt
 from ..htypes import lookup
 from ..storage import StorageProvider, get_provider, url_scheme
 from ..storage.creds import redact, resolve_creds, validate_creds
+from .encoding import encode_meta
 from .tensor import Tensor, check_options_fit, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
@@ -275,13 +276,17 @@ class Dataset:
                       max_chunk_size: int | None = None, target_chunk_size: int | None = None,
                       exist_ok: bool = False, coords: dict[str, str] | None = None,
                       aligned_to: str | None = None, read_options: dict[str, Any] | None = None,
-                      **kwargs: Any) -> Tensor:
+                      encode: dict[str, Any] | None = None, reencode: str | dict[str, Any] | None = None,
+                      keep_original: bool = False, **kwargs: Any) -> Tensor:
         """Add a tensor. Video tensors need a ``sample_compression``; anything not accepted is
         a ``ValueError`` listing what is. ``coords`` is for bbox tensors, ``aligned_to`` makes a
         ``sequence[...]`` tensor keep one item per frame of a video or sequence tensor
         (``docs/ANNOTATIONS.md``). ``read_options`` (video tensors: ``size``, ``gray``,
         ``rotate``, ``color_conversion``; image tensors: ``image_decoder``) are stored as the
-        defaults of every read.
+        defaults of every read. Video tensors: ``encode`` (settings of :func:`vidlake.encode`) is how frames appended as
+        arrays are encoded; ``reencode`` (``"seek"``, ``"intra"``, ``"lerobot"``, a dict of
+        settings, or None: as is) re-encodes every appended file, ``keep_original=True`` keeps
+        the file as given too (``Tensor.original_bytes``); README "Writing video".
 
             >>> ds.create_tensor("videos", htype="video", sample_compression="mp4")
             >>> ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
@@ -316,6 +321,7 @@ class Dataset:
             check_options_fit(dict(read_options), spec, name)
             tmeta["read_options"] = {k: list(v) if isinstance(v, tuple) else v
                                      for k, v in check_read_options(dict(read_options), name).items()}
+        tmeta.update(encode_meta(spec, name, encode, reencode, keep_original))
         return self.writer.create_tensor(name, tmeta)
 
     # -- writing ----------------------------------------------------------------------

@@ -272,6 +272,19 @@ class Tensor:
         """``sample_info`` of sample ``i`` (an unverified link is indexed on first use)."""
         return self.spec.info(self.stored(i))
 
+    def original_bytes(self, i: int) -> bytes:
+        """The file as appended of a re-encoded video sample (``create_tensor(reencode=...,
+        keep_original=True)``); ``DatasetError`` when the tensor did not keep it.
+
+            >>> vidlake.VideoReader(ds.videos.original_bytes(0)).metadata["codec"]
+            'h264'
+        """
+        e = self._entries[i]
+        if "original" not in e:
+            raise DatasetError(f"{self.key}[{i}]: no original kept (create_tensor(..., reencode=..., "
+                               "keep_original=True) keeps it)")
+        return self.stored(i).read_extents(e["original"])
+
     def sample_shape(self, i: int) -> tuple[int, ...]:
         """The shape of sample ``i``, from the table (links: from their facts)."""
         if self.spec.linked:

@@ -193,6 +193,8 @@ class Writer:
             entry["video"] = p.extra
         if p.link is not None:
             entry["link"] = p.link
+        if p.original is not None:  # a re-encoded video's file as appended (keep_original=True)
+            entry["original"] = put(p.original)
         t._entries.append(entry)
 
     def pending_bytes(self) -> int:

@@ -330,6 +330,8 @@ def check_entry(e: Any, what: str, field: str, htype: str | None = None) -> None
     _extents(e.get("data"), what, field + ".data")
     if "index" in e:
         _extents(e["index"], what, field + ".index")
+    if "original" in e:  # a re-encoded video's file as appended (keep_original=True)
+        _extents(e["original"], what, field + ".original")
     info = _dict(e.get("info"), what, field + ".info")
     shape = _list(info.get("shape"), what, field + ".info.shape")
     for d, v in enumerate(shape):

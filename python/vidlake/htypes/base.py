@@ -58,6 +58,7 @@ class PreparedSample:
     index: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     link: dict[str, Any] | None = None  # link htypes: url, creds_key, verified (entry["link"])
+    original: Any = None  # re-encoded videos with keep_original: the file as given (entry["original"])
 
 
 class WriteContext(Protocol):

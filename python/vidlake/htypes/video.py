@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import HtypeError, SampleAppendError, StorageError, VideoDecodeError
+from ..errors import HtypeError, SampleAppendError, StorageError, VideoDecodeError, VideoEncodeError
 from ..format.records import sample_index
 from ..sources import Sample
 from ..storage.provider import FileRange
 from ..video import Index, VideoReader
+from ..video.encode import Frames, encode_to_bytes, reencode_bytes
 from . import register
 from .base import Htype, PreparedSample, SampleContext, WriteContext
 
@@ -92,21 +93,82 @@ def _video_source(sample: Any) -> tuple[bytes | FileRange, str | None]:
         return _local_file(path), path
     if isinstance(sample, (bytes, bytearray, memoryview)):
         return bytes(sample), None
-    if isinstance(sample, np.ndarray):
-        raise SampleAppendError(
-            f"a numpy array of frames (shape {sample.shape}) cannot be appended to a video tensor yet: "
-            "vidlake stores encoded video files as they are and has no frame encoder. Encode the frames "
-            "to a file first (e.g. `ffmpeg -f rawvideo -pix_fmt rgb24 -s WxH -r FPS -i - -c:v libx264 out.mp4`) "
-            "and append vidlake.read('out.mp4')"
-        )
     raise HtypeError(
-        f"a video tensor takes vidlake.read(path), a file path or the file's bytes; got {type(sample).__name__}"
+        f"a video tensor takes vidlake.read(path), a file path, the file's bytes, or frames (an (N, H, W, 3) "
+        f"uint8 array, an iterator of frames, vidlake.frames(...)); got {type(sample).__name__}"
     )
 
 
-def prepare_video(sample: Any, compression: str, tensor: str) -> PreparedSample:
-    """Demux once (no decode) to build the packet index, check the container, fill sample_info."""
-    data, filename = _video_source(sample)
+#: sample_compression values the encoder writes (frames appended, re-encoding)
+ENCODE_CONTAINERS = ("mp4", "m4v", "mov", "mkv", "webm")
+
+
+def _is_frames(sample: Any) -> bool:
+    """Frames to encode: an array, vidlake.frames(...), or an iterator (not a file or bytes)."""
+    if isinstance(sample, (np.ndarray, Frames)):
+        return True
+    if isinstance(sample, (str, os.PathLike, bytes, bytearray, memoryview, Sample, dict)):
+        return False
+    return hasattr(sample, "__iter__") and not hasattr(sample, "read")
+
+
+def _encode_frames(sample: Any, compression: str, tensor: str, meta: Mapping[str, Any]) -> tuple[bytes, dict]:
+    """Frames -> the file's bytes in the tensor's container, with the tensor's and the sample's settings."""
+    if compression not in ENCODE_CONTAINERS:
+        raise SampleAppendError(f"cannot append frames to {tensor!r}: vidlake encodes into "
+                                f"{', '.join(ENCODE_CONTAINERS)}, not {compression!r}")
+    settings = dict(meta.get("encode") or {})
+    source, timestamps = sample, None
+    if isinstance(sample, Frames):
+        if sample.settings.get("lossless"):  # the sample's lossless=True beats the tensor's quality
+            settings.pop("crf", None)
+            settings.pop("bitrate", None)
+        settings.update(sample.settings)
+        source, timestamps = sample.source, sample.timestamps
+    settings.pop("container", None)
+    try:
+        facts = encode_to_bytes(source, settings, timestamps, container=compression)
+    except VideoEncodeError as e:
+        raise SampleAppendError(f"cannot append frames to {tensor!r}: {e}") from None
+    return facts.pop("data"), facts
+
+
+def prepare_video(sample: Any, compression: str, tensor: str,
+                  meta: Mapping[str, Any] | None = None) -> PreparedSample:
+    """Demux once (no decode) to build the packet index, check the container, fill sample_info.
+    Frames are encoded first (the tensor's ``encode`` settings); a tensor with ``reencode``
+    re-encodes files to that profile (``keep_original``: the file is kept too)."""
+    meta = meta or {}
+    encoded: dict[str, Any] | None = None
+    if _is_frames(sample):
+        data: Any
+        data, encoded = _encode_frames(sample, compression, tensor, meta)
+        filename = None
+    else:
+        data, filename = _video_source(sample)
+    original: Any = None
+    reencoded: dict[str, Any] | None = None
+    if encoded is None and meta.get("reencode"):
+        what = repr(filename) if filename else "the video bytes"
+        src = data.path if isinstance(data, FileRange) else data
+        try:
+            new, facts = reencode_bytes(src, meta["reencode"], container=compression, name=filename)
+        except (VideoDecodeError, VideoEncodeError) as e:
+            raise SampleAppendError(f"cannot append {what} to {tensor!r}: re-encoding failed ({e})") from None
+        if meta.get("keep_original"):
+            original = data
+        data, reencoded = new, facts["reencoded"]
+    prepared = _prepare_file(data, filename, compression, tensor)
+    if encoded is not None:
+        prepared.info["encoded"] = encoded["encoded"]
+    if reencoded is not None:
+        prepared.info["reencoded"] = reencoded
+        prepared.info["modified"] = True
+        prepared.original = original
+    return prepared
+
+
+def _prepare_file(data: Any, filename: str | None, compression: str, tensor: str) -> PreparedSample:
     what = repr(filename) if filename else "the video bytes"
     if not len(data):
         raise SampleAppendError(f"cannot append {what} to {tensor!r}: the file is empty (0 bytes)")
@@ -174,7 +236,7 @@ class VideoHtype(Htype):
 
     def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
                 ctx: WriteContext | None) -> PreparedSample:
-        return prepare_video(sample, meta["sample_compression"], tensor)
+        return prepare_video(sample, meta["sample_compression"], tensor, meta)
 
     def open_reader(self, ctx: SampleContext, threads: int | None = None) -> VideoReader:
         e = ctx.entry

@@ -31,9 +31,9 @@ def ingest_folders(args: argparse.Namespace) -> int:
     for folder in folders:
         try:
             if args.format == "mot":
-                rows = ingest_mot(ds, [folder])
+                rows = ingest_mot(ds, [folder], encode=getattr(args, "encode_frames", False))
             else:
-                rows = ingest_lasot(ds, [folder], video=args.video)
+                rows = ingest_lasot(ds, [folder], video=args.video, encode=getattr(args, "encode_frames", False))
         except (VidlakeError, OSError) as e:
             failed += 1
             print(f"skipped {folder}: {e}", file=sys.stderr)

@@ -10,7 +10,7 @@ Tensors of the row (created when missing):
 
 | tensor | htype | per frame |
 |---|---|---|
-| ``videos`` (a video file) or ``frames`` (``img/``) | ``video`` / ``sequence[image]`` | |
+| ``videos`` (a video file, or ``img/`` with ``encode=True``) or ``frames`` (``img/``) | ``video`` / ``sequence[image]`` | |
 | ``boxes`` | ``sequence[bbox]`` pixel LTWH, aligned | ``(1, 4)``: a sample is ``(frames, 1, 4)`` |
 | ``full_occlusion``, ``out_of_view``, ``absent`` | ``sequence[]`` bool, aligned | ``()``; all False when the file is missing |
 | ``metadata`` | ``json`` | ``{"name", "nlp", "attributes"}`` |
@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DatasetError
+from ..video.encode import Frames
+from .frames_video import encode_settings, sequence_video
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable
@@ -93,9 +95,9 @@ def _find_video(folder: str) -> str | None:
     return None
 
 
-def lasot_row(folder: str, video: str | None = None) -> tuple[dict[str, Any], str]:
+def lasot_row(folder: str, video: str | None = None, encode: Any = False) -> tuple[dict[str, Any], str]:
     """(row, frame tensor name) for one LaSOT sequence; frames from ``video``, a video beside
-    the annotations, or ``img/``."""
+    the annotations, or ``img/`` (``encode``: the images encoded into one ``videos`` sample)."""
     from ..sources import read
 
     ann = read_lasot(folder)
@@ -119,14 +121,19 @@ def lasot_row(folder: str, video: str | None = None) -> tuple[dict[str, Any], st
     files = sorted(f for f in os.listdir(img) if f.lower().endswith((".jpg", ".jpeg")))
     if len(files) != n:
         raise DatasetError(f"{img}: {len(files)} frames but groundtruth.txt has {n} lines")
-    row["frames"] = [read(os.path.join(img, f)) for f in files]
+    paths = [os.path.join(img, f) for f in files]
+    if encode:
+        row["videos"] = sequence_video(paths, 30.0, encode_settings(encode))  # LaSOT is 30 fps
+        return row, "videos"
+    row["frames"] = [read(p) for p in paths]
     return row, "frames"
 
 
 def ingest_lasot(ds: Dataset, folders: Iterable[str], video: str | None = None,
-                 progress: Any = None) -> list[int]:
+                 progress: Any = None, encode: Any = False) -> list[int]:
     """Import LaSOT sequence folders into ``ds`` (one row each, upserted by ``reference_id``).
     ``video`` names the video of a single folder when it is not beside the annotations.
+    ``encode=True`` (or a dict of settings) encodes an ``img/`` folder into one video sample.
 
         >>> ingest_lasot(vidlake.empty("./lasot_ds"), ["LaSOT/dog/dog-2"], video="dog-2.mp4")
     """
@@ -137,11 +144,12 @@ def ingest_lasot(ds: Dataset, folders: Iterable[str], video: str | None = None,
     with ds:  # tensors and rows in one transaction: a failed run leaves no empty tensors behind
         try:
             for folder in folders:
-                row, frames = lasot_row(folder, video)
+                row, frames = lasot_row(folder, video, encode)
                 if ("frames" if frames == "videos" else "videos") in ds.tensors:
                     raise DatasetError(f"{ds.path}: mixes video and image-frame LaSOT sequences; use one kind per dataset")
                 if frames == "videos":
-                    ext = os.path.splitext(row["videos"].path)[1].lstrip(".").lower()
+                    src = row["videos"]
+                    ext = "mp4" if isinstance(src, Frames) else os.path.splitext(src.path)[1].lstrip(".").lower()
                     ds.create_tensor("videos", htype="video", sample_compression=ext, exist_ok=True)
                 else:
                     ds.create_tensor("frames", htype="sequence[image]", sample_compression="jpg", exist_ok=True)

@@ -21,8 +21,10 @@ Tensors of the row (created when missing; boxes and the per-box tensors are alig
 | ``metadata`` | ``json`` | the seqinfo values plus ``columns`` (9 or 10) |
 | ``reference_id`` | ``text`` | the sequence name (upsert key) |
 
-Encoding a sequence's frames into one video sample needs a video encoder in the core, which it
-does not have yet; frames are stored as the jpg files they are.
+By default frames are stored as the jpg files they are. ``encode=True`` (or a dict of
+``vidlake.encode`` settings; ``vidlake ingest --format mot --encode-frames``) encodes each
+sequence's frames into one video sample instead: ``frames`` is then a ``video`` tensor (mp4,
+``importers/frames_video.py``) and the annotations stay aligned frame for frame.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DatasetError
+from .frames_video import encode_settings, sequence_video
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable
@@ -139,8 +142,15 @@ def _is_sequence(p: str) -> bool:
     return os.path.isdir(p) and any(os.path.exists(os.path.join(p, x)) for x in ("gt", "img1", "seqinfo.ini"))
 
 
-def _ensure_tensors(ds: Dataset) -> None:
-    ds.create_tensor("frames", htype="sequence[image]", sample_compression="jpg", exist_ok=True)
+def _ensure_tensors(ds: Dataset, encode: Any = False) -> None:
+    want = "video" if encode else "sequence[image]"
+    if "frames" in ds.tensors and ds.tensors["frames"].htype != want:
+        raise DatasetError(f"{ds.path}: its frames tensor is {ds.tensors['frames'].htype!r}; import "
+                           f"{'with' if ds.tensors['frames'].htype == 'video' else 'without'} encode= into it")
+    if encode:
+        ds.create_tensor("frames", htype="video", sample_compression="mp4", exist_ok=True)
+    else:
+        ds.create_tensor("frames", htype="sequence[image]", sample_compression="jpg", exist_ok=True)
     specs = [
         ("boxes", {"htype": "sequence[bbox]", "coords": {"type": "pixel", "mode": "LTWH"}}),
         ("ids", {"htype": "sequence[]", "dtype": "uint32"}),
@@ -154,8 +164,9 @@ def _ensure_tensors(ds: Dataset) -> None:
     ds.create_tensor("reference_id", htype="text", exist_ok=True)
 
 
-def mot_row(folder: str, gt: str | None = None) -> dict[str, Any]:
-    """One dataset row for a MOT sequence folder (frames as lazy ``vidlake.read`` samples)."""
+def mot_row(folder: str, gt: str | None = None, encode: Any = False) -> dict[str, Any]:
+    """One dataset row for a MOT sequence folder (frames as lazy ``vidlake.read`` samples, or
+    with ``encode`` as ``vidlake.frames`` to encode into one video)."""
     from ..sources import read
     from ..video import image_header
 
@@ -203,16 +214,19 @@ def mot_row(folder: str, gt: str | None = None) -> dict[str, Any]:
         vis.append(table.visibility[sel])
     meta = dict(info)
     meta.update(name=name, columns=table.columns if table is not None else None, source=os.path.abspath(folder))
+    paths = [os.path.join(im_dir, f) for f in images]
+    fps = float(info["frameRate"]) if info.get("frameRate") else None
     return {
-        "frames": [read(os.path.join(im_dir, f)) for f in images],
+        "frames": sequence_video(paths, fps, encode_settings(encode)) if encode else [read(p) for p in paths],
         "boxes": boxes, "ids": ids, "confidences": conf, "classes": cls, "visibility": vis,
         "metadata": meta, "reference_id": name,
     }
 
 
-def ingest_mot(ds: Dataset, inputs: Iterable[str], progress: Any = None) -> list[int]:
+def ingest_mot(ds: Dataset, inputs: Iterable[str], progress: Any = None, encode: Any = False) -> list[int]:
     """Import MOT sequence folders (or folders of them) into ``ds``, one row per sequence,
     upserted by ``reference_id`` = sequence name. Returns the row of each sequence.
+    ``encode=True`` (or a dict of settings) stores each sequence's frames as one video.
 
         >>> ingest_mot(vidlake.empty("./mot_ds"), ["MOT17/train"])
     """
@@ -220,9 +234,9 @@ def ingest_mot(ds: Dataset, inputs: Iterable[str], progress: Any = None) -> list
     rows = []
     with ds:  # tensors and rows in one transaction: a failed run leaves no empty tensors behind
         try:
-            _ensure_tensors(ds)
+            _ensure_tensors(ds, encode)
             for folder in seqs:
-                rows += ds.upsert(mot_row(folder), key="reference_id")
+                rows += ds.upsert(mot_row(folder, encode=encode), key="reference_id")
                 if progress is not None:
                     progress(folder)
         except BaseException:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import builtins
     from collections.abc import Sequence
 
-__all__ = ["RemoteRangeSource", "build_remote_index", "open_remote_video"]
+__all__ = ["INDEX_MODES", "RemoteRangeSource", "build_remote_index", "open_remote_video"]
 
 log = logging.getLogger("vidlake.remote")
 
@@ -178,13 +178,15 @@ def open_remote_video(
     cache: bool | RangeCache | None = None,
     threads: int | None = None,
     stream: int | None = None,
+    index_mode: str = "auto",
 ):
     """A :class:`vidlake.VideoReader` over a remote video, reading only the byte ranges it needs.
 
     ``url`` is ``s3://bucket/key``, ``http(s)://host/path`` or any URL whose scheme has a
     storage provider; ``creds`` goes to that provider. Without ``index`` the packet index is
-    built here by demuxing the file once through ranged reads (with read-ahead); with one
-    (an ``Index`` or its bytes) nothing is read until frames are asked for.
+    built here through ranged reads: for MP4/MOV from the container's tables (headers only),
+    for other files by demuxing them once (``index_mode``: see :func:`build_remote_index`);
+    with one (an ``Index`` or its bytes) nothing is read until frames are asked for.
 
         >>> r = open_remote_video("https://example.com/clip.mp4")
         >>> r[100].shape
@@ -201,18 +203,41 @@ def open_remote_video(
     except KeyError:
         raise FileNotFoundError(f"{redact(url)}: no such object") from None
     if index is None:
-        index = build_remote_index(src, stream)
+        index = build_remote_index(src, stream, index_mode)
     return VideoReader(src, index=index, threads=threads, name=src.name)
 
 
-def build_remote_index(src: RemoteRangeSource, stream: int | None = None):
-    """Build the packet index of ``src`` by demuxing it once through ranged reads, with
-    read-ahead on for that pass (off again afterwards, for frame reads). A storage failure
-    during the pass is raised as it is (not as a decode error)."""
+INDEX_MODES = ("auto", "tables", "demux")
+
+
+def build_remote_index(src: RemoteRangeSource, stream: int | None = None, mode: str = "auto"):
+    """Build the packet index of ``src`` through ranged reads.
+
+    ``mode="auto"`` (default) builds MP4/MOV indexes from the container's tables (the
+    sample tables or fragment headers, and the heads of the sync samples: docs/REMOTE.md,
+    "Index from the container's tables"), never reading sample payloads, and demuxes every
+    other file once; ``"tables"`` refuses to demux (``UnsupportedFormatError`` when the
+    tables path cannot index the file exactly); ``"demux"`` always demuxes. The demux pass
+    reads ahead (off again afterwards, for frame reads). A storage failure during a pass is
+    raised as it is (not as a decode error)."""
+    if mode not in INDEX_MODES:
+        raise ValueError(f"index mode must be one of {', '.join(map(repr, INDEX_MODES))}, not {mode!r}")
+    s = -1 if stream is None else stream
+    if mode != "demux":
+        try:
+            return _build(src, s, "tables", readahead=0)
+        except VideoDecodeError:  # UnsupportedFormatError included: not a file the tables path indexes
+            if mode == "tables":
+                raise
+            src.last_error = None
+    return _build(src, s, "demux", readahead=max(src.readahead, DEFAULT_READAHEAD))
+
+
+def _build(src: RemoteRangeSource, stream: int, mode: str, readahead: int):
     saved = src.readahead
-    src.readahead = max(saved, DEFAULT_READAHEAD)
+    src.readahead = readahead
     try:
-        return Index.build(src, -1 if stream is None else stream, src.name)
+        return Index.build(src, stream, src.name, mode)
     except VideoDecodeError:
         if isinstance(src.last_error, (StorageError, FileNotFoundError)):
             raise src.last_error from None

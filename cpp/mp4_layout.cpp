@@ -1,0 +1,139 @@
+#include "mp4_layout.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vidlake {
+
+namespace {
+
+constexpr int64_t kSpeculativeRead = 4096;  // one read: a box header, and a small box whole
+
+uint32_t be32(const uint8_t* p) {
+  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
+         (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
+}
+
+bool printable_type(const uint8_t* t) {
+  for (int i = 0; i < 4; ++i) {
+    if (t[i] < 0x20 || t[i] > 0x7e) return false;
+  }
+  return true;
+}
+
+bool is_first_box(const uint8_t* t) {
+  static const char* const kFirst[] = {"ftyp", "moov", "mdat", "free", "wide", "skip", "styp", "pnot"};
+  for (const char* b : kFirst) {
+    if (std::memcmp(t, b, 4) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<Mp4Layout> scan_mp4_layout(ByteSource& source) {
+  const int64_t size = source.size();
+  Mp4Layout layout;
+  std::string buf;       // the last speculative read
+  int64_t buf_start = 0;
+  auto fetch = [&](int64_t at, int64_t len) {
+    buf.assign(static_cast<size_t>(len), '\0');
+    int64_t got = source.read_at(at, reinterpret_cast<uint8_t*>(&buf[0]), len);
+    buf.resize(static_cast<size_t>(std::max<int64_t>(got, 0)));
+    buf_start = at;
+    layout.header_bytes += static_cast<int64_t>(buf.size());
+  };
+  auto have = [&](int64_t at, int64_t len) {
+    return at >= buf_start && at + len <= buf_start + static_cast<int64_t>(buf.size());
+  };
+  bool moov = false;
+  int64_t pos = 0;
+  while (pos < size) {
+    if (!have(pos, 16)) fetch(pos, std::min(kSpeculativeRead, size - pos));
+    if (!have(pos, 8)) return std::nullopt;  // a truncated box header
+    const auto* h = reinterpret_cast<const uint8_t*>(buf.data() + (pos - buf_start));
+    if (!printable_type(h + 4) || (layout.boxes == 0 && !is_first_box(h + 4))) return std::nullopt;
+    int64_t box = be32(h);
+    int64_t header = 8;
+    if (box == 1) {
+      if (!have(pos, 16)) return std::nullopt;
+      box = (static_cast<int64_t>(be32(h + 8)) << 32) | be32(h + 12);
+      header = 16;
+    } else if (box == 0) {
+      box = size - pos;  // to the end of the file
+    }
+    if (box < header || box > size - pos) return std::nullopt;  // boxes must tile the file
+    ++layout.boxes;
+    if (std::memcmp(h + 4, "moov", 4) == 0) moov = true;
+    if (std::memcmp(h + 4, "mdat", 4) == 0) {
+      if (box > header) layout.payload.push_back(ByteRange{pos + header, pos + box});
+    } else {
+      if (!have(pos, box)) fetch(pos, box);
+      if (!have(pos, box)) return std::nullopt;
+      layout.prefetched[pos] = buf.substr(static_cast<size_t>(pos - buf_start), static_cast<size_t>(box));
+    }
+    pos += box;
+  }
+  if (!moov) return std::nullopt;
+  return layout;
+}
+
+TablesOnlySource::TablesOnlySource(ByteSource& inner, Mp4Layout layout)
+    : ByteSource(inner.name()), inner_(inner), layout_(std::move(layout)) {
+  fetched_ = layout_.header_bytes;
+}
+
+int64_t TablesOnlySource::copy_real(int64_t offset, uint8_t* dst, int64_t len) {
+  auto it = layout_.prefetched.upper_bound(offset);
+  if (it != layout_.prefetched.begin()) {
+    --it;
+    const int64_t start = it->first;
+    const int64_t end = start + static_cast<int64_t>(it->second.size());
+    if (offset >= start && offset < end) {
+      const int64_t n = std::min(len, end - offset);
+      std::memcpy(dst, it->second.data() + (offset - start), static_cast<size_t>(n));
+      return n;
+    }
+  }
+  // Bytes outside every box the scan kept (not expected: the boxes tile the file).
+  int64_t n = inner_.read_at(offset, dst, len);
+  if (n > 0) fetched_ += n;
+  return n;
+}
+
+int64_t TablesOnlySource::read_at(int64_t offset, uint8_t* dst, int64_t len) {
+  if (offset < 0 || offset >= size() || len <= 0) return 0;
+  len = std::min(len, size() - offset);
+  int64_t done = 0;
+  while (done < len) {
+    const int64_t at = offset + done;
+    // The first payload range ending after `at`.
+    auto it = std::upper_bound(layout_.payload.begin(), layout_.payload.end(), at,
+                               [](int64_t v, const ByteRange& r) { return v < r.end; });
+    int64_t n;
+    if (it != layout_.payload.end() && at >= it->start) {
+      n = std::min(len - done, it->end - at);
+      std::memset(dst + done, 0, static_cast<size_t>(n));
+      zeroed_ += n;
+      // Overlays inside [at, at + n): the first one starting at or before `at`, then the rest.
+      auto o = overlays_.upper_bound(at);
+      if (o != overlays_.begin()) --o;
+      for (; o != overlays_.end() && o->first < at + n; ++o) {
+        const int64_t os = o->first;
+        const int64_t oe = os + static_cast<int64_t>(o->second.size());
+        const int64_t s = std::max(os, at);
+        const int64_t e = std::min(oe, at + n);
+        if (s < e) std::memcpy(dst + done + (s - at), o->second.data() + (s - os), static_cast<size_t>(e - s));
+      }
+    } else {
+      const int64_t limit = it != layout_.payload.end() ? it->start : size();
+      n = copy_real(at, dst + done, std::min(len - done, limit - at));
+      if (n <= 0) break;
+    }
+    done += n;
+  }
+  count(done);
+  return done;
+}
+
+}  // namespace vidlake

@@ -1,0 +1,74 @@
+// Note [Index from the container's tables]
+//
+// An MP4/MOV file keeps everything the packet index needs (sample sizes, chunk
+// offsets, decode times, composition offsets, sync samples, edit lists; for
+// fragmented files the moof/trun boxes) outside the sample payloads:
+//
+//   ftyp | mdat [payload ......................................] | moov [tables]
+//   ftyp | moov | moof [trun] | mdat [payload] | moof | mdat | ... | mfra
+//
+// Rather than re-implementing libavformat's mov demuxer (its edit-list and
+// ctts rules are subtle, and the index must equal the full demux's field for
+// field), vidlake lets that demuxer run as usual over a TablesOnlySource: the
+// top-level boxes are found with a few small ranged reads (scan_mp4_layout),
+// every box outside an `mdat` body is read for real, and reads inside an
+// `mdat` body return zeros without touching the source. The demuxer then
+// reports the same pts, dts, duration, size, position and flags as on the
+// real file, having fetched only the headers.
+//
+// What only the payload knows is read sparingly by the index builder
+// (index_builder.cpp): the head of each keyframe sample (in-band parameter sets
+// and SEI, and whether the access unit is a clean random access point). Every
+// other sample counts as one frame, which ISO/IEC 14496-15 guarantees for the
+// codecs the tables path accepts (one access unit per sample).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "byte_source.h"
+
+namespace vidlake {
+
+struct Mp4Layout {
+  std::vector<ByteRange> payload;               // mdat bodies, in file order
+  std::map<int64_t, std::string> prefetched;    // start offset -> bytes read while scanning
+  int64_t header_bytes = 0;                     // bytes the scan fetched
+  int boxes = 0;                                // top-level boxes seen
+};
+
+// The top-level box layout of an ISO-BMFF file, or nothing when `source` is not
+// one (or its boxes do not tile the file). Reads box headers only, plus every
+// non-mdat box whole (moov, moof, ...), each with one ranged read.
+std::optional<Mp4Layout> scan_mp4_layout(ByteSource& source);
+
+// `inner` with every mdat body read as zeros (Note [Index from the container's tables]).
+class TablesOnlySource : public ByteSource {
+ public:
+  TablesOnlySource(ByteSource& inner, Mp4Layout layout);
+  int64_t size() const override { return inner_.size(); }
+  int64_t read_at(int64_t offset, uint8_t* dst, int64_t len) override;
+  // Bytes read for [offset, offset + data.size()) inside a payload, handed out instead of zeros.
+  void overlay(int64_t offset, std::string data) { overlays_[offset] = std::move(data); }
+  const std::string* overlay_at(int64_t offset) const {
+    auto it = overlays_.find(offset);
+    return it == overlays_.end() ? nullptr : &it->second;
+  }
+  // Bytes fetched from `inner` (scan included); zeros handed out are not counted.
+  int64_t fetched() const { return fetched_; }
+  int64_t zeroed() const { return zeroed_; }
+
+ private:
+  int64_t copy_real(int64_t offset, uint8_t* dst, int64_t len);
+  ByteSource& inner_;
+  Mp4Layout layout_;
+  std::map<int64_t, std::string> overlays_;  // non-overlapping
+  int64_t fetched_ = 0;
+  int64_t zeroed_ = 0;
+};
+
+}  // namespace vidlake
