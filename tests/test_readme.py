@@ -10,7 +10,7 @@
   compared. Comment lines right below that start with ``#`` plus at least three spaces continue
   ``text``; ``  # remark`` (two spaces, then ``#``) ends the text of a line. Every such check must run (one in an ``except`` block that is never entered fails).
 * Each test runs in a fresh temporary folder holding the files the README names
-  (:data:`FILES`: symlinks to ``VIDLAKE_TESTDATA`` videos, a small MOT-style image folder, a
+  (:data:`FILES`: copies of ``VIDLAKE_TESTDATA`` videos, a small MOT-style image folder, a
   text file posing as a video). Remote snippets run against the loopback servers of
   tests/remote_fixtures.py: ``AWS_*`` variables point boto3 at moto, ``STORAGE_EMULATOR_HOST``
   at the GCS emulator (buckets ``my-bucket``, ``bucket``, ``other-bucket``, ``public-bucket``
@@ -25,8 +25,10 @@ import io
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import annotation_assets as aa
 import assets
@@ -35,6 +37,9 @@ import pytest
 
 import vidlake
 from vidlake import _core
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 # docs/*.md are not run: their blocks are API outlines (signatures, ``creds={...}``, names the
@@ -222,19 +227,26 @@ def _damaged_dataset(root: Path, video: Path) -> None:
 
 
 @pytest.fixture
-def readme_folder(tmp_path, monkeypatch) -> Path:
+def readme_folder(tmp_path, monkeypatch) -> Iterator[Path]:
+    sources = {assets.VIDEO_DIR / s for s in FILES.values()}
+    before = {p: p.stat() for p in sources if p.exists()}
     for name, shared in FILES.items():
         dst = tmp_path / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         src = assets.VIDEO_DIR / shared
         if not src.exists():
             pytest.fail(f"shared test video missing: {src}")
-        dst.symlink_to(src)
+        # a copy, never a symlink: the README's examples write files of these names
+        # ("Writing video" encodes to clip.mp4), and a write must not reach the shared data
+        shutil.copyfile(src, dst)
     (tmp_path / "notes.txt.mp4").write_text("meeting notes, not a video\n")
     _damaged_dataset(tmp_path / "downloaded_ds", tmp_path / "clip.mp4")
     aa.mot_sequence(aa.MOT17, tmp_path / MOT_SEQ, 20, 48, 64)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    yield tmp_path
+    for p, st in before.items():  # the examples must never write the shared test data
+        now = p.stat()
+        assert (now.st_size, now.st_mtime_ns) == (st.st_size, st.st_mtime_ns), f"{p} was modified"
 
 
 @pytest.fixture
