@@ -41,6 +41,17 @@ if ! command -v clang++ >/dev/null || [ ! -f "$(clang++ -print-file-name=libclan
   fi
 fi
 
+# Debian's Chromium for the viewer's browser tests (tests/test_viewer.py drives it with
+# Playwright's Python package through executable_path; no browser is ever downloaded).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+  else
+    echo "setup: for the viewer tests: sudo apt-get install -y chromium"
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -64,6 +75,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   $VPY -m pip install -q pytest pytest-timeout pillow boto3 "moto[server]>=5" ruff mypy "hypothesis>=6.100" \
     "google-cloud-storage>=2.10" "gcp-storage-emulator; python_version >= '3.10'"
+  # Playwright's Python package drives Debian's chromium in the viewer tests (never `playwright install`)
+  $VPY -m pip install -q "playwright>=1.40"
   # PyTorch for the vidlake.torch tests: the CPU wheel (torch==2.13.0+cpu, kept on this
   # machine's local wheel folder; no CUDA packages). Without it those tests skip.
   if ! $VPY -c "import torch" 2>/dev/null; then

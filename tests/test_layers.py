@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"htypes"},
     {"dataset"},
     {"api"},
-    {"__init__", "cli", "demo", "importers", "viewer", "torch", "samplers", "jobs", "scenes", "select",
+    {"__init__", "cli", "demo", "importers", "viewer", "torch", "samplers", "jobs", "scenes", "select", "curate",
      "encode", "__main__"},
 ]
 TOP = len(LAYERS) - 1

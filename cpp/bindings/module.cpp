@@ -22,6 +22,7 @@ extern "C" {
 #include "decode_limit.h"
 #include "image_decoder.h"
 #include "index_builder.h"
+#include "keyframe_reader.h"
 #include "output_buffers.h"
 #include "packet_index.h"
 #include "read_plan.h"
@@ -539,6 +540,44 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("source"), py::arg("frames"), py::arg("threads") = 1,
       "Seconds libavcodec alone needs to decode the packets a read of `frames` needs (benchmark limit)");
+
+  // vidlake.curate: keyframes-only candidates (Note [Keyframes alone], cpp/keyframe_reader.h).
+  m.def(
+      "decode_keyframes",
+      [](const py::object& source, IndexPtr index, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& indices,
+         int height, int width, bool gray, bool rotate, bool stream_colors, int threads, const std::string& name) {
+        if (indices.ndim() != 1) throw ArgumentError("indices must be one-dimensional");
+        if ((height > 0) != (width > 0)) throw ArgumentError("size needs both height and width");
+        std::shared_ptr<ByteSource> src = make_source(source, name);
+        std::vector<int32_t> frames = checked_frames(*index, indices, src->name());
+        OutputLayout l;
+        l.gray = gray;
+        l.stream_colors = stream_colors;
+        l.quarter_turns = rotate ? quarter_turns_for_rotation(index->info.rotation) : 0;
+        const bool sideways = l.quarter_turns % 2 == 1;
+        l.height = height > 0 ? height : (sideways ? index->info.width : index->info.height);
+        l.width = width > 0 ? width : (sideways ? index->info.height : index->info.width);
+        if (l.height <= 0 || l.width <= 0) throw ArgumentError(src->name() + ": unknown frame size");
+        const auto n = static_cast<py::ssize_t>(frames.size());
+        py::array_t<uint8_t> result(std::vector<py::ssize_t>{n, l.height, l.width, l.channels()});
+        py::array_t<uint8_t> produced(n);
+        uint8_t* data = result.mutable_data();
+        uint8_t* got = produced.mutable_data();
+        KeyframeStats st;
+        {
+          py::gil_scoped_release nogil;
+          st = decode_keyframes(*src, *index, frames, l, data, got, threads);
+        }
+        py::dict stats;
+        stats["packets_decoded"] = st.packets_decoded;
+        stats["frames_decoded"] = st.frames_decoded;
+        stats["frames_converted"] = st.frames_converted;
+        return py::make_tuple(result, produced.attr("astype")("bool"), stats);
+      },
+      py::arg("source"), py::arg("index"), py::arg("indices"), py::arg("height") = 0, py::arg("width") = 0,
+      py::arg("gray") = false, py::arg("rotate") = false, py::arg("stream_colors") = true, py::arg("threads") = 1,
+      py::arg("name") = "",
+      "Decode keyframes, each from its own packet alone: (frames, produced mask, stats)");
   register_encoder(m);
 }
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from .api import dataset, empty, exists, load, read  # noqa: F401
+from .curate import export_frames, scan, select  # noqa: F401
 from .dataset import (
     Dataset,  # noqa: F401
     Tensor,  # noqa: F401
@@ -42,5 +43,6 @@ from .video import (  # noqa: F401
     set_output_cache,
 )
 from .video.encode import Frames, VideoWriter, encode, frames, reencode_bytes  # noqa: F401
+from .viewer import Viewer  # noqa: F401  (ds.visualize(), ds.videos[i].play(): vidlake/viewer/)
 
 __version__ = "0.1.0"

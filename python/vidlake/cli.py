@@ -3,6 +3,9 @@
     vidlake ingest videos/ clip.mkv --to ./video_ds [--tensor videos] [--compression mp4]
     vidlake info ./video_ds
     vidlake frames ./video_ds videos 0 10:50:5 --out clip.npy      # or --out frames_dir/ (PNGs)
+    vidlake view ./video_ds [--port 8765] [--no-browser]           # browse it in a local web app
+    vidlake scan s3://bucket/input/                                 # videos by extension, others counted
+    vidlake select s3://bucket/input/ --n-samples 50 --export s3://bucket/lightly/ [--resize 512]
 
 ``ingest`` never decodes: each file is read once, indexed (demux only) and stored as is, with
 a progress bar. Files whose real container differs from the tensor's ``sample_compression``
@@ -215,6 +218,107 @@ def cmd_frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    import json
+    import threading
+
+    from .api import load
+    from .viewer import visualize
+
+    creds = None
+    if args.creds:
+        with open(args.creds) as f:
+            creds = json.load(f)
+    ds = load(args.ds, read_only=True, creds=creds, allow_local_links=True if args.allow_local_links else None)
+    v = visualize(ds, open_browser=not args.no_browser, port=args.port)
+    print(f"vidlake view: serving {args.ds} at {v.url}", flush=True)
+    print("vidlake view: press Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait(args.seconds)
+    finally:
+        v.close()
+    return 0
+
+
+def _creds_arg(text: str | None) -> dict | None:
+    """``--creds``: a JSON object or a JSON file (else the environment's default chain)."""
+    if not text:
+        return None
+    import json
+
+    try:
+        raw = open(text).read() if os.path.isfile(text) else text  # noqa: SIM115 - tiny file
+        val = json.loads(raw)
+    except (OSError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"--creds must be a JSON object or a JSON file: {e}") from None
+    if not isinstance(val, dict):
+        raise argparse.ArgumentTypeError("--creds must be a JSON object")
+    return val
+
+
+def _resize_arg(text: str):
+    """``--resize``: ``WxH`` (``640x-1`` keeps the aspect), an int (longest side) or a float (scale)."""
+    t = text.strip().lower()
+    try:
+        if "x" in t:
+            w, h = t.split("x", 1)
+            return (int(w), int(h))
+        return float(t) if "." in t else int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --resize {text!r}: use WxH, a longest side (512) "
+                                         "or a scale (0.5)") from None
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .curate import scan
+
+    found = scan(args.source, creds=args.creds, recursive=not args.no_recursive)
+    for v in found.videos:
+        print(v)
+    print(found.summary(), file=sys.stderr)
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import json
+
+    from .curate import export_frames, select
+
+    source = args.source
+    if args.tensor:
+        from .api import load
+
+        ds = load(args.source, read_only=args.cache is None, creds=args.creds)
+        if args.tensor not in ds.tensors:
+            print(f"vidlake select: no tensor {args.tensor!r} in {args.source}; tensors: {list(ds.tensors)}",
+                  file=sys.stderr)
+            return 2
+        source = ds.tensors[args.tensor]
+    sel = select(source, n_samples=args.n_samples, strategy=args.strategy, candidates=args.candidates,
+                 seed=args.seed, per_video=args.per_video, cache=args.cache, creds=args.creds,
+                 workers=args.workers, progress=not args.quiet)
+    print(f"selected {len(sel)} of {sel.stats.get('candidates', 0)} candidate frames from "
+          f"{sel.stats.get('videos', 0)} video(s) ({args.strategy})", file=sys.stderr)
+    for url, err in sel.errors.items():
+        print(f"vidlake select: skipped {url}: {err}", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as f:
+            for r in sel.records():
+                f.write(json.dumps(r) + "\n")
+    if args.export:
+        res = export_frames(sel, args.export, format=args.format, quality=args.quality, resize=args.resize,
+                            creds=args.export_creds or args.creds, progress=not args.quiet)
+        print(f"exported {res.written} frame(s), {res.skipped} already there, {len(res.failed)} failed; "
+              f"manifest {res.manifest}", file=sys.stderr)
+        for name, err in res.failed:
+            print(f"vidlake select: failed {name}: {err}", file=sys.stderr)
+        return 1 if res.failed else 0
+    if not args.json:
+        for r in sel.records():
+            print(json.dumps(r))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vidlake`` command."""
     p = argparse.ArgumentParser(prog="vidlake", description="Frame-exact video datasets.")
@@ -249,6 +353,42 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("frames", type=parse_frames, metavar="SLICE")
     pf.add_argument("--out", required=True, help="file.npy, or a folder for PNG files")
     pf.set_defaults(func=cmd_frames)
+
+    pv = sub.add_parser("view", help="browse a dataset in a local web app (grid, player, overlays)")
+    pv.add_argument("ds", metavar="DS")
+    pv.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    pv.add_argument("--no-browser", action="store_true", help="print the URL, do not open a browser")
+    pv.add_argument("--creds", default=None, metavar="FILE.json", help="storage creds of a remote dataset")
+    pv.add_argument("--allow-local-links", action="store_true", help="read local files of link[video] samples")
+    pv.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    pv.set_defaults(func=cmd_view)
+    ps = sub.add_parser("scan", help="list the video files of a folder, glob, s3:// prefix or HTTP listing")
+    ps.add_argument("source", metavar="SOURCE")
+    ps.add_argument("--creds", type=_creds_arg, default=None, help="JSON object or file (default: environment)")
+    ps.add_argument("--no-recursive", action="store_true", help="only the top folder / prefix level")
+    ps.set_defaults(func=cmd_scan)
+
+    pc = sub.add_parser("select", help="pick diverse frames of videos and export them as images")
+    pc.add_argument("source", metavar="SOURCE", help="folder, glob, s3:// prefix, HTTP listing, or a dataset "
+                    "with --tensor")
+    pc.add_argument("--tensor", default=None, help="SOURCE is a dataset: its video tensor")
+    pc.add_argument("--n-samples", type=int, default=50, help="frames to select (default 50)")
+    pc.add_argument("--strategy", choices=("diversity", "random", "uniform"), default="diversity")
+    pc.add_argument("--candidates", default=None,
+                    help="keyframes | all | every:K | per_second:N (default per_second:1)")
+    pc.add_argument("--per-video", type=int, default=None, help="at most this many frames per video")
+    pc.add_argument("--seed", type=int, default=0)
+    pc.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    pc.add_argument("--cache", default=None, help="folder or URL prefix that keeps embeddings between runs")
+    pc.add_argument("--export", default=None, metavar="DEST", help="folder or s3:// prefix for the images")
+    pc.add_argument("--format", choices=("png", "jpg", "jpeg", "webp"), default="png")
+    pc.add_argument("--quality", type=int, default=95, help="jpg / webp quality (default 95)")
+    pc.add_argument("--resize", type=_resize_arg, default=None, help="WxH, longest side, or scale")
+    pc.add_argument("--json", default=None, metavar="FILE", help="write the selection as JSON lines")
+    pc.add_argument("--creds", type=_creds_arg, default=None, help="JSON object or file (default: environment)")
+    pc.add_argument("--export-creds", type=_creds_arg, default=None, help="creds for DEST (default: --creds)")
+    pc.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    pc.set_defaults(func=cmd_select)
     return p
 
 

@@ -383,6 +383,20 @@ class Dataset:
         return make_loader(self, tensors, clip, batch_size, shuffle, num_workers, transform, size, seed,
                            drop_last, persistent_workers, pin_memory, **kwargs)
 
+    def visualize(self, open_browser: bool | None = None, port: int = 0, **kwargs: Any) -> Any:
+        """Browse the dataset in a local web app (``vidlake/viewer/``): a grid of samples with
+        thumbnails; a page per sample with the player, the true frame counter, frame stepping
+        (arrow keys) and the boxes / labels of aligned tensors drawn on their frames. Opens the
+        default browser (inline in Jupyter); the server (127.0.0.1, random token in every URL,
+        read-only) stops on ``close()``, at the end of a ``with`` block or at exit.
+
+            >>> with ds.visualize() as v:
+            ...     print(v.url)
+        """
+        # vidlake.viewer is in the top layer: loaded on demand, as ds.pytorch() loads vidlake.torch
+        return importlib.import_module("vidlake.viewer").visualize(self, open_browser=open_browser, port=port,
+                                                                   **kwargs)
+
     def rollback(self) -> None:
         """Drop every append, upsert and new tensor staged since the last commit (inside
         ``with ds:``); the dataset is then as it was committed.

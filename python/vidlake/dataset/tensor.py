@@ -12,6 +12,7 @@ holding the needed packets are fetched.
 """
 from __future__ import annotations
 
+import importlib
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -259,6 +260,17 @@ class Tensor:
         """Every sample's data (see :meth:`SampleView.data`)."""
         return TensorView(self, list(range(len(self))), None).data()
 
+    def play(self, i: int, open_browser: bool | None = None) -> Any:
+        """Watch video (or ``sequence[image]``) sample ``i`` in the browser: ``ds.videos[i].play()``.
+        Opens the default browser (``$BROWSER`` is honoured) or, in Jupyter, displays inline;
+        returns at once (the browser streams what it needs with Range requests). See
+        ``vidlake/viewer/``.
+
+            >>> ds.videos.play(1)          # same as ds.videos[1].play()
+        """
+        # vidlake.viewer is in the top layer: loaded on demand (like Dataset.pytorch)
+        return importlib.import_module("vidlake.viewer").play(self, i, open_browser=open_browser)
+
     # -- per-sample access (used by the views) -------------------------------------------
     def entry(self, i: int) -> dict[str, Any]:
         """The sample table entry of sample ``i`` (docs/FORMAT.md); do not modify it."""
@@ -339,3 +351,13 @@ class Tensor:
                 del self._readers[k]
             for k in [k for k in self._memo if (k == only if only is not None else k >= start)]:
                 del self._memo[k]
+
+    def select(self, n_samples: int = 50, strategy: str = "diversity", **kwargs: Any) -> Any:
+        """Pick ``n_samples`` frames of this video tensor: :func:`vidlake.select` with this
+        tensor as the source (same keyword arguments); returns a ``vidlake.curate.Selection``.
+
+            >>> sel = ds.videos.select(n_samples=20, strategy="diversity", per_video=4)
+            >>> sel.to_dataset(ds, "selection")
+        """
+        select = importlib.import_module("vidlake.curate").select
+        return select(self, n_samples, strategy, **kwargs)

@@ -271,6 +271,13 @@ class SampleView:
             return {"value": v, "text": [names[int(k)] if int(k) < len(names) else None for k in v]}
         return {"value": v}
 
+    def play(self, open_browser: bool | None = None) -> Any:
+        """Watch this video sample in the browser (inline in Jupyter): :meth:`Tensor.play`.
+
+            >>> ds.videos[1].play()
+        """
+        return self.tensor.play(self.index, open_browser=open_browser)
+
     def text(self) -> str:
         """The value of a ``text`` sample."""
         v = self.numpy()

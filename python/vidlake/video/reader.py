@@ -73,6 +73,7 @@ class VideoReader:
         if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
             raise FileNotFoundError(f"{os.fspath(source)}: no such file")
         self._name = _source_name(source, name)
+        self._source = source  # kept for get_keyframes (its own decoder, Note [Keyframes alone])
         if index is None:
             try:
                 self._index = _core.Index.build(source, -1 if stream is None else stream, self._name)
@@ -261,3 +262,47 @@ class VideoReader:
         for start in range(0, n, 32):
             batch = self.get_frames(np.arange(start, min(n, start + 32)))
             yield from batch
+
+    # ---- keyframes only (vidlake.curate's fast candidates; cpp/keyframe_reader.h)
+    def get_keyframes(
+        self,
+        indices: Sequence[int] | np.ndarray | None = None,
+        *,
+        size: tuple[int, int] | None = None,
+        gray: bool = False,
+        rotate: bool = False,
+        color_conversion: str = "stream",
+        threads: int = 1,
+    ) -> tuple[np.ndarray, dict]:
+        """Keyframes decoded each from its own packet alone (no other packet of the GOP is read
+        or decoded): ``(frames, stats)``, frames as :meth:`get_frames` returns them (the same
+        pixels), stats the decode counters of this call (``packets_decoded``,
+        ``frames_decoded``, ``frames_converted``; ``fallback_frames``: keyframes the decoder
+        would not emit alone, read the ordinary way). ``indices`` default to
+        :attr:`keyframe_indices`; each must be a keyframe.
+
+            >>> frames, st = r.get_keyframes(size=(64, 64))
+            >>> st["packets_decoded"] == len(r.keyframe_indices)
+            True
+        """
+        idx = np.asarray(self.keyframe_indices if indices is None else indices, dtype=np.int64).reshape(-1)
+        if color_conversion not in COLOR_CONVERSIONS:
+            raise ValueError(f"color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
+                             f"got {color_conversion!r}")
+        h = w = 0
+        if size is not None:
+            if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
+                raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
+            h, w = int(size[0]), int(size[1])
+        try:
+            frames, produced, stats = _core.decode_keyframes(
+                self._source, self._index, idx, h, w, bool(gray), bool(rotate), color_conversion == "stream",
+                int(threads), self._name)
+        finally:
+            forward_ffmpeg_log()
+        missing = np.flatnonzero(~produced)
+        stats["fallback_frames"] = int(missing.size)
+        if missing.size:
+            frames[missing] = self.get_frames(idx[missing], size=size, gray=gray, rotate=rotate,
+                                              color_conversion=color_conversion)
+        return frames, stats
