@@ -6,8 +6,9 @@
   (one child process per library), every reader kept open, RSS sampled as the reads go.
 * ``ingest_small``: ingestion of 10,000 small files (copies of 10 distinct encodes).
 
-Correctness is checked as everywhere else in the suite: against a sequential PyAV decode,
-*exact* = bit-identical, *wrong* = mean absolute difference > compare.WRONG_MAD. The oracle
+Correctness is checked as everywhere else in the suite: against a sequential PyAV decode in
+each frame's own colours (bench/colors.py), *exact* = bit-identical, *wrong* = mean absolute
+difference > compare.WRONG_MAD (from the BT.601 conversion too, where it differs). The oracle
 keeps only the md5 of every frame; a frame whose md5 differs is compared in full by decoding
 that file once more (so memory stays small for libraries that are right, and wrong frames
 are still counted, never guessed).
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import adapters as A
 import numpy as np
+from colors import oracle_rgb
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,7 +69,7 @@ class DigestOracle:
             with av.open(p) as c:
                 s = A.best_video_stream(c)
                 s.codec_context.thread_type = "AUTO"
-                self.md5[k] = [md5(f.to_ndarray(format="rgb24")) for f in c.decode(s)]
+                self.md5[k] = [md5(oracle_rgb(f)[0]) for f in c.decode(s)]   # the frame's own colours
         self.seconds = time.perf_counter() - t
 
     def frames(self, path: str) -> int:
@@ -80,7 +82,7 @@ class DigestOracle:
             s = A.best_video_stream(c)
             for i, f in enumerate(c.decode(s)):
                 if i in want:
-                    out[i] = f.to_ndarray(format="rgb24")
+                    out[i] = oracle_rgb(f)   # (own colours, BT.601 where it differs)
         return out
 
     def check(self, items, wrong_mad: float) -> dict:
@@ -100,12 +102,14 @@ class DigestOracle:
         for k, got in pending.items():
             ref = self._decode(k, {i for i, _ in got})
             for i, frame in got:
-                want = ref.get(i)
+                want, bt601 = ref.get(i, (None, None))
                 if want is None or frame.shape != want.shape:
                     wrong += 1
                     max_mad = float("inf")
                     continue
                 mad = float(np.abs(frame.astype(np.int16) - want).mean())
+                if bt601 is not None:  # another colour convention is not another frame
+                    mad = min(mad, float(np.abs(frame.astype(np.int16) - bt601).mean()))
                 max_mad = max(max_mad, mad)
                 wrong += mad > wrong_mad
         return {"wrong": wrong, "exact": exact, "total": len(items), "max_mad": max_mad}

@@ -396,9 +396,12 @@ def write(results: dict, md_path: Path, out_dir: Path) -> None:
     L.append("")
     L.append("## Method\n")
     L.append(f"- Correctness: every returned frame is compared with a sequential PyAV decode of the same "
-             f"stream (`frame.to_ndarray(format=\"rgb24\")`; resized frames with PyAV's BILINEAR swscale to "
+             f"stream, each frame converted with its own colour matrix and range as vidlake's default, the "
+             f"ffmpeg CLI and torchcodec do (`bench/colors.py`; resized frames with PyAV's BILINEAR swscale to "
              f"224x224). *wrong* = frames whose mean absolute difference is > {results['wrong_mad_threshold']} "
-             "(or missing / misshapen); *exact* = bit-identical frames out of all checked (warm-up included). "
+             "(or missing / misshapen), also from the BT.601 conversion where that differs (PyAV <= 16's "
+             "`to_ndarray`, decord, Deep Lake 3.x: another colour convention is not another frame); "
+             "*exact* = frames bit-identical to the own-colours frame, out of all checked (warm-up included). "
              "Resized frames: a library's own scaler legitimately differs from swscale's bilinear, so "
              "a resized frame is wrong when an oracle frame within 3 of the target matches it better "
              "than the target (or its mean difference exceeds 16).")

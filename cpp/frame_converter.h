@@ -20,6 +20,10 @@ struct OutputLayout {
   // false: PyAV's conversion (swscale's default BT.601 matrix, as to_ndarray);
   // true: the frame's own matrix and range, as the ffmpeg CLI and torchcodec.
   bool stream_colors = false;
+  // true: size= was asked for, so every frame is scaled to (height, width) whatever its own
+  // size; false: (height, width) is the stream's declared size and a frame of another size is
+  // an error (Note [Resolution changes] in video_decoder.cpp).
+  bool explicit_size = false;
   int channels() const { return gray ? 1 : (alpha ? 4 : 3); }
   int64_t frame_bytes() const { return static_cast<int64_t>(height) * width * channels(); }
 };

@@ -1,5 +1,7 @@
 #include "image_decoder.h"
 
+#include <vector>
+
 extern "C" {
 #include <libavutil/pixdesc.h>
 }
@@ -11,8 +13,36 @@ extern "C" {
 
 namespace vidlake {
 
-DecodedPicture::DecodedPicture(ByteSource& source) {
+namespace {
+
+std::vector<uint8_t> read_all(ByteSource& source) {
+  std::vector<uint8_t> data(static_cast<size_t>(source.size()));
+  int64_t got = 0;
+  while (got < source.size()) {
+    const int64_t n = source.read_at(got, data.data() + got, source.size() - got);
+    if (n <= 0) break;
+    got += n;
+  }
+  data.resize(static_cast<size_t>(got));
+  return data;
+}
+
+}  // namespace
+
+DecodedPicture::DecodedPicture(ByteSource& source, ImageDecoder decoder) {
   if (source.size() == 0) throw DecodeError(source.name() + ": empty file (0 bytes), not an image");
+  if (decoder == ImageDecoder::libjpeg_turbo) {
+    uint8_t head[3] = {0, 0, 0};
+    const int64_t n = source.read_at(0, head, 3);
+    if (looks_like_jpeg(head, n)) {
+      jpeg_ = JpegPicture::open(read_all(source), source.name());
+      if (jpeg_) return;  // else a JPEG process libjpeg-turbo lacks (lossless, 12-bit): libavcodec
+    }
+  }
+  decode_with_ffmpeg(source);
+}
+
+void DecodedPicture::decode_with_ffmpeg(ByteSource& source) {
   SourceDemuxer demuxer(source, false);
   AVFormatContext* fmt = demuxer.context();
   const int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
@@ -44,6 +74,7 @@ DecodedPicture::DecodedPicture(ByteSource& source) {
 }
 
 int DecodedPicture::natural_channels() const {
+  if (jpeg_) return jpeg_->natural_channels();
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame_->format));
   if (d == nullptr) return 3;
   if (d->flags & AV_PIX_FMT_FLAG_ALPHA) return 4;
@@ -51,7 +82,11 @@ int DecodedPicture::natural_channels() const {
   return 3;
 }
 
-void DecodedPicture::convert(int channels, uint8_t* out) const {
+void DecodedPicture::convert(int channels, uint8_t* out) {
+  if (jpeg_) {
+    jpeg_->decode(channels, out);
+    return;
+  }
   OutputLayout layout;
   layout.width = width();
   layout.height = height();

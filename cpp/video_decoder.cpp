@@ -90,7 +90,25 @@ struct Request {
   uint8_t* out;
   std::unordered_map<int32_t, Target> targets;
   size_t current_span = 0;
+  std::string name;  // the source's, for errors
 };
+
+// Note [Resolution changes]: a stream may change its picture size mid-way (an in-band SPS
+// with new dimensions in a TS recording of adaptive streaming, a concatenation). The index
+// declares one size, the first frame's (codec parameters), and a read allocates its output
+// from it. A frame of another size is never silently scaled to it: without size= the read
+// fails, naming the frame and both sizes; with size=(h, w) every frame is scaled from its own
+// size to (h, w) by the usual bilinear swscale conversion (what PyAV's reformat does).
+void check_frame_size(const Request& req, const AVFrame* frame, int32_t f) {
+  const int w0 = req.index.info.width;
+  const int h0 = req.index.info.height;
+  if (req.layout.explicit_size || (frame->width == w0 && frame->height == h0)) return;
+  throw DecodeError(req.name + ": frame " + std::to_string(f) + " is " + std::to_string(frame->width) + "x" +
+                    std::to_string(frame->height) + " but the stream declares " + std::to_string(w0) + "x" +
+                    std::to_string(h0) +
+                    " (its resolution changes mid-stream); read with size=(height, width) to scale "
+                    "every frame to one size (bilinear)");
+}
 
 }  // namespace
 
@@ -288,6 +306,7 @@ int receive_frames(VideoDecoder::State& s, Request& req, VideoDecoder::Counters&
         auto it = req.targets.find(f);
         if (it != req.targets.end() && !it->second.done) {
           Target& t = it->second;
+          check_frame_size(req, s.frame.get(), f);
           const int64_t bytes = req.layout.frame_bytes();
           uint8_t* first = req.out + t.rows.front() * bytes;
           s.converter.convert(s.frame.get(), req.layout, first);
@@ -326,7 +345,7 @@ void VideoDecoder::get_frames(const std::vector<int32_t>& frames, const OutputLa
                               bool resident_output) {
   if (frames.empty()) return;
   const PacketIndex& idx = *index_;
-  Request req{idx, layout, out, {}, 0};
+  Request req{idx, layout, out, {}, 0, source_->name()};
   for (size_t i = 0; i < frames.size(); ++i) req.targets[frames[i]].rows.push_back(static_cast<int64_t>(i));
   std::vector<int32_t> unique;
   unique.reserve(req.targets.size());

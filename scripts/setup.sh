@@ -9,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-      libavdevice-dev libavfilter-dev libswresample-dev ffmpeg)
+      libavdevice-dev libavfilter-dev libswresample-dev libjpeg-dev ffmpeg)
 missing=()
 command -v pkg-config >/dev/null || missing+=(pkg-config)
-for lib in libavformat libavcodec libavutil libswscale libavdevice libavfilter libswresample; do
+for lib in libavformat libavcodec libavutil libswscale libavdevice libavfilter libswresample libjpeg; do
   pkg-config --exists "$lib" 2>/dev/null || { missing+=("$lib-dev"); }
 done
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)

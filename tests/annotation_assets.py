@@ -47,11 +47,23 @@ def jpg_bytes(arr: np.ndarray, quality: int = 90) -> bytes:
 
 
 def reference_decode(path) -> np.ndarray:
-    """The reference for image pixels: a PyAV (libavcodec) decode of the file with
-    to_ndarray("rgb24") -- vidlake decodes images with the same libavcodec and conversion."""
+    """The reference for image pixels of vidlake's default image decoder ("pillow"): Pillow's
+    decode, ``np.asarray(Image.open(f).convert("RGB"))`` (``(H, W, 1)`` for grayscale files)."""
+    from PIL import Image
+
+    with Image.open(str(path)) as im:
+        if im.mode in ("L", "1"):
+            return np.asarray(im.convert("L"))[:, :, None]
+        return np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") else "RGB"))
+
+
+def pyav_decode(path_or_bytes) -> np.ndarray:
+    """The reference of ``image_decoder="ffmpeg"``: a PyAV (libavcodec) decode of the file with
+    to_ndarray("rgb24") -- the same libavcodec and conversion."""
     import av
 
-    with av.open(str(path)) as container:
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
+    with av.open(src) as container:
         frame = next(container.decode(video=0))
         return frame.to_ndarray(format="rgb24")
 

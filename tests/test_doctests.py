@@ -1,5 +1,5 @@
 """The docstring examples that need no files run as doctests (the others name videos and datasets
-the reader is assumed to have; the README's snippets are exercised by the feature tests)."""
+the reader is assumed to have; the README's snippets run in tests/test_readme.py)."""
 from __future__ import annotations
 
 import doctest

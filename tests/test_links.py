@@ -205,12 +205,16 @@ def test_linked_images(tmp_path, http_server):
     assert ds.images[0].shape == (37, 53, 3)
     assert ds.images[0].sample_info["format"] == "png"
     assert np.array_equal(ds.images[0].numpy(), arr)
-    # images are decoded by libavcodec: the reference is PyAV's decode of the same bytes
-    with av.open(io.BytesIO(buf.getvalue())) as c:
-        expect_jpg = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    # images decode as Pillow decodes them (the default image decoder): the reference is
+    # Pillow's decode of the same bytes; image_decoder="ffmpeg" gives PyAV's (libavcodec) decode
+    expect_jpg = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
     assert np.array_equal(ds.images[1].numpy(), expect_jpg)
     assert ds.images[2].shape == (37, 53, 3)
     assert np.array_equal(ds.images[0:3].numpy()[1:], np.stack([expect_jpg, expect_jpg]))
+    with av.open(io.BytesIO(buf.getvalue())) as c:
+        expect_ffmpeg = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(ds.images[1].numpy(image_decoder="ffmpeg"), expect_ffmpeg)
+    assert not np.array_equal(expect_ffmpeg, expect_jpg)
     assert ds.images.dtype == np.uint8
     with pytest.raises(vidlake.SampleAppendError):
         ds.images.append(vidlake.link(video("carphone_distorted.mp4")))

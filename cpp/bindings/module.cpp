@@ -245,6 +245,7 @@ class Decoder {
     OutputLayout l;
     l.gray = gray;
     l.stream_colors = stream_colors;
+    l.explicit_size = height > 0 && width > 0;
     l.quarter_turns = rotate ? quarter_turns_for_rotation(index_->info.rotation) : 0;
     const bool sideways = l.quarter_turns % 2 == 1;
     l.height = height > 0 ? height : (sideways ? index_->info.width : index_->info.height);
@@ -464,15 +465,20 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "decode_image",
-      [](const py::object& source, py::object out, int channels, const std::string& name) {
+      [](const py::object& source, py::object out, int channels, const std::string& name,
+         const std::string& decoder) {
         std::shared_ptr<ByteSource> src = make_source(source, name);
         if (channels != 0 && channels != 1 && channels != 3 && channels != 4) {
           throw ArgumentError("channels must be 0 (the image's own), 1, 3 or 4");
         }
+        if (decoder != "libjpeg-turbo" && decoder != "ffmpeg") {
+          throw ArgumentError("decoder must be 'libjpeg-turbo' or 'ffmpeg', got '" + decoder + "'");
+        }
+        const ImageDecoder which = decoder == "ffmpeg" ? ImageDecoder::ffmpeg : ImageDecoder::libjpeg_turbo;
         std::unique_ptr<DecodedPicture> pic;
         {
           py::gil_scoped_release nogil;
-          pic = std::make_unique<DecodedPicture>(*src);
+          pic = std::make_unique<DecodedPicture>(*src, which);
         }
         const int c = channels != 0 ? channels : pic->natural_channels();
         const std::vector<py::ssize_t> shape{pic->height(), pic->width(), c};
@@ -497,7 +503,10 @@ PYBIND11_MODULE(_core, m) {
         return result;
       },
       py::arg("source"), py::arg("out") = py::none(), py::arg("channels") = 0, py::arg("name") = "",
-      "Decode a still image with libavcodec into (H, W, C) uint8: C 1 gray, 3 RGB, 4 RGBA (0: the image's own)");
+      py::arg("decoder") = "libjpeg-turbo",
+      "Decode a still image into (H, W, C) uint8: C 1 gray, 3 RGB, 4 RGBA (0: the image's own). "
+      "decoder 'libjpeg-turbo' (JPEG as Pillow decodes it, other formats by libavcodec) or 'ffmpeg'");
+  m.attr("JPEG_LIBRARY") = jpeg_library_version();
   m.def(
       "configure_output_cache",
       [](int64_t max_bytes, double keep_seconds) { OutputBuffers::instance().configure(max_bytes, keep_seconds); },

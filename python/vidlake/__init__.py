@@ -37,6 +37,7 @@ from .scenes import DatasetItem, SceneDataset, SceneError, VideoScene, scene_dat
 from .sources import LinkedSample, RemoteRangeSource, Sample, link, open_remote_video  # noqa: F401
 from .storage import RangeCache  # noqa: F401
 from .video import (  # noqa: F401
+    IMAGE_DECODERS,
     ClipPrefetcher,
     VideoReader,
     clear_output_cache,

@@ -26,7 +26,7 @@ from ..htypes import lookup
 from ..storage import StorageProvider, get_provider, url_scheme
 from ..storage.creds import redact, resolve_creds, validate_creds
 from .encoding import encode_meta
-from .tensor import Tensor, check_read_options
+from .tensor import Tensor, check_options_fit, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
 from .writer import GC_GRACE_SECONDS, Writer
@@ -282,8 +282,8 @@ class Dataset:
         a ``ValueError`` listing what is. ``coords`` is for bbox tensors, ``aligned_to`` makes a
         ``sequence[...]`` tensor keep one item per frame of a video or sequence tensor
         (``docs/ANNOTATIONS.md``). ``read_options`` (video tensors: ``size``, ``gray``,
-        ``rotate``, ``color_conversion``) are stored as the defaults of every frame read.
-        Video tensors: ``encode`` (settings of :func:`vidlake.encode`) is how frames appended as
+        ``rotate``, ``color_conversion``; image tensors: ``image_decoder``) are stored as the
+        defaults of every read. Video tensors: ``encode`` (settings of :func:`vidlake.encode`) is how frames appended as
         arrays are encoded; ``reencode`` (``"seek"``, ``"intra"``, ``"lerobot"``, a dict of
         settings, or None: as is) re-encodes every appended file, ``keep_original=True`` keeps
         the file as given too (``Tensor.original_bytes``); README "Writing video".
@@ -318,8 +318,7 @@ class Dataset:
         if aligned_to is not None:
             tmeta["aligned_to"] = self.writer.check_aligned_to(htype, aligned_to)
         if read_options:
-            if not spec.video:
-                raise ValueError(f"read_options are for video tensors, not {htype!r}")
+            check_options_fit(dict(read_options), spec, name)
             tmeta["read_options"] = {k: list(v) if isinstance(v, tuple) else v
                                      for k, v in check_read_options(dict(read_options), name).items()}
         tmeta.update(encode_meta(spec, name, encode, reencode, keep_original))

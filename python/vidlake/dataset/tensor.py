@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..format.chunks import ChunkRangeSource, ChunkStore
 from ..htypes import Htype, common_shape, lookup
+from ..video.images import check_image_decoder
 from ..video.reader import COLOR_CONVERSIONS
 from .views import SampleView, SequenceSampleView, TensorView, frame_shape, sample_indices
 
@@ -43,7 +44,7 @@ _PARKING_READERS = 2
 
 def check_read_options(options: dict[str, Any], tensor: str) -> dict[str, Any]:
     """Validate read options (those of ``VideoReader.get_frames``); ``ValueError`` naming them."""
-    allowed = ("size", "gray", "rotate", "color_conversion")
+    allowed = ("size", "gray", "rotate", "color_conversion", "image_decoder")
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"{tensor}: unknown read option(s) {unknown}; accepted: {', '.join(allowed)}")
@@ -60,7 +61,21 @@ def check_read_options(options: dict[str, Any], tensor: str) -> dict[str, Any]:
     if "color_conversion" in out and out["color_conversion"] not in COLOR_CONVERSIONS:
         raise ValueError(f"{tensor}: color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
                          f"got {out['color_conversion']!r}")
+    if "image_decoder" in out:
+        check_image_decoder(out["image_decoder"], f"{tensor}: image_decoder")
     return out
+
+
+def check_options_fit(options: dict[str, Any], spec: Htype, tensor: str) -> None:
+    """Video tensors take the frame options, still-image tensors ``image_decoder`` only."""
+    if spec.video and "image_decoder" in options:
+        raise ValueError(f"{tensor}: image_decoder is a read option of image tensors, not of {spec.name!r}")
+    if spec.still_image and set(options) - {"image_decoder"}:
+        raise ValueError(f"{tensor}: {spec.name!r} tensors take one read option, image_decoder; "
+                         f"got {sorted(options)}")
+    if not spec.video and not spec.still_image and options:
+        raise ValueError(f"read_options are for video tensors (and image tensors: image_decoder), "
+                         f"not {spec.name!r}")
 
 
 class StoredSample:
@@ -185,8 +200,10 @@ class Tensor:
 
             >>> ds.videos.set_read_options(rotate=True, size=(224, 224))
         """
-        if not self.spec.video:
-            raise ValueError(f"{self.key}: read options are for video tensors, not {self.htype!r}")
+        if not self.spec.video and not self.spec.still_image:
+            raise ValueError(f"{self.key}: read options are for video tensors (and image tensors: "
+                             f"image_decoder), not {self.htype!r}")
+        check_options_fit({k: v for k, v in options.items() if v is not None}, self.spec, self.key)
         merged = {**self._read_options, **options}
         self._read_options = check_read_options({k: v for k, v in merged.items() if v is not None}, self.key)
 

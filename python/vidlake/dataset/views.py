@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..format.records import decode_stored
 from ..htypes import common_shape
+from ..video.images import check_image_decoder, using_image_decoder
 
 if TYPE_CHECKING:  # pragma: no cover
     import builtins
@@ -168,7 +169,7 @@ class SampleView:
 
     def numpy(self, aslist: bool = False, out: np.ndarray | None = None, *,
               size: tuple[int, int] | None = None, gray: bool | None = None, rotate: bool | None = None,
-              color_conversion: str | None = None) -> Any:
+              color_conversion: str | None = None, image_decoder: str | None = None) -> Any:
         """Decode the selected frames: ``(k, H, W, 3)`` uint8 RGB, or ``(H, W, 3)`` for one frame.
 
         The options are :meth:`vidlake.VideoReader.get_frames`'s: ``size=(h, w)`` resizes in
@@ -177,6 +178,8 @@ class SampleView:
         colours, default) or ``"bt601"``. Options left at ``None`` take the tensor's read
         options (``create_tensor(..., read_options={...})``). ``out`` (a C-contiguous uint8
         array of exactly the result's shape) receives the frames without another allocation.
+        Image samples take ``image_decoder`` (``"pillow"``, default, or ``"ffmpeg"``: see
+        :mod:`vidlake.video.images`).
 
             >>> ds.videos[0, 0:10].numpy(size=(224, 224), rotate=True).shape
             (10, 224, 224, 3)
@@ -188,7 +191,10 @@ class SampleView:
             if size is not None or gray or rotate or color_conversion is not None:
                 raise ValueError(f"{self._what()}: size, gray, rotate and color_conversion are read options "
                                  f"of video samples; {t.htype!r} samples take none")
-            return t.value(self.index)
+            with using_image_decoder(image_options(t, image_decoder)):
+                return t.value(self.index)
+        if image_decoder is not None:
+            raise ValueError(f"{self._what()}: image_decoder is a read option of image samples, not of videos")
         opts = t.merged_read_options(size=size, gray=gray, rotate=rotate, color_conversion=color_conversion)
         idx, single = self._selection()
         shape = self._shape(opts)
@@ -425,14 +431,19 @@ class SequenceSampleView(SampleView):
 
     def numpy(self, aslist: bool = False, out: np.ndarray | None = None, *,
               size: tuple[int, int] | None = None, gray: bool | None = None, rotate: bool | None = None,
-              color_conversion: str | None = None) -> Any:
+              color_conversion: str | None = None, image_decoder: str | None = None) -> Any:
         """Decode the selected items: one item's value, or the items stacked ``(k, ...)``
         (a list when ``aslist=True``; items of different shapes need ``aslist=True``).
         ``text`` / ``json`` items always come as a list. Frame read options (``size``, ``gray``,
-        ``rotate``, ``color_conversion``) are for video samples; images come decoded as stored."""
+        ``rotate``, ``color_conversion``) are for video samples; images come decoded as stored,
+        by ``image_decoder`` (``"pillow"``, default, or ``"ffmpeg"``)."""
         if size is not None or gray or rotate or color_conversion is not None:
             raise ValueError(f"{self._what()}: size, gray, rotate and color_conversion are read options of "
                              f"video samples; {self.tensor.htype!r} items are decoded as stored")
+        with using_image_decoder(image_options(self.tensor, image_decoder)):
+            return self._numpy(aslist, out)
+
+    def _numpy(self, aslist: bool, out: np.ndarray | None) -> Any:
         t = self.tensor
         spec = t.spec
         idx, single = self._selection()
@@ -631,3 +642,13 @@ def frame_row(ds: Dataset, item: tuple[Any, ...]) -> FrameRowView:
     if not single:
         raise IndexError(f"{ds.path}: ds[i, frames] takes one row index i; loop over rows for several")
     return FrameRowView(ds, rows[0], item[1])
+
+
+def image_options(t: Tensor, image_decoder: str | None) -> str | None:
+    """The image decoder of one read of ``t``: the call's, else the tensor's read option (None:
+    the default, ``"pillow"``)."""
+    if image_decoder is None:
+        return t.read_options.get("image_decoder")
+    if not t.spec.still_image:
+        raise ValueError(f"{t.key}: image_decoder is a read option of image tensors, not of {t.htype!r}")
+    return check_image_decoder(image_decoder, f"{t.key}: image_decoder")

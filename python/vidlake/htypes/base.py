@@ -117,6 +117,8 @@ class Htype:
     array_values: bool = True
     #: :meth:`decode_row` decodes straight into a preallocated uint8 row (images)
     decodes_rows: bool = False
+    #: values are still images, decoded by an image decoder (read option ``image_decoder``)
+    still_image: bool = False
 
     # -- create_tensor ---------------------------------------------------------------
     def check_compression(self, compression: str | None) -> str | None:

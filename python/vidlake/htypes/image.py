@@ -21,6 +21,7 @@ from ..video.images import (
     IMAGE_COMPRESSIONS,
     IMAGE_FAMILIES,
     IMAGE_FORMAT_NAME,
+    current_image_decoder,
     decode_image,
     encode_image,
     image_header,
@@ -31,7 +32,7 @@ from .base import Htype, PreparedSample, WriteContext, safe_cast
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ImageHtype", "prepare_image"]
+__all__ = ["ImageHtype", "prepare_image", "stored_image_decoder"]
 
 
 def _image_bytes(sample: Any) -> tuple[bytes, str | None]:
@@ -98,16 +99,22 @@ class ImageHtype(Htype):
     fixed_dtype = "uint8"
     strict_dtype = True
     decodes_rows = True
+    still_image = True
 
     def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
                 ctx: WriteContext | None) -> PreparedSample:
         return prepare_image(sample, meta["sample_compression"], tensor)
 
     def decode(self, data: bytes, meta: Mapping[str, Any]) -> Any:
-        return decode_image(data)
+        return decode_image(data, image_decoder=current_image_decoder(stored_image_decoder(meta)))
 
     def decode_row(self, data: bytes, out: np.ndarray) -> np.ndarray:
-        return decode_image(data, out=out)  # libavcodec straight into the output row
+        return decode_image(data, out=out)  # straight into the output row; decoder: the read's
+
+
+def stored_image_decoder(meta: Mapping[str, Any]) -> str | None:
+    """The ``image_decoder`` of a tensor's stored ``read_options`` (None: the default)."""
+    return (meta.get("read_options") or {}).get("image_decoder")
 
 
 register(ImageHtype())

@@ -45,8 +45,10 @@ from ..sources import LinkedSample, RemoteRangeSource, Sample, build_remote_inde
 from ..storage import get_provider, split_url, url_scheme
 from ..storage.creds import redact
 from ..video import IMAGE_COMPRESSIONS, Index, VideoReader, decode_image, image_header
+from ..video.images import current_image_decoder
 from . import register
 from .base import Htype, PreparedSample, SampleContext, WriteContext
+from .image import stored_image_decoder
 from .video import VIDEO_COMPRESSIONS, video_facts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -250,7 +252,7 @@ def read_linked_image(ctx: SampleContext) -> np.ndarray:
     except OSError as err:
         raise StorageError(f"{what}: cannot read {redact(ln['url'])}: {err.strerror or err}") from None
     try:
-        return decode_image(data)
+        return decode_image(data, image_decoder=current_image_decoder(stored_image_decoder(ctx.meta)))
     except ModuleNotFoundError:
         raise HtypeError("link[image] tensors decode images with Pillow: pip install pillow") from None
     except Exception as err:  # noqa: BLE001 - Pillow raises many types for bad input
@@ -288,6 +290,7 @@ class LinkImageHtype(Htype):
     compressions = IMAGE_COMPRESSIONS
     compression_required = False
     fixed_dtype = "uint8"
+    still_image = True
 
     def prepare(self, sample: Any, tensor: str, meta: Mapping[str, Any],
                 ctx: WriteContext | None) -> PreparedSample:

@@ -42,6 +42,7 @@ class SequenceHtype(Htype):
         self.fixed_dtype = item.fixed_dtype
         self.strict_dtype = item.strict_dtype
         self.decodes_rows = item.decodes_rows
+        self.still_image = item.still_image
         self.array_values = item.array_values
 
     def check_compression(self, compression: str | None) -> str | None:

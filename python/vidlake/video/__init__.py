@@ -15,13 +15,23 @@ from __future__ import annotations
 
 from .._core import Index
 from .ffmpeg_log import forward_ffmpeg_log, set_ffmpeg_log_level
-from .images import IMAGE_COMPRESSIONS, decode_image, encode_image, image_header
+from .images import (
+    IMAGE_COMPRESSIONS,
+    IMAGE_DECODERS,
+    JPEG_LIBRARY,
+    decode_image,
+    encode_image,
+    image_header,
+    using_image_decoder,
+)
 from .memory import clear_output_cache, output_cache_info, set_output_cache
 from .prefetch import ClipPrefetcher
 from .reader import VideoReader
 
 __all__ = [
     "IMAGE_COMPRESSIONS",
+    "IMAGE_DECODERS",
+    "JPEG_LIBRARY",
     "ClipPrefetcher",
     "Index",
     "VideoReader",
@@ -33,4 +43,5 @@ __all__ = [
     "output_cache_info",
     "set_ffmpeg_log_level",
     "set_output_cache",
+    "using_image_decoder",
 ]

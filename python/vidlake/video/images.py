@@ -14,26 +14,88 @@ beyond the sample table.
     >>> a.shape, a.dtype
     ((4, 6, 3), dtype('uint8'))
 
-Decoding goes through the C++ core: libavcodec decodes the file and libswscale converts it
-into a numpy buffer (``out=`` to reuse one), with the GIL released -- the same path and the
-same conversion as video frames, so pixels equal a PyAV decode of the file. Pillow only reads
-headers (size and mode, no decode) and encodes numpy arrays appended as images.
+Decoding goes through the C++ core into a numpy buffer (``out=`` to reuse one), with the GIL
+released. The image decoder (``image_decoder``, :data:`IMAGE_DECODERS`):
+
+* ``"pillow"`` (default): Pillow's pixels, ``np.asarray(Image.open(f).convert(mode))`` bit for
+  bit (what users of Deep Lake and torchvision trained on). JPEG is decoded in the core by
+  libjpeg-turbo, the library Pillow's wheels bundle, with the calls Pillow makes (C++,
+  ``cpp/jpeg_decoder.cpp``; CMYK JPEGs converted as Pillow converts them); WebP by Pillow itself
+  (libwebp: its lossy pictures differ from libavcodec's by a few levels); PNG by libavcodec.
+* ``"ffmpeg"``: every format through libavcodec and libswscale, the path and conversion of
+  video frames (a JPEG equals a PyAV decode of it; up to ~40 levels from Pillow's pixels).
+
+PNG is lossless, so both give Pillow's pixels (16-bit PNGs: the high byte of each sample, where
+Pillow's ``convert("L")`` would clip). A JPEG that libjpeg-turbo cannot take (lossless or
+12-bit JPEG) is decoded by libavcodec either way. Pillow otherwise only reads headers (size and
+mode, no decode) and encodes numpy arrays appended as images. The decoder of a read is the
+``image_decoder`` argument, else the one set by :func:`using_image_decoder` around it (dataset
+reads: the read option or the tensor's ``read_options``), else ``"pillow"``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _core
+from ..errors import VideoDecodeError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "IMAGE_COMPRESSIONS",
+    "IMAGE_DECODERS",
+    "JPEG_LIBRARY",
+    "check_image_decoder",
+    "current_image_decoder",
     "decode_image",
     "encode_image",
     "image_header",
+    "using_image_decoder",
 ]
+
+#: the image decoders; the first is the default
+IMAGE_DECODERS = ("pillow", "ffmpeg")
+#: the libjpeg-turbo this build decodes JPEG with, e.g. ``"libjpeg-turbo 2.1.5"``
+JPEG_LIBRARY: str = _core.JPEG_LIBRARY
+
+_DECODER: contextvars.ContextVar[str | None] = contextvars.ContextVar("vidlake_image_decoder", default=None)
+
+
+def check_image_decoder(name: Any, what: str = "image_decoder") -> str:
+    """``name`` if it is one of :data:`IMAGE_DECODERS`, else ``ValueError`` naming ``what``."""
+    if name not in IMAGE_DECODERS:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, IMAGE_DECODERS))}, got {name!r}")
+    return str(name)
+
+
+@contextlib.contextmanager
+def using_image_decoder(name: str | None) -> Iterator[None]:
+    """Within the block (this thread / task), images decode with ``name`` unless a call says
+    otherwise; ``None`` changes nothing.
+
+        >>> with using_image_decoder("ffmpeg"):
+        ...     a = decode_image(encode_image(np.zeros((2, 2, 3), np.uint8), "jpg"))
+    """
+    if name is None:
+        yield
+        return
+    token = _DECODER.set(check_image_decoder(name))
+    try:
+        yield
+    finally:
+        _DECODER.reset(token)
+
+
+def current_image_decoder(default: str | None = None) -> str:
+    """The decoder :func:`decode_image` uses without an argument: the innermost
+    :func:`using_image_decoder`, else ``default``, else ``"pillow"``."""
+    return _DECODER.get() or default or IMAGE_DECODERS[0]
 
 #: accepted ``sample_compression`` values of ``image`` tensors (``jpeg`` is ``jpg``)
 IMAGE_COMPRESSIONS = ("jpg", "jpeg", "png", "webp")
@@ -77,16 +139,40 @@ def image_header(data: bytes) -> tuple[str, tuple[int, int, int]]:
         raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
 
 
-def decode_image(data: bytes, out: np.ndarray | None = None, name: str = "") -> np.ndarray:
+def decode_image(data: bytes, out: np.ndarray | None = None, name: str = "",
+                 image_decoder: str | None = None) -> np.ndarray:
     """Decode an encoded image to a uint8 ``(H, W, C)`` array (C = 1, 3 or 4, see module doc)
-    with libavcodec (the C++ core), into ``out`` when given.
+    into ``out`` when given. ``image_decoder``: ``"pillow"`` (Pillow's pixels) or ``"ffmpeg"``
+    (libavcodec); ``None``: see the module doc.
 
         >>> decode_image(open("000001.jpg", "rb").read()).shape
         (1080, 1920, 3)
     """
+    dec = check_image_decoder(image_decoder) if image_decoder is not None else current_image_decoder()
+    if dec == "pillow" and bytes(data[:4]) == b"RIFF" and bytes(data[8:12]) == b"WEBP":
+        return _pillow_decode(data, out, name)
     # The output row already says how many channels; only a fresh decode reads the header.
     channels = out.shape[2] if out is not None and out.ndim == 3 else image_header(data)[1][2]
-    return _core.decode_image(data, out, channels, name)
+    return _core.decode_image(data, out, channels, name, "libjpeg-turbo" if dec == "pillow" else "ffmpeg")
+
+
+def _pillow_decode(data: bytes, out: np.ndarray | None, name: str) -> np.ndarray:
+    """Pillow's own decode (WebP: libwebp's pixels), converted to the module's channel rules."""
+    Image = _pil()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            mode = _target_mode(im) if out is None or out.ndim != 3 else {1: "L", 3: "RGB", 4: "RGBA"}[out.shape[2]]
+            a = np.asarray(im.convert(mode))
+    except (OSError, ValueError, SyntaxError, KeyError) as e:
+        raise VideoDecodeError(f"{name or 'image'}: cannot decode the image ({type(e).__name__}: {e})") from None
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if out is None:
+        return np.ascontiguousarray(a)
+    if out.shape != a.shape or out.dtype != np.uint8:
+        raise ValueError(f"{name or 'image'}: out must be a uint8 array of shape {a.shape}, got {out.dtype} {out.shape}")
+    out[...] = a
+    return out
 
 
 def encode_image(arr: np.ndarray, compression: str) -> bytes:
