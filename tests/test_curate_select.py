@@ -214,3 +214,32 @@ def test_link_tensor_source_names_the_linked_url(tmp_path):
     assert {r["sample"] for r in sel.records()} == {0}
     res = vidlake.export_frames(sel, tmp_path / "out", progress=False)
     assert all(f.startswith("bikes_f") for f in res.files)
+
+
+def test_pool_after_torch_in_the_parent_does_not_hang(tmp_path):
+    """A parent that already ran torch ops forks the selection pool: each worker runs torch with one
+    thread (as DataLoader workers do); before, the first conv in a worker hung on the parent's pool.
+    Run in a fresh interpreter under a timeout, so a hang fails instead of stalling the suite."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    from assets import VIDEO_DIR
+
+    files = [str(VIDEO_DIR / n) for n in ("samplemp4.mp4", "bikes.mp4", "bulk-water.mov")]
+    script = tmp_path / "fork_torch.py"
+    script.write_text(
+        "import sys, torch, vidlake\n"
+        "from vidlake.curate import torch_embedder\n"
+        "torch.nn.functional.conv2d(torch.randn(64, 3, 224, 224), torch.randn(16, 3, 5, 5))\n"
+        "net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 5, stride=4), torch.nn.ReLU(),\n"
+        "                          torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())\n"
+        "embed = torch_embedder(net, size=(112, 112), name='t')\n"
+        f"sel = vidlake.select({files!r}, n_samples=5, embeddings=embed, workers=2, progress=False)\n"
+        "print('selected', len(sel))\n")
+    try:
+        res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("vidlake.select's process pool hung after torch ran in the parent")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "selected 5" in res.stdout

@@ -20,6 +20,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -245,6 +246,15 @@ def _run_video(job: _Job, i: int) -> _VideoResult:
     return _VideoResult(frames, ts, emb, meta, stats)
 
 
+def _child_init() -> None:
+    """In each forked worker: a parent that ran torch leaves its intra-op thread pool behind in the
+    child, which hangs the first parallel op there; one thread per worker, as PyTorch's own
+    DataLoader workers do."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
 def _pool_task(i: int) -> _VideoResult:
     assert _JOB is not None
     return _run_video(_JOB, i)
@@ -262,7 +272,8 @@ def _run_all(job: _Job, todo: list[int], workers: int, progress: bool) -> dict[i
         else:
             _JOB = job
             ctx = mp.get_context("fork")
-            with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as ex:
+            with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                        initializer=_child_init) as ex:
                 futs = {ex.submit(_pool_task, i): i for i in todo}
                 for f in cf.as_completed(futs):
                     out[futs[f]] = f.result()
