@@ -36,6 +36,18 @@ def _source_name(source: Source, name: str | None) -> str:
     return getattr(source, "name", None) or ""
 
 
+
+def _output_size(color_conversion: str, size: Sequence[int] | None) -> tuple[int, int]:
+    """Checks the read options every frame read shares; (h, w) of ``size``, (0, 0) for none."""
+    if color_conversion not in COLOR_CONVERSIONS:
+        raise ValueError(f"color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
+                         f"got {color_conversion!r}")
+    if size is None:
+        return 0, 0
+    if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
+        raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
+    return int(size[0]), int(size[1])
+
 class VideoReader:
     """Reads frames of one video stream, exactly as a sequential decode emits them.
 
@@ -183,14 +195,7 @@ class VideoReader:
             raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
         if idx.dtype.kind not in "iu":
             raise TypeError(f"frame indices must be integers, got {idx.dtype}")
-        if color_conversion not in COLOR_CONVERSIONS:
-            raise ValueError(f"color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
-                             f"got {color_conversion!r}")
-        h = w = 0
-        if size is not None:
-            if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
-                raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
-            h, w = int(size[0]), int(size[1])
+        h, w = _output_size(color_conversion, size)
         try:
             return self._decoder.get_frames(idx.astype(np.int64, copy=False), out, h, w, bool(gray), bool(rotate),
                                             color_conversion == "stream")
@@ -283,14 +288,7 @@ class VideoReader:
             True
         """
         idx = np.asarray(self.keyframe_indices if indices is None else indices, dtype=np.int64).reshape(-1)
-        if color_conversion not in COLOR_CONVERSIONS:
-            raise ValueError(f"color_conversion must be one of {', '.join(map(repr, COLOR_CONVERSIONS))}, "
-                             f"got {color_conversion!r}")
-        h = w = 0
-        if size is not None:
-            if len(size) != 2 or int(size[0]) <= 0 or int(size[1]) <= 0:
-                raise ValueError(f"size must be (height, width) with positive values, got {size!r}")
-            h, w = int(size[0]), int(size[1])
+        h, w = _output_size(color_conversion, size)
         try:
             frames, produced, stats = _core.decode_keyframes(
                 self._source, self._index, idx, h, w, bool(gray), bool(rotate), color_conversion == "stream",
