@@ -8,6 +8,15 @@ namespace vidlake {
 namespace {
 
 constexpr int64_t kSpeculativeRead = 4096;  // one read: a box header, and a small box whole
+// Boxes read whole: the tables (moov, moof) up to 1 GB, any other box up to 64 MB. Larger
+// padding (free, skip, wide) reads as zeros like mdat; any other larger box sends the file
+// to the full demux instead of a huge allocation and transfer.
+constexpr int64_t kMaxTableBox = int64_t{1} << 30;
+constexpr int64_t kMaxOtherBox = int64_t{64} << 20;
+
+bool type_is(const uint8_t* t, const char* name) { return std::memcmp(t, name, 4) == 0; }
+
+bool is_padding(const uint8_t* t) { return type_is(t, "free") || type_is(t, "skip") || type_is(t, "wide"); }
 
 uint32_t be32(const uint8_t* p) {
   return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
@@ -64,10 +73,12 @@ std::optional<Mp4Layout> scan_mp4_layout(ByteSource& source) {
     }
     if (box < header || box > size - pos) return std::nullopt;  // boxes must tile the file
     ++layout.boxes;
-    if (std::memcmp(h + 4, "moov", 4) == 0) moov = true;
-    if (std::memcmp(h + 4, "mdat", 4) == 0) {
+    if (type_is(h + 4, "moov")) moov = true;
+    if (type_is(h + 4, "mdat") || (is_padding(h + 4) && box > kSpeculativeRead)) {
       if (box > header) layout.payload.push_back(ByteRange{pos + header, pos + box});
     } else {
+      const bool tables = type_is(h + 4, "moov") || type_is(h + 4, "moof");
+      if (box > (tables ? kMaxTableBox : kMaxOtherBox)) return std::nullopt;
       if (!have(pos, box)) fetch(pos, box);
       if (!have(pos, box)) return std::nullopt;
       layout.prefetched[pos] = buf.substr(static_cast<size_t>(pos - buf_start), static_cast<size_t>(box));

@@ -151,6 +151,36 @@ def test_hostile_boxes_fall_back_or_fail_clearly(tmp_path):
             _core.Index.build(str(p), -1, str(p), "auto")
 
 
+def test_large_padding_is_not_read(tmp_path, asset_path):
+    """A 100 MB 'free' box after the moov (sparse on disk) reads as zeros: the tables path fetches
+    headers only, and the index still equals the full demux's."""
+    src = Path(asset_path("samplemp4.mp4")).read_bytes()
+    p = tmp_path / "padded.mp4"
+    pad = 100 << 20
+    with open(p, "wb") as f:
+        f.write(src)
+        f.write(pad.to_bytes(4, "big") + b"free")
+        f.truncate(len(src) + pad)
+    demux, tables, why = _both(str(p))
+    assert tables is not None, why
+    assert demux.to_bytes() == tables.to_bytes()
+    assert tables.build_bytes < 1 << 20
+
+
+def test_huge_unknown_box_goes_to_the_full_demux(tmp_path, asset_path):
+    """A 100 MB box of an unknown type is not fetched whole: 'auto' on a remote-like source would
+    demux instead; 'tables' says it cannot."""
+    src = Path(asset_path("samplemp4.mp4")).read_bytes()
+    p = tmp_path / "odd.mp4"
+    size = 100 << 20
+    with open(p, "wb") as f:
+        f.write(src)
+        f.write(size.to_bytes(4, "big") + b"zzzz")
+        f.truncate(len(src) + size)
+    with pytest.raises(vidlake.UnsupportedFormatError, match="container tables"):
+        _core.Index.build(str(p), -1, str(p), "tables")
+
+
 def test_bad_mode():
     with pytest.raises(ValueError, match="index mode"):
         _core.Index.build(str(assets.VIDEO_DIR / "samplemp4.mp4"), -1, "", "fast")
