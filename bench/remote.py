@@ -13,7 +13,8 @@ all connections, like one link) and counts the bytes both ways. Workloads:
 
 Libraries: vidlake dataset on S3 (``vidlake.empty("s3://...")`` + append, read with
 ``vidlake.load``), vidlake ``link[video]`` (the dataset on S3 too, the link to the object),
-vidlake ``open_remote_video`` (index from the container's tables), Deep Lake 3.x (dataset
+vidlake ``open_remote_video`` (index from the container's tables), the same with a range
+cache that outlives each reader (``RangeCache``: what a second epoch or process pays), Deep Lake 3.x (dataset
 on the same S3), torchcodec 0.13 over an s3fs file object (``seek_mode="approximate"``) and
 PyAV over the same kind of file object (seek by time, decode to the frame). Every frame is
 checked against a local sequential PyAV decode (wrong: mean absolute difference > 1.0, as in
@@ -411,6 +412,27 @@ class VidlakeRemote(Lib):
         self.r = None
 
 
+class VidlakeRemoteCache(VidlakeRemote):
+    """``open_remote_video`` with an on-disk ``RangeCache`` that outlives each reader, as it
+    outlives a process or an epoch: every open builds the index again, from cached ranges
+    after the first one, and a frame whose packets an earlier read fetched moves no bytes."""
+    key = "vidlake_remote_cache"
+    label = "vidlake open_remote_video, range cache kept across opens"
+
+    def prepare(self):
+        import tempfile
+
+        from vidlake.storage import RangeCache
+        self._dir = tempfile.TemporaryDirectory(prefix="vl-bench-cache-")
+        self.cache = RangeCache(self._dir.name, max_bytes=4 << 30)
+        self.open()  # untimed: the first open fills the cache with the index's ranges
+        self.close()
+
+    def open(self):
+        import vidlake
+        self.r = vidlake.open_remote_video(self.ctx["s3_url"], creds=self.ctx["creds"], cache=self.cache)
+
+
 class DeepLake3(Lib):
     key = "deeplake3"
     label = "Deep Lake 3.x (dataset on S3)"
@@ -571,7 +593,7 @@ class PyAVS3fs1M(PyAVS3fs):
     block_size = 1 << 20
 
 
-LIBS = [VidlakeDataset, VidlakeLink, VidlakeRemote, DeepLake3, TorchCodecS3fs, TorchCodecS3fs1M,
+LIBS = [VidlakeDataset, VidlakeLink, VidlakeRemote, VidlakeRemoteCache, DeepLake3, TorchCodecS3fs, TorchCodecS3fs1M,
         PyAVS3fs, PyAVS3fs1M]
 
 
