@@ -14,8 +14,8 @@ all connections, like one link) and counts the bytes both ways. Workloads:
 Libraries: vidlake dataset on S3 (``vidlake.empty("s3://...")`` + append, read with
 ``vidlake.load``), vidlake ``link[video]`` (the dataset on S3 too, the link to the object),
 vidlake ``open_remote_video`` (index from the container's tables), the same with a range
-cache that outlives each reader (``RangeCache``: what a second epoch or process pays), Deep Lake 3.x (dataset
-on the same S3), torchcodec 0.13 over an s3fs file object (``seek_mode="approximate"``) and
+cache that outlives each reader (``RangeCache``: what a second epoch or process pays), Deep
+Lake 3.x (dataset on the same S3), torchcodec 0.13 over an s3fs file object (``seek_mode="approximate"``) and
 PyAV over the same kind of file object (seek by time, decode to the frame). Every frame is
 checked against a local sequential PyAV decode (wrong: mean absolute difference > 1.0, as in
 compare.py). The table goes to bench/results/remote.json and is printed as Markdown.
@@ -593,8 +593,8 @@ class PyAVS3fs1M(PyAVS3fs):
     block_size = 1 << 20
 
 
-LIBS = [VidlakeDataset, VidlakeLink, VidlakeRemote, VidlakeRemoteCache, DeepLake3, TorchCodecS3fs, TorchCodecS3fs1M,
-        PyAVS3fs, PyAVS3fs1M]
+LIBS = [VidlakeDataset, VidlakeLink, VidlakeRemote, VidlakeRemoteCache, DeepLake3, TorchCodecS3fs,
+        TorchCodecS3fs1M, PyAVS3fs, PyAVS3fs1M]
 
 
 # ---------------------------------------------------------------------------------------
