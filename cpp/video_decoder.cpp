@@ -29,7 +29,8 @@ constexpr int64_t kPrefaultBytes = 64LL * 1024 * 1024;  // see Note [Prefaulting
 
 std::map<std::string, int64_t> DecodeStats::as_map() const {
   return {{"packets_decoded", packets_decoded}, {"frames_decoded", frames_decoded},
-          {"frames_converted", frames_converted}, {"spans", spans},
+          {"frames_converted", frames_converted}, {"frames_skipped", frames_skipped},
+          {"spans", spans},
           {"seeks", seeks}, {"forward_decodes", forward_decodes},
           {"retries", retries}, {"decode_errors", decode_errors},
           {"bytes_read", bytes_read}, {"decoders", decoders}};
@@ -298,6 +299,10 @@ int receive_frames(VideoDecoder::State& s, Request& req, VideoDecoder::Counters&
       continue;
     }
     ++c.frames;
+    // Note [Skipped frames]: every emitted frame is either converted or counted
+    // here: frames before the wanted one in its GOP, between strided frames, past
+    // the last wanted one (lookahead, a drain at the end), or a second emission.
+    bool converted = false;
     const int64_t token = s.frame->pts;
     if (token >= 0 && token < static_cast<int64_t>(req.index.packets.size())) {
       const int32_t f = req.index.packet_frame[static_cast<size_t>(token)];
@@ -315,10 +320,12 @@ int receive_frames(VideoDecoder::State& s, Request& req, VideoDecoder::Counters&
             std::memcpy(req.out + t.rows[k] * bytes, first, static_cast<size_t>(bytes));
           }
           t.done = true;
+          converted = true;
           if (t.span == req.current_span) ++completed;
         }
       }
     }
+    if (!converted) ++c.skipped;
     av_frame_unref(s.frame.get());
   }
   return completed;
@@ -471,6 +478,7 @@ DecodeStats VideoDecoder::stats() {
   st.packets_decoded = counters_.packets;
   st.frames_decoded = counters_.frames;
   st.frames_converted = counters_.converted;
+  st.frames_skipped = counters_.skipped;
   st.spans = counters_.spans;
   st.seeks = counters_.seeks;
   st.forward_decodes = counters_.forward;
@@ -484,6 +492,7 @@ void VideoDecoder::reset_stats() {
   counters_.packets = 0;
   counters_.frames = 0;
   counters_.converted = 0;
+  counters_.skipped = 0;
   counters_.spans = 0;
   counters_.seeks = 0;
   counters_.forward = 0;

@@ -32,6 +32,10 @@ struct DecodeStats {
   int64_t packets_decoded = 0;   // packets sent to the decoder
   int64_t frames_decoded = 0;    // frames the decoder emitted
   int64_t frames_converted = 0;  // frames colour-converted into output
+  // Frames the decoder emitted that the read did not return (Note [Skipped
+  // frames]): those before a wanted frame after a seek, between strided frames,
+  // lookahead past the last one. frames_decoded == frames_converted + frames_skipped.
+  int64_t frames_skipped = 0;
   int64_t spans = 0;             // decode spans planned
   int64_t seeks = 0;             // decoder restarts at a keyframe
   int64_t forward_decodes = 0;   // spans served by decoding on without a seek
@@ -91,7 +95,7 @@ class VideoDecoder {
 
  public:
   struct Counters {
-    std::atomic<int64_t> packets{0}, frames{0}, converted{0}, spans{0}, seeks{0}, forward{0}, retries{0}, errors{0};
+    std::atomic<int64_t> packets{0}, frames{0}, converted{0}, skipped{0}, spans{0}, seeks{0}, forward{0}, retries{0}, errors{0};
   };
 
  private:

@@ -255,3 +255,101 @@ def test_trim_closes_parked_decoders_and_reads_stay_exact(clips):
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="keep must be"):
             r.trim(bad)
+
+
+# ---- frames_skipped (Note [Skipped frames]): frames the decoder emitted that the read did not
+# return. One codec thread and skip_nonref=False, so that every frame between a GOP's keyframe and
+# the last wanted frame comes out of the decoder, one per packet: the expected counts follow from
+# the keyframes alone.
+
+def exact_reader(clip: Clip) -> vidlake.VideoReader:
+    r = vidlake.VideoReader(clip.path, threads=1, skip_nonref=False)
+    r.reset_stats()
+    return r
+
+
+def expected_skipped(clip: Clip, targets) -> int:
+    """Frames decoded but not returned by a read of ``targets`` whose GOPs are each one seek: in each
+    GOP, every frame from its keyframe up to its last wanted frame is emitted, in presentation order."""
+    by_key: dict = {}
+    for t in set(targets):
+        by_key.setdefault(clip.key_before(t), []).append(t)
+    return sum(max(ts) - k + 1 - len(ts) for k, ts in by_key.items())
+
+
+def assert_skipped_consistent(s: dict) -> None:
+    assert s["frames_decoded"] == s["frames_converted"] + s["frames_skipped"], s
+
+
+def test_frames_skipped_is_in_stats_and_reset(clips):
+    r = vidlake.VideoReader(clips["gop30"].path)
+    r.get_frames([3, 70])
+    s = r.stats
+    assert isinstance(s["frames_skipped"], int), s
+    assert s["frames_skipped"] >= 0, s
+    assert_skipped_consistent(s)
+    r.reset_stats()
+    assert r.stats["frames_skipped"] == 0, r.stats
+
+
+@pytest.mark.parametrize(("name", "target"), [("gop300", 150), ("gop30", 45), ("gop30", 30)])
+def test_frames_skipped_for_a_seek_into_a_gop(clips, name, target):
+    clip = clips[name]
+    r = exact_reader(clip)
+    oracle.assert_frames_equal(r[target], oracle.frame(clip.path, target), f"{name} frame {target}")
+    s = r.stats
+    assert s["seeks"] == 1, s
+    assert s["frames_skipped"] == target - clip.key_before(target) == expected_skipped(clip, [target]), s
+    assert s["frames_converted"] == 1, s
+    assert_skipped_consistent(s)
+
+
+@pytest.mark.parametrize(("name", "key"), [("gop300", slice(10, 200, 10)), ("gop30", slice(10, 300, 30)),
+                                           ("gop30", slice(31, 170, 4))])
+def test_frames_skipped_for_a_strided_read(clips, name, key):
+    clip = clips[name]
+    r = exact_reader(clip)
+    targets = list(range(*key.indices(NUM_FRAMES)))
+    oracle.assert_batch_equal(r[key], oracle.stack(clip.path, targets), targets, f"{name} {key}")
+    s = r.stats
+    assert s["frames_converted"] == len(targets), s
+    gops = {clip.key_before(t) for t in targets}
+
+    def next_key(k: int) -> int:
+        return min([j for j in clip.keyframes if j > k] + [NUM_FRAMES])
+
+    if all(max(t for t in targets if clip.key_before(t) == k) < next_key(k) - 5 for k in gops):
+        # every GOP's last wanted frame is well before the next keyframe: one seek per GOP
+        assert s["seeks"] == len(gops), s
+        assert s["frames_skipped"] == expected_skipped(clip, targets), (s, expected_skipped(clip, targets))
+    else:
+        # the decoder may decode on into the next GOP instead of seeking; never more than
+        # every frame up to the last wanted one
+        assert expected_skipped(clip, targets) <= s["frames_skipped"] <= max(targets) + 1 - len(targets), s
+    assert_skipped_consistent(s)
+
+
+def test_frames_skipped_is_zero_for_a_sequential_read(clips):
+    clip = clips["gop30"]
+    r = exact_reader(clip)
+    for a in range(0, NUM_FRAMES, 32):
+        r.get_frames(range(a, min(a + 32, NUM_FRAMES)))
+    s = r.stats
+    assert s["frames_converted"] == NUM_FRAMES, s
+    assert s["frames_skipped"] == 0, s
+    assert s["seeks"] == 1, s
+    assert_skipped_consistent(s)
+
+
+@pytest.mark.parametrize("threads", [1, None])
+def test_frames_skipped_with_nonref_skipping_never_exceeds_the_full_decode(clips, threads):
+    """With skip_nonref (the default) non-reference frames between the wanted ones are not decoded
+    at all, so fewer frames are skipped after decoding; the counters stay consistent."""
+    clip = clips["gop300"]
+    r = vidlake.VideoReader(clip.path, threads=threads)
+    r.reset_stats()
+    targets = list(range(10, 200, 10))
+    oracle.assert_batch_equal(r.get_frames(targets), oracle.stack(clip.path, targets), targets, "gop300 strided")
+    s = r.stats
+    assert s["frames_skipped"] <= expected_skipped(clip, targets) + (os.cpu_count() or 1) + REORDER, s
+    assert_skipped_consistent(s)

@@ -139,8 +139,10 @@ class VideoReader:
     @property
     def stats(self) -> dict:
         """Counters since creation or ``reset_stats()``: packets_decoded, frames_decoded,
-        frames_converted, bytes_read, spans, seeks, forward_decodes, retries, decode_errors;
-        and ``decoders``, the decoder states alive now (parked between reads, see docs/DESIGN.md)."""
+        frames_converted, frames_skipped (decoded but not returned: before the wanted frame after
+        a seek, between strided frames; ``frames_decoded == frames_converted + frames_skipped``),
+        bytes_read, spans, seeks, forward_decodes, retries, decode_errors; and ``decoders``, the
+        decoder states alive now (parked between reads, see docs/DESIGN.md)."""
         return dict(self._decoder.stats)
 
     def reset_stats(self) -> None:
