@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#ifdef VIDLAKE_HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <unordered_map>
 #include <unordered_set>
 
@@ -21,11 +24,14 @@ namespace {
 constexpr int kMaxDecoderStates = 8;
 constexpr double kLightReadPixels = 640.0 * 480.0;   // see Note [Light reads]
 constexpr double kLightReadBitsPerPixel = 0.3;
-constexpr int64_t kParkBytes = 160LL * 1024 * 1024;  // see Note [Parked decoders]
-constexpr int64_t kParkedPictures = 10;
+constexpr int64_t kParkedPictures = 10;  // see Note [Parked decoders]
+std::atomic<int64_t> g_park_budget{-1};  // set_default_decoder_memory_budget
 constexpr int64_t kPrefaultBytes = 64LL * 1024 * 1024;  // see Note [Prefaulting the output]
 
 }  // namespace
+
+void set_default_decoder_memory_budget(int64_t bytes) { g_park_budget = bytes < 0 ? -1 : bytes; }
+int64_t default_decoder_memory_budget() { return g_park_budget.load(); }
 
 std::map<std::string, int64_t> DecodeStats::as_map() const {
   return {{"packets_decoded", packets_decoded}, {"frames_decoded", frames_decoded},
@@ -33,7 +39,8 @@ std::map<std::string, int64_t> DecodeStats::as_map() const {
           {"spans", spans},
           {"seeks", seeks}, {"forward_decodes", forward_decodes},
           {"retries", retries}, {"decode_errors", decode_errors},
-          {"bytes_read", bytes_read}, {"decoders", decoders}};
+          {"bytes_read", bytes_read}, {"decoders", decoders},
+          {"parked_decoders", parked_decoders}, {"parked_bytes", parked_bytes}};
 }
 
 struct VideoDecoder::State {
@@ -47,6 +54,7 @@ struct VideoDecoder::State {
   FrameConverter converter;
   bool slice_only;
   bool light;               // one codec thread, for single-frame reads of light streams
+  int64_t bytes = 0;        // estimated memory (Note [Parked decoders]), set by the VideoDecoder
   int32_t run_start = -1;   // packet the current decode run started from; -1: fresh
   int32_t next_packet = 0;  // next packet to feed
   int32_t last_frame = -1;  // last frame number emitted in this run
@@ -59,8 +67,15 @@ struct VideoDecoder::Pool {
   const uint64_t generation;
   std::mutex mutex;
   std::condition_variable cv;
-  std::vector<std::unique_ptr<State>> idle;
+  std::vector<std::unique_ptr<State>> idle;  // parked, least recently used first
+  int64_t idle_bytes = 0;                     // sum of their estimated bytes
   int live = 0;
+  std::unique_ptr<State> take(size_t i) {
+    std::unique_ptr<State> s = std::move(idle[i]);
+    idle.erase(idle.begin() + static_cast<long>(i));
+    idle_bytes -= s->bytes;
+    return s;
+  }
 };
 
 namespace {
@@ -142,15 +157,33 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
       index_->packets.empty() || pixels <= 0 ? 0 : 8.0 * bytes / static_cast<double>(index_->packets.size()) / pixels;
   light_reads_ = options_.threads != 1 && pixels > 0 && pixels <= kLightReadPixels &&
                  bits_per_pixel <= kLightReadBitsPerPixel && (options_.threads > 1 || default_threads() > 1);
-  // Note [Parked decoders]: how many idle states to keep, from an estimate of
-  // a state's memory (its reference pictures and one picture per frame thread).
+  // Note [Parked decoders]: a state's memory is estimated from its reference
+  // pictures and one picture per codec thread.
   int64_t picture = info.pix_fmt >= 0 ? av_image_get_buffer_size(static_cast<AVPixelFormat>(info.pix_fmt),
                                                                   info.width, info.height, 1)
                                       : -1;
   if (picture <= 0) picture = static_cast<int64_t>(pixels * 3);
-  const int threads = options_.threads > 0 ? options_.threads : default_threads();
-  const int64_t per_state = std::max<int64_t>(1, picture * (kParkedPictures + threads));
-  park_limit_ = static_cast<int>(std::clamp<int64_t>(kParkBytes / per_state, 1, kMaxDecoderStates));
+  picture_bytes_ = std::max<int64_t>(1, picture);
+  default_threads_ = options_.threads > 0 ? options_.threads : default_threads();
+  Pool& p = *pool_.load();
+  p.idle.front()->bytes = state_bytes(p.idle.front()->codec->thread_count);
+  p.idle_bytes = p.idle.front()->bytes;
+  bool keep_one = false;
+  if (p.idle_bytes > memory_budget(&keep_one) && !keep_one) {  // a strict budget below one state
+    p.idle.clear();
+    p.idle_bytes = 0;
+    p.live = 0;
+  }
+}
+
+int64_t VideoDecoder::state_bytes(int threads) const {
+  return picture_bytes_ * (kParkedPictures + std::max(1, threads));
+}
+
+int64_t VideoDecoder::memory_budget(bool* keep_one) const {
+  int64_t b = options_.memory_budget >= 0 ? options_.memory_budget : g_park_budget.load();
+  if (keep_one != nullptr) *keep_one = b < 0;
+  return b < 0 ? kDefaultParkBytes : b;
 }
 
 VideoDecoder::~VideoDecoder() {
@@ -180,7 +213,7 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
     // Drop idle states of the wrong threading mode (see Note [Damaged streams]).
     for (size_t i = p.idle.size(); i-- > 0;) {
       if (p.idle[i]->slice_only != slice) {
-        p.idle.erase(p.idle.begin() + static_cast<long>(i));
+        p.take(i);
         --p.live;
       }
     }
@@ -203,7 +236,13 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
         if (unpositioned(*p.idle[i]) && (pass == 1 || p.idle[i]->light == light)) pick = static_cast<long>(i);
       }
     }
-    if (pick < 0 && p.live < kMaxDecoderStates && static_cast<int>(p.idle.size()) < park_limit_) {
+    // A new state while it would fit in the budget beside the parked ones (or,
+    // under the built-in budget, when none is parked).
+    bool keep_one = false;
+    const int64_t budget = memory_budget(&keep_one);
+    const int64_t fresh = state_bytes(light ? 1 : default_threads_);
+    if (pick < 0 && p.live < kMaxDecoderStates &&
+        (p.idle_bytes + fresh <= budget || (keep_one && p.idle.empty()))) {
       return open_state(lock, slice, light);
     }
     for (int pass = 0; pass < 2 && pick < 0; ++pass) {
@@ -211,11 +250,7 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::acquire(const Span& first_spa
         if (pass == 1 || p.idle[i]->light == light) pick = static_cast<long>(i);
       }
     }
-    if (pick >= 0) {
-      std::unique_ptr<State> state = std::move(p.idle[static_cast<size_t>(pick)]);
-      p.idle.erase(p.idle.begin() + pick);
-      return state;
-    }
+    if (pick >= 0) return p.take(static_cast<size_t>(pick));
     if (p.live < kMaxDecoderStates) {  // every state is busy: another thread's read
       return open_state(lock, slice, light);
     }
@@ -229,7 +264,9 @@ std::unique_ptr<VideoDecoder::State> VideoDecoder::open_state(std::unique_lock<s
   ++p.live;
   lock.unlock();  // opening a codec may take a while; the pool stays usable meanwhile
   try {
-    return std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
+    auto s = std::make_unique<State>(*index_, *source_, options_.threads, slice, light);
+    s->bytes = state_bytes(s->codec->thread_count);
+    return s;
   } catch (...) {
     std::lock_guard<std::mutex> relock(p.mutex);
     --p.live;
@@ -243,25 +280,37 @@ void VideoDecoder::trim(int keep) {
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     const size_t k = static_cast<size_t>(std::max(0, keep));
-    while (p.idle.size() > k) {
-      dropped.push_back(std::move(p.idle.front()));
-      p.idle.erase(p.idle.begin());
+    bool keep_one = false;
+    const int64_t budget = memory_budget(&keep_one);
+    while (p.idle.size() > k || (!p.idle.empty() && p.idle_bytes > budget && !(keep_one && p.idle.size() == 1))) {
+      dropped.push_back(p.take(0));
       --p.live;
     }
   }
   p.cv.notify_all();
+  if (dropped.empty()) return;
+  dropped.clear();
+#ifdef VIDLAKE_HAVE_MALLOC_TRIM
+  // The closed states' pictures were large blocks in the middle of the heap
+  // (and of codec threads' arenas); give the free pages back to the system now.
+  malloc_trim(0);
+#endif
 }
 
 void VideoDecoder::release(std::unique_ptr<State> state) {
   Pool& p = pool();
-  std::unique_ptr<State> dropped;
+  std::vector<std::unique_ptr<State>> dropped;  // closed after the lock is released
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     if (state) {
+      p.idle_bytes += state->bytes;
       p.idle.push_back(std::move(state));
-      if (static_cast<int>(p.idle.size()) > park_limit_) {  // Note [Parked decoders]: drop the LRU
-        dropped = std::move(p.idle.front());
-        p.idle.erase(p.idle.begin());
+      // Note [Parked decoders]: over the budget (or the cap), close the least recently used.
+      bool keep_one = false;
+      const int64_t budget = memory_budget(&keep_one);
+      while (!p.idle.empty() && (p.idle_bytes > budget || static_cast<int>(p.idle.size()) > kMaxDecoderStates) &&
+             !(keep_one && p.idle.size() == 1)) {
+        dropped.push_back(p.take(0));
         --p.live;
       }
     } else {
@@ -474,6 +523,8 @@ DecodeStats VideoDecoder::stats() {
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     st.decoders = p.live;
+    st.parked_decoders = static_cast<int64_t>(p.idle.size());
+    st.parked_bytes = p.idle_bytes;
   }
   st.packets_decoded = counters_.packets;
   st.frames_decoded = counters_.frames;

@@ -26,7 +26,17 @@ struct DecoderOptions {
   // Skip unwanted non-reference frames where that is exact (Note [Skipping
   // non-reference frames]); the one default, also of _core.Decoder and VideoReader.
   bool skip_nonref = true;
+  // Bytes of decoder memory parked states may hold (Note [Parked decoders]);
+  // -1: the process default (default_decoder_memory_budget()).
+  int64_t memory_budget = -1;
 };
+
+// The process-wide budget for a reader's parked decoder states, used by every
+// decoder without its own: bytes >= 0 is strict (0: park nothing); -1 restores
+// the built-in one, kDefaultParkBytes with at least one state kept parked.
+void set_default_decoder_memory_budget(int64_t bytes);
+int64_t default_decoder_memory_budget();  // -1: the built-in one
+constexpr int64_t kDefaultParkBytes = 160LL * 1024 * 1024;
 
 struct DecodeStats {
   int64_t packets_decoded = 0;   // packets sent to the decoder
@@ -43,6 +53,8 @@ struct DecodeStats {
   int64_t decode_errors = 0;     // packets the decoder rejected (damaged data)
   int64_t bytes_read = 0;        // bytes fetched from the source
   int64_t decoders = 0;          // decoder states alive now, parked or busy (not a counter)
+  int64_t parked_decoders = 0;   // of those, parked between reads (not a counter)
+  int64_t parked_bytes = 0;      // their estimated memory (Note [Parked decoders]; not a counter)
   std::map<std::string, int64_t> as_map() const;
 };
 
@@ -65,6 +77,12 @@ class VideoDecoder {
   // Closes the idle (parked) states beyond the `keep` most recently used, which
   // frees their memory; states busy in other threads' reads are not touched.
   void trim(int keep);
+  // The budget in bytes this decoder's parked states keep to; `keep_one`: the
+  // built-in default, under which the most recently used state stays parked
+  // even when it alone is larger.
+  int64_t memory_budget(bool* keep_one = nullptr) const;
+  // Estimated memory of one state: its reference pictures and one per thread.
+  int64_t state_bytes(int threads) const;
   const PacketIndex& index() const { return *index_; }
   const std::string& name() const { return source_->name(); }
 
@@ -91,7 +109,8 @@ class VideoDecoder {
   std::atomic<bool> slice_only_{false};
   int64_t bytes_at_reset_ = 0;
   bool light_reads_ = false;  // Note [Light reads]
-  int park_limit_ = 1;        // Note [Parked decoders]
+  int64_t picture_bytes_ = 0;  // Note [Parked decoders]: one decoded picture
+  int default_threads_ = 1;     // codec threads of a state that is not light
 
  public:
   struct Counters {

@@ -231,12 +231,14 @@ std::vector<int32_t> checked_frames(const PacketIndex& idx, const py::array_t<in
 
 class Decoder {
  public:
-  Decoder(const py::object& source, IndexPtr index, int threads, bool skip_nonref, const std::string& name)
+  Decoder(const py::object& source, IndexPtr index, int threads, bool skip_nonref, const std::string& name,
+          int64_t memory_budget)
       : index_(std::move(index)) {
     std::shared_ptr<ByteSource> src = make_source(source, name);
     DecoderOptions opt;
     opt.threads = threads;
     opt.skip_nonref = skip_nonref;
+    opt.memory_budget = memory_budget < 0 ? -1 : memory_budget;
     py::gil_scoped_release nogil;
     decoder_ = std::make_unique<VideoDecoder>(src, index_, opt);
   }
@@ -301,6 +303,7 @@ class Decoder {
     decoder_->trim(keep);
   }
   IndexPtr index() const { return index_; }
+  int64_t memory_budget() const { return decoder_->memory_budget(); }
   VideoDecoder& core() { return *decoder_; }  // for the clip prefetch pool
 
  private:
@@ -452,8 +455,9 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<Decoder>(m, "Decoder", "Decodes frames of one indexed video; safe to share between threads")
-      .def(py::init<const py::object&, IndexPtr, int, bool, const std::string&>(), py::arg("source"),
-           py::arg("index"), py::arg("threads") = 0, py::arg("skip_nonref") = true, py::arg("name") = "")
+      .def(py::init<const py::object&, IndexPtr, int, bool, const std::string&, int64_t>(), py::arg("source"),
+           py::arg("index"), py::arg("threads") = 0, py::arg("skip_nonref") = true, py::arg("name") = "",
+           py::arg("memory_budget") = -1)
       .def("get_frames", &Decoder::get_frames, py::arg("indices"), py::arg("out") = py::none(),
            py::arg("height") = 0, py::arg("width") = 0, py::arg("gray") = false, py::arg("rotate") = false,
            py::arg("stream_colors") = false)
@@ -461,7 +465,13 @@ PYBIND11_MODULE(_core, m) {
       .def("reset_stats", &Decoder::reset_stats)
       .def("trim", &Decoder::trim, py::arg("keep") = 0,
            "Close idle decoder states beyond the `keep` most recently used (frees their memory)")
-      .def_property_readonly("index", &Decoder::index);
+      .def_property_readonly("index", &Decoder::index)
+      .def_property_readonly("memory_budget", &Decoder::memory_budget,
+                             "Bytes of decoder memory its parked states keep to (Note [Parked decoders])");
+  m.def("set_decoder_memory_budget", &set_default_decoder_memory_budget, py::arg("nbytes"),
+        "Process-wide budget for each reader's parked decoder states (-1: the built-in one)");
+  m.def("decoder_memory_budget", &default_decoder_memory_budget,
+        "The process-wide budget set by set_decoder_memory_budget (-1: the built-in one)");
 
   m.def(
       "decode_image",

@@ -41,7 +41,9 @@ from .video import (  # noqa: F401
     ClipPrefetcher,
     VideoReader,
     clear_output_cache,
+    decoder_memory_budget,
     output_cache_info,
+    set_decoder_memory_budget,
     set_ffmpeg_log_level,
     set_output_cache,
 )

@@ -24,7 +24,13 @@ from .images import (
     image_header,
     using_image_decoder,
 )
-from .memory import clear_output_cache, output_cache_info, set_output_cache
+from .memory import (
+    clear_output_cache,
+    decoder_memory_budget,
+    output_cache_info,
+    set_decoder_memory_budget,
+    set_output_cache,
+)
 from .prefetch import ClipPrefetcher
 from .reader import VideoReader
 
@@ -37,10 +43,12 @@ __all__ = [
     "VideoReader",
     "clear_output_cache",
     "decode_image",
+    "decoder_memory_budget",
     "encode_image",
     "forward_ffmpeg_log",
     "image_header",
     "output_cache_info",
+    "set_decoder_memory_budget",
     "set_ffmpeg_log_level",
     "set_output_cache",
     "using_image_decoder",

@@ -13,6 +13,13 @@ not reused in time goes back to the system. See docs/DESIGN.md, "Recycled output
     >>> vidlake.set_output_cache(max_bytes=2 << 30, keep_seconds=30)
 
 Passing ``out=`` to a read never involves the cache.
+
+The decoder states a reader parks between reads (docs/DESIGN.md, "Parked decoders") have a
+budget of their own, per reader: ``vidlake.set_decoder_memory_budget(nbytes)`` sets it for every
+reader without a ``decoder_memory_budget=`` of its own.
+
+    >>> vidlake.set_decoder_memory_budget(64 << 20)   # 64 MB of parked decoders per reader
+    >>> vidlake.set_decoder_memory_budget(None)       # the built-in 160 MB again
 """
 from __future__ import annotations
 
@@ -44,3 +51,28 @@ def output_cache_info() -> dict:
 def clear_output_cache() -> None:
     """Give every cached block back to the system now."""
     _core.clear_output_cache()
+
+
+def _check_budget(nbytes: int | None, what: str) -> int:
+    if nbytes is None:
+        return -1
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 0 <= nbytes < 2**63:
+        raise ValueError(f"{what} must be a non-negative int of bytes (below 2**63) or None, got {nbytes!r}")
+    return nbytes
+
+
+def set_decoder_memory_budget(nbytes: int | None) -> None:
+    """Set the process-wide budget, in bytes, for the decoder states each reader parks between
+    reads; it applies to every :class:`~vidlake.VideoReader` without a budget of its own
+    (``decoder_memory_budget=``), from its next read on. Over the budget a reader closes its
+    least recently used parked states; ``0`` parks none (every read opens a decoder and seeks).
+
+    ``None`` restores the built-in budget: 160 MB, and at least the most recently used state even
+    when one state alone is larger (8K video). An explicit budget is strict."""
+    _core.set_decoder_memory_budget(_check_budget(nbytes, "nbytes"))
+
+
+def decoder_memory_budget() -> int | None:
+    """The budget :func:`set_decoder_memory_budget` set, or ``None`` for the built-in one (160 MB)."""
+    b = int(_core.decoder_memory_budget())
+    return None if b < 0 else b

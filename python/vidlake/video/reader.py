@@ -18,6 +18,7 @@ import numpy as np
 from .. import _core
 from . import timestamps as _ts
 from .ffmpeg_log import forward_ffmpeg_log
+from .memory import _check_budget
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -60,6 +61,9 @@ class VideoReader:
     ``vidlake._core.Decoder``) lets a read skip unwanted non-reference frames where
     that provably changes no other frame (never for MPEG-4 Part 2, containers without
     timestamps or damaged streams); frames are identical either way, only faster.
+    ``decoder_memory_budget`` caps, in bytes, the estimated memory of the decoder states
+    this reader parks between reads (default: :func:`vidlake.set_decoder_memory_budget`'s,
+    built in 160 MB); ``0`` parks none.
 
     Frame numbers are presentation order. A read decodes only the packets it
     needs, from the keyframe before the first wanted frame, and converts only
@@ -76,11 +80,13 @@ class VideoReader:
         index: bytes | _core.Index | None = None,
         name: str | None = None,
         skip_nonref: bool = True,
+        decoder_memory_budget: int | None = None,
     ) -> None:
         if stream is not None and (not isinstance(stream, int) or stream < 0):
             raise ValueError(f"stream must be a non-negative int or None, got {stream!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 0):
             raise ValueError(f"threads must be a non-negative int or None, got {threads!r}")
+        budget = _check_budget(decoder_memory_budget, "decoder_memory_budget")
         if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
             raise FileNotFoundError(f"{os.fspath(source)}: no such file")
         self._name = _source_name(source, name)
@@ -95,7 +101,7 @@ class VideoReader:
         else:
             self._index = index
         try:
-            self._decoder = _core.Decoder(source, self._index, threads or 0, skip_nonref, self._name)
+            self._decoder = _core.Decoder(source, self._index, threads or 0, skip_nonref, self._name, budget)
         finally:
             forward_ffmpeg_log()
         self._metadata = self._index.metadata
@@ -141,17 +147,26 @@ class VideoReader:
         """Counters since creation or ``reset_stats()``: packets_decoded, frames_decoded,
         frames_converted, frames_skipped (decoded but not returned: before the wanted frame after
         a seek, between strided frames; ``frames_decoded == frames_converted + frames_skipped``),
-        bytes_read, spans, seeks, forward_decodes, retries, decode_errors; and ``decoders``, the
-        decoder states alive now (parked between reads, see docs/DESIGN.md)."""
+        bytes_read, spans, seeks, forward_decodes, retries, decode_errors; and, not counters,
+        ``decoders`` (the decoder states alive now), ``parked_decoders`` and ``parked_bytes``
+        (those parked between reads and their estimated memory, see docs/DESIGN.md)."""
         return dict(self._decoder.stats)
+
+    @property
+    def decoder_memory_budget(self) -> int:
+        """Bytes of decoder memory this reader's parked states keep to (its own budget, else the
+        process-wide one of :func:`vidlake.set_decoder_memory_budget`)."""
+        return int(self._decoder.memory_budget)
 
     def reset_stats(self) -> None:
         self._decoder.reset_stats()
 
     def trim(self, keep: int = 0) -> None:
         """Close the decoder states parked between reads, except the ``keep`` most recently
-        used, and free their memory (up to about 160 MB per reader; a 1080p H.264 state is
-        about 37 MB). Later reads open new states as needed; frames are the same either way."""
+        used (fewer if they are over the budget), and free their memory (up to about 160 MB per
+        reader by default; a 1080p H.264 state is about 37 MB), giving freed heap pages back to
+        the system (glibc's ``malloc_trim``). Later reads open new states as needed; frames are
+        the same either way."""
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
             raise ValueError(f"keep must be a non-negative int, got {keep!r}")
         self._decoder.trim(keep)
