@@ -405,6 +405,91 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   return idx;
 }
 
+// Note [Checked tables]
+// What the tables cannot see (docs/REMOTE.md) is decided by the NAL unit
+// headers of the samples alone: whether a sample splits into NAL units and holds
+// a picture (FrameFilter::is_frame, the damage check), the in-band parameter
+// sets of non-sync samples (InbandScanner; those of sync samples were read with
+// their heads), and x264's version SEI. For a local source, where a small read
+// costs a system call and no round trip, every sample's length prefixes and
+// header bytes are read (a few bytes per NAL unit, never slice data): when every
+// sample is a frame and no non-sync sample holds a parameter set or an x264 SEI,
+// the full demux would build the same index, field for field; otherwise it is
+// run. Measured in bench/open_time.py.
+class NalWalker {
+ public:
+  explicit NalWalker(ByteSource& source) : source_(source) {}
+  // Bytes [offset, offset + n) (n <= kNalPeek), or nullptr past the end.
+  const uint8_t* peek(int64_t offset, int64_t n) {
+    if (offset < buf_start_ || offset + n > buf_start_ + buf_len_) {
+      buf_start_ = offset;
+      buf_len_ = source_.read_at(offset, buf_, kWindow);
+      if (buf_len_ < 0) buf_len_ = 0;
+    }
+    return offset + n <= buf_start_ + buf_len_ ? buf_ + (offset - buf_start_) : nullptr;
+  }
+
+ private:
+  static constexpr int64_t kWindow = 512;
+  ByteSource& source_;
+  uint8_t buf_[kWindow];
+  int64_t buf_start_ = 0;
+  int64_t buf_len_ = 0;
+};
+
+// An H.264 SEI NAL unit (small: at most kSeiRead bytes) known not to hold x264's
+// version text (Note [Replayed in-band state]); false when it may.
+constexpr uint64_t kSeiRead = 4096;
+bool sei_without_x264_tag(ByteSource& source, int64_t offset, uint64_t len) {
+  if (len > kSeiRead) return false;
+  std::string nal(static_cast<size_t>(len), '\0');
+  if (source.read_at(offset, reinterpret_cast<uint8_t*>(nal.data()), static_cast<int64_t>(len)) !=
+      static_cast<int64_t>(len)) {
+    return false;
+  }
+  return nal.find("x264 - core ") == std::string::npos;
+}
+
+bool samples_agree_with_tables(ByteSource& source, const PacketIndex& idx) {
+  const auto codec = static_cast<AVCodecID>(idx.info.codec_id);
+  if (codec != AV_CODEC_ID_H264 && codec != AV_CODEC_ID_HEVC) return false;
+  const int nls = FrameFilter(codec, idx.info.extradata).nal_length_size();
+  if (nls <= 0) return false;
+  const bool h264 = codec == AV_CODEC_ID_H264;
+  NalWalker walk(source);
+  for (const PacketRecord& p : idx.packets) {
+    if (p.size <= 0) continue;
+    const bool sync = (p.flags & AV_PKT_FLAG_KEY) != 0;
+    bool picture = false;
+    int64_t pos = 0;
+    while (p.size - pos >= nls) {
+      const uint8_t* d = walk.peek(p.offset + pos, nls + 1);
+      if (d == nullptr) return false;
+      uint64_t len = 0;
+      for (int i = 0; i < nls; ++i) len = (len << 8) | d[i];
+      pos += nls;
+      if (len > static_cast<uint64_t>(p.size - pos)) return false;  // does not split: damaged
+      if (len > 0) {
+        const uint8_t h = d[nls];
+        const int type = h264 ? (h & 0x1f) : ((h >> 1) & 0x3f);
+        picture = picture || (h264 ? (type >= 1 && type <= 5) : type < 32);
+        if (!sync) {
+          const bool parameter_set = h264 ? (type == 7 || type == 8 || type == 13 || type == 15)
+                                          : (type >= 32 && type <= 34);
+          if (parameter_set) return false;  // an in-band change only the demux records
+          if (h264 && type == 6 && idx.inband.x264_build < 0 && !sei_without_x264_tag(source, p.offset + pos, len)) {
+            return false;  // x264's version, first seen here: only the demux records it
+          }
+        }
+      }
+      pos += static_cast<int64_t>(len);
+    }
+    const bool discard = (p.flags & AV_PKT_FLAG_DISCARD) != 0;
+    if (!discard && !picture) return false;  // not a frame, as the tables assumed
+  }
+  return true;
+}
+
 }  // namespace
 
 PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
@@ -414,7 +499,7 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
   // file or buffer is demuxed (GB/s, and the full demux also sees damaged payloads).
   const auto* cb = dynamic_cast<const CallbackSource*>(&source);
   const bool remote = cb != nullptr && !cb->local();
-  if (mode == IndexMode::kTables || (mode == IndexMode::kAuto && remote)) {
+  if (mode == IndexMode::kTables || mode == IndexMode::kChecked || (mode == IndexMode::kAuto && remote)) {
     if (std::optional<Mp4Layout> layout = scan_mp4_layout(source)) {
       TablesOnlySource tables(source, std::move(*layout));
       std::optional<PacketIndex> idx;
@@ -440,6 +525,7 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
         if (mode == IndexMode::kTables) throw;
         idx.reset();  // e.g. damaged tables: the full demux decides what the file holds
       }
+      if (idx && mode == IndexMode::kChecked && !samples_agree_with_tables(source, *idx)) idx.reset();
       if (idx) {
         idx->build_bytes = source.bytes_read() - before;
         return std::move(*idx);

@@ -12,6 +12,10 @@ enum class IndexMode {
   kAuto,    // remote range sources: kTables where it applies, else kDemux; local ones: kDemux
   kDemux,   // demux every packet
   kTables,  // from the container's tables, or UnsupportedError
+  // The tables where they apply and a walk of every sample's NAL units confirms
+  // them (Note [Checked tables]); otherwise the full demux. For a local
+  // VideoReader: the demux index, without demuxing every packet.
+  kChecked,
 };
 
 // stream < 0: the stream av_find_best_stream picks (as PyAV's streams.best("video")).

@@ -375,8 +375,11 @@ PYBIND11_MODULE(_core, m) {
               m = IndexMode::kDemux;
             } else if (mode == "tables") {
               m = IndexMode::kTables;
+            } else if (mode == "checked") {
+              m = IndexMode::kChecked;
             } else {
-              throw ArgumentError("index mode must be one of 'auto', 'demux', 'tables', not '" + mode + "'");
+              throw ArgumentError("index mode must be one of 'auto', 'demux', 'tables', 'checked', not '" + mode +
+                                  "'");
             }
             std::shared_ptr<ByteSource> src = make_source(source, name);
             py::gil_scoped_release nogil;

@@ -92,8 +92,12 @@ class VideoReader:
         self._name = _source_name(source, name)
         self._source = source  # kept for get_keyframes (its own decoder, Note [Keyframes alone])
         if index is None:
+            # A local file or buffer: MP4/MOV from the sample tables, confirmed by its NAL headers
+            # (docs/DESIGN.md, "Building the index"); a range source: the default for its kind.
+            local = isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview))
             try:
-                self._index = _core.Index.build(source, -1 if stream is None else stream, self._name)
+                self._index = _core.Index.build(source, -1 if stream is None else stream, self._name,
+                                                "checked" if local else "auto")
             finally:
                 forward_ffmpeg_log()
         elif isinstance(index, (bytes, bytearray, memoryview)):
