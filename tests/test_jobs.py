@@ -211,9 +211,20 @@ def test_transform_hook_and_failed_files_in_a_pool(tmp_path):
 def test_commit_record_carries_job_progress(tmp_path):
     src = _clips(tmp_path, 5)
     ds = vidlake.empty(tmp_path / "ds")
-    job = ingest_files(ds, sorted(str(p) for p in src.iterdir()), batch_size=2)
+    seen = []
+
+    def progress(job):   # after each batch's commit: the record says which tasks are in
+        meta = json.loads((tmp_path / "ds" / "dataset_meta.json").read_text())
+        seen.append(meta.get("info", {}).get("jobs", {}).get(job.id))
+
+    job = ingest_files(ds, sorted(str(p) for p in src.iterdir()), batch_size=2, progress=progress)
+    for want in ([[0, 2]], [[0, 4]], [[0, 5]]):
+        assert {"done": want} in seen
+    # once ended, the ranges move to the job's own done.json and the record forgets the job
     meta = json.loads((tmp_path / "ds" / "dataset_meta.json").read_text())
-    assert meta["info"]["jobs"][job.id] == {"done": [[0, 5]]}
+    assert job.id not in meta.get("info", {}).get("jobs", {})
+    done = json.loads((tmp_path / "ds" / "_jobs" / job.id / "done.json").read_text())
+    assert (done["done"], done["state"], done["total"]) == ([[0, 5]], "completed", 5)
     assert (tmp_path / "ds" / "_jobs" / job.id / "spec.json").is_file()
 
 

@@ -22,6 +22,7 @@ from .errors import (  # noqa: F401
     FrameTimestampError,
     HtypeError,
     IndexFormatError,
+    JobRunningError,
     LinkRefusedError,
     ReadOnlyError,
     SampleAppendError,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import VidlakeError
+from .errors import JobRunningError, VidlakeError
 from .htypes.video import ENCODE_CONTAINERS, VIDEO_COMPRESSIONS
 
 if TYPE_CHECKING:
@@ -181,14 +181,17 @@ def _ingest_job(args: argparse.Namespace, ds: Any, files: list[str] | None, job_
             job = resume_ingest(ds, journal, workers=args.workers,
                                 executor=executor if job_id is None or executor else None,
                                 ray_address=None if args.ray in (None, "auto") else args.ray, progress=progress)
+    except JobRunningError as e:
+        print(f"vidlake ingest: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # leaving the batch's `with ds:` committed what was staged before the interrupt (unless
         # the interrupt hit that commit): the commit record says which tasks are in
         from .api import load
-        from .jobs.journal import from_ranges
+        from .jobs.journal import committed_tasks
 
         now_ds = load(args.to, read_only=True)
-        done = from_ranges(now_ds._meta.get("info", {}).get("jobs", {}).get(journal.id, {}).get("done"))
+        done = committed_tasks(now_ds, journal.id)
         committed = [paths[k] for k in sorted(done - before)]
         now = len(now_ds[tensor])
         print(f"\ninterrupted: {len(committed)} of {len(paths) - len(before)} file(s) committed to {args.to} "

@@ -37,6 +37,7 @@ from ..sources import read
 from ..storage import get_provider, split_url
 from .job import Job
 from .journal import Journal, from_ranges
+from .lease import Lease
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Sequence
@@ -246,7 +247,9 @@ def _start(ds: Dataset, journal: Journal, workers: int, executor: str | None, ra
     def run(job: Job) -> None:
         _run(ds, job, journal, workers, executor, ray_address, transform, creds)
 
-    job = Job(journal.id, len(journal.tasks), run, ds.path)
+    journal.lease = lease = Lease.acquire(ds, journal.id)   # JobRunningError while it runs elsewhere
+    job = Job(journal.id, len(journal.tasks), run, ds.path, lease=lease)
+    job.on_end.append(lambda j, end: journal.finish({**j.status(), "state": end}))
     job.done = len(journal.committed())
     if progress is not None:
         job.on_progress.append(progress)

@@ -65,6 +65,7 @@ from ..jobs.fetch import Fetcher, file_digest, local_path
 from ..jobs.ingest import ChunkPacker, StagePool, resume_ingest
 from ..jobs.job import Job
 from ..jobs.journal import Journal
+from ..jobs.lease import Lease
 from ..sources import Sample
 from ..storage import get_provider
 from ..video.images import IMAGE_FORMAT_NAME, image_header
@@ -442,7 +443,13 @@ class SceneDataset(Dataset):
         def run(j: Job) -> None:
             self._run(j, journal, scenes, creds, executor, workers, ray_address)
 
-        job = Job(journal.id, len(scenes), run, self.path)
+        journal.lease = lease = Lease.acquire(self, journal.id)   # JobRunningError while it runs elsewhere
+        job = Job(journal.id, len(scenes), run, self.path, lease=lease)
+
+        def finish(j: Job, end: str) -> None:
+            with self._lock_:   # another job of this dataset object may be committing
+                journal.finish({**j.status(), "state": end})
+        job.on_end.append(finish)
         job.done = len(journal.committed())
         return job.start(asynchronous)
 
