@@ -394,7 +394,8 @@ class SceneDataset(Dataset):
     def append(self, items: Any, update: bool = False, asynchronous: bool = False,  # type: ignore[override]
                *, creds: dict[str, Any] | None = None, fetch_workers: int = DEFAULT_FETCH_WORKERS,
                batch_size: int = DEFAULT_BATCH, retries: int = 2, skip_ok: bool = False,
-               executor: str | None = None, workers: int = 0, ray_address: str | None = None) -> Any:
+               executor: str | None = None, workers: int = 0, ray_address: str | None = None,
+               source_creds: dict[str, Any] | None = None) -> Any:
         """Add scenes (a :class:`VideoScene` or a list of them) in a job; returns the :class:`Job`.
 
         With ``update=True`` a scene whose reference id exists gets the new metadata, frame
@@ -407,6 +408,8 @@ class SceneDataset(Dataset):
         ``executor="ray"`` (``ray_address``: ``"auto"``, ``"ray://host:10001"``; default a
         local cluster) or ``workers=N`` (processes) fetches, indexes and stages new scenes on
         workers that write their own chunk objects; this process commits once per batch.
+        ``creds`` (or its other name ``source_creds``, as for ``vidlake.jobs.ingest_files``) are
+        the credentials of the scenes' files: held in memory only, never journaled.
 
             >>> job = ds.append([scene0, scene1], update=True, asynchronous=True)
             >>> job.sleep_until_complete()
@@ -427,6 +430,7 @@ class SceneDataset(Dataset):
         self.writer.check_writable()
         if self._depth:
             raise SceneError("ds.append(scenes) commits batch by batch; call it outside `with ds:`")
+        creds = creds if creds is not None else source_creds
         journal = Journal.create(self, "scenes", [s.to_json() for s in scenes],
                                  {"update": bool(update), "batch_size": int(batch_size),
                                   "fetch_workers": int(fetch_workers), "retries": int(retries),
@@ -434,12 +438,14 @@ class SceneDataset(Dataset):
         return self._start(journal, scenes, asynchronous, creds, executor, workers, ray_address)
 
     def resume_job(self, job_id: str, asynchronous: bool = False, creds: dict[str, Any] | None = None,
-                   workers: int | None = None, executor: str | None = None, **kwargs: Any) -> Job:
+                   workers: int | None = None, executor: str | None = None,
+                   source_creds: dict[str, Any] | None = None, **kwargs: Any) -> Job:
         """Continue a job that was killed, cancelled or failed: the tasks whose rows the commit
         record lists are not done again, the others are (``vidlake/jobs/journal.py``).
 
             >>> job = ds.resume_job("job-3f0c9a1b2d4e5f60")
         """
+        creds = creds if creds is not None else source_creds   # the files' creds (memory only)
         journal = Journal.open(self, job_id)
         if journal.kind == "scenes":
             scenes = [VideoScene.from_json(d) for d in journal.tasks]
@@ -447,7 +453,7 @@ class SceneDataset(Dataset):
             return self._start(journal, scenes, asynchronous, creds, a.get("executor") if executor is None else executor,
                                int(a.get("workers") or 0) if workers is None else workers, kwargs.get("ray_address"))
         return resume_ingest(self, journal, asynchronous=asynchronous, workers=workers, executor=executor,
-                             creds=creds, **kwargs)
+                             creds=self._storage_creds, source_creds=creds, **kwargs)
 
     def update_metadata(self, metadata: Mapping[str, dict[str, Any]]) -> int:
         """Replace the metadata of existing scenes, ``{reference_id: metadata}``, in one commit;
