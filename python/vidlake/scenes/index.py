@@ -76,6 +76,21 @@ class FieldIndex:
         if o is not None:
             bisect.insort(self.sorted[o[0]], (o[1], row))
 
+    def add_many(self, rows: Any) -> None:
+        """:meth:`add` for many ``(row, metadata)`` pairs: one sort at the end instead of an
+        insertion per row (building a field's index over 100k rows: O(n log n), not O(n^2))."""
+        for row, md in rows:
+            v = field_value(md, self.field)
+            if v is _MISSING:
+                continue
+            self.present.add(row)
+            self.eq.setdefault(_key(v), set()).add(row)
+            o = _ordered(v)
+            if o is not None:
+                self.sorted[o[0]].append((o[1], row))
+        for lst in self.sorted.values():
+            lst.sort()
+
     def remove(self, row: int, md: Any) -> None:
         v = field_value(md, self.field)
         if v is _MISSING:
@@ -165,9 +180,7 @@ class MetadataIndex:
         fi = self.fields.get(name)
         if fi is None:
             fi = FieldIndex(name, self.live)
-            for row, md in enumerate(self.values):
-                if row not in self.deleted:
-                    fi.add(row, md)
+            fi.add_many((row, md) for row, md in enumerate(self.values) if row not in self.deleted)
             self.fields[name] = fi
         return fi
 
