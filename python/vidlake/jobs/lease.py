@@ -39,6 +39,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ..dataset.writer import lock_timeout
 from ..errors import ConcurrentWriteError, DatasetError, JobRunningError, StorageError
 from ..format import records as fmt
 
@@ -50,7 +51,6 @@ __all__ = ["DEFAULT_LEASE_SECONDS", "Lease", "lease_seconds", "read_lease", "run
 JOBS_PREFIX = "_jobs"
 #: lease length when ``VIDLAKE_JOB_LEASE_SECONDS`` is unset
 DEFAULT_LEASE_SECONDS = 30.0
-_LOCK_TIMEOUT = 30.0
 
 
 def lease_seconds() -> float:
@@ -209,7 +209,7 @@ class Lease:
         lease = cls(ds, job_id)
         p = ds.provider
         key = lease_key(job_id)
-        with p.commit_lock(_LOCK_TIMEOUT):
+        with p.commit_lock(lock_timeout()):   # VIDLAKE_LOCK_TIMEOUT, as commits wait
             rec, tag = read_lease(ds, job_id)
             if rec is not None and is_live(rec):
                 raise JobRunningError(f"{describe(ds, rec)}; it cannot be run twice at once "
