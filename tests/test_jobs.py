@@ -21,7 +21,7 @@ from remote_fixtures import moto_server, s3_bucket  # noqa: F401
 
 import vidlake
 from vidlake.cli import main
-from vidlake.jobs import ingest_files, list_jobs
+from vidlake.jobs import ingest_files, job_status, list_jobs, running_jobs
 
 REPO = Path(__file__).resolve().parent.parent
 CLIP = "stub_h264.mp4"
@@ -112,6 +112,9 @@ def _scene_kill_resume(root: str, creds: dict | None, tmp_path: Path, n: int, tr
                                   json.dumps([s.to_json() for s in scenes])], rng, n // 2)
         ds = vidlake.scene_dataset(r, creds=creds)
         before = len(ds) if "frames" in ds.tensors else 0
+        if list_jobs(ds):   # the killed runner's lease may be left behind: its pid is gone, so it is not live
+            assert running_jobs(ds) == []
+            assert job_status(ds, list_jobs(ds)[-1])["state"] in ("interrupted", "pending", "completed")
         _resume_all(ds, scenes)
         _check_scenes(vidlake.scene_dataset(r, creds=creds), scenes, want)
         # resuming again is a no-op

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from helpers import video
+from remote_fixtures import moto_server, s3_bucket, s3_root  # noqa: F401
 
 import vidlake
 from vidlake.cli import main
@@ -225,3 +226,25 @@ def test_lease_seconds_must_be_positive(tmp_path, monkeypatch):
     ds = vidlake.empty(tmp_path / "ds")
     with pytest.raises(ValueError, match="VIDLAKE_JOB_LEASE_SECONDS"):
         ingest_files(ds, _clips(tmp_path, 1))
+
+
+def test_leases_on_s3(tmp_path, s3_root):  # noqa: F811
+    root, creds = s3_root
+    ds = vidlake.empty(root, creds=creds)
+    gate = _Gate()
+    job = ingest_files(ds, _clips(tmp_path, 2), transform=gate, asynchronous=True, creds=creds)
+    assert gate.entered.wait(60)
+    try:
+        other = vidlake.load(root, creds=creds)
+        assert [r["job_id"] for r in running_jobs(other)] == [job.id]
+        with pytest.raises(vidlake.JobRunningError, match="cannot be run twice"):
+            other.resume_job(job.id)
+        with pytest.raises(vidlake.JobRunningError):
+            compact(other)
+    finally:
+        gate.go.set()
+    assert job.sleep_until_complete(120)["state"] == "completed"
+    other = vidlake.load(root, creds=creds)
+    assert running_jobs(other) == []
+    assert not other.provider.exists(lease_key(job.id))
+    assert len(other.videos) == 2
