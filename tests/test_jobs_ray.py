@@ -62,9 +62,12 @@ def test_ray_ingest_stages_on_workers_and_commits_once_per_task(cluster, tmp_pat
     assert st["state"] == "completed", st
     assert st["done"] == 10
     _check(tmp_path / "ds", files)
-    # 4 tasks of at most 3 files: 4 commits after the tensor's; each task wrote its own chunk
+    # 4 tasks of at most 3 files: 4 commits after the tensor's, then one of the record alone
+    # that files the ended job away (docs/JOBS.md, "Bounded job records"); each task wrote its
+    # own chunk
     ds = vidlake.load(tmp_path / "ds")
-    assert ds._meta["generation"] == 1 + 4
+    assert ds._meta["generation"] == 1 + 4 + 1
+    assert "jobs" not in ds._meta.get("info", {})
     assert len({ds.videos.entry(i)["data"][0][0] for i in range(10)}) == 4
 
 

@@ -283,7 +283,9 @@ def test_query_metadata_and_filter(tmp_path):
     assert ds.query_metadata({"speed": {"<": 2}}) == ["s0", "s1"]
     assert ds.query_metadata({"cam.id": 1, "weather": {"in": ["sun", "fog"]}}) == \
         brute(lambda m: m.get("cam", {}).get("id") == 1 and m["weather"] in ("sun", "fog"))
-    assert ds.query_metadata({"speed": {"exists": False}}) == []
+    # rows without the field (s5): the language query_items shares (exists False used to match nothing)
+    assert ds.query_metadata({"speed": {"exists": False}}) == brute(lambda m: "speed" not in m) == ["s5"]
+    assert ds.query_metadata({"speed": {"exists": True}}) == brute(lambda m: "speed" in m)
     assert ds.query_metadata({"weather": {"!=": "rain"}}) == brute(lambda m: m["weather"] != "rain")
     assert ds.query_metadata({"weather": {"not in": ["rain"]}}) == brute(lambda m: m["weather"] != "rain")
     view = ds.filter(weather="fog")

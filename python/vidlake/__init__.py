@@ -22,6 +22,7 @@ from .errors import (  # noqa: F401
     FrameTimestampError,
     HtypeError,
     IndexFormatError,
+    JobRunningError,
     LinkRefusedError,
     ReadOnlyError,
     SampleAppendError,
@@ -33,7 +34,7 @@ from .errors import (  # noqa: F401
 )
 from .htypes.bbox import convert_boxes  # noqa: F401
 from .jobs import Job  # noqa: F401
-from .scenes import DatasetItem, SceneDataset, SceneError, VideoScene, scene_dataset  # noqa: F401
+from .scenes import DatasetItem, ItemRef, SceneDataset, SceneError, VideoScene, scene_dataset  # noqa: F401
 from .sources import LinkedSample, RemoteRangeSource, Sample, link, open_remote_video  # noqa: F401
 from .storage import RangeCache  # noqa: F401
 from .video import (  # noqa: F401

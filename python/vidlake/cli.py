@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import VidlakeError
+from .errors import JobRunningError, VidlakeError
 from .htypes.video import ENCODE_CONTAINERS, VIDEO_COMPRESSIONS
 
 if TYPE_CHECKING:
@@ -58,9 +58,10 @@ def parse_frames(text: str) -> int | slice | list[int]:
         ) from None
 
 
-def collect_files(inputs: Sequence[str]) -> list[str]:
+def collect_files(inputs: Sequence[str], creds: dict[str, Any] | None = None) -> list[str]:
     """Files named on the command line plus the video files (by extension) under named folders
-    and under URL prefixes (``s3://bucket/videos/``: every key below it, listed by its provider)."""
+    and under URL prefixes (``s3://bucket/videos/``: every key below it, listed by its provider
+    with ``creds``)."""
     exts = {"." + c for c in VIDEO_COMPRESSIONS}
     out: list[str] = []
     for p in inputs:
@@ -71,7 +72,7 @@ def collect_files(inputs: Sequence[str]) -> list[str]:
                 out.append(p)
                 continue
             root = p.rstrip("/")
-            out.extend(f"{root}/{k}" for k in get_provider(root, read_only=True).list()
+            out.extend(f"{root}/{k}" for k in get_provider(root, creds=creds, read_only=True).list()
                        if os.path.splitext(k)[1].lower() in exts)
             continue
         if os.path.isdir(p):
@@ -109,7 +110,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         return _resume_ingest(args)
-    files = collect_files(args.inputs)
+    files = collect_files(args.inputs, args.creds)
     if not files:
         print("vidlake ingest: no video files found", file=sys.stderr)
         return 2
@@ -180,15 +181,19 @@ def _ingest_job(args: argparse.Namespace, ds: Any, files: list[str] | None, job_
 
             job = resume_ingest(ds, journal, workers=args.workers,
                                 executor=executor if job_id is None or executor else None,
-                                ray_address=None if args.ray in (None, "auto") else args.ray, progress=progress)
+                                ray_address=None if args.ray in (None, "auto") else args.ray, progress=progress,
+                                source_creds=getattr(args, "creds", None))
+    except JobRunningError as e:
+        print(f"vidlake ingest: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # leaving the batch's `with ds:` committed what was staged before the interrupt (unless
         # the interrupt hit that commit): the commit record says which tasks are in
         from .api import load
-        from .jobs.journal import from_ranges
+        from .jobs.journal import committed_tasks
 
         now_ds = load(args.to, read_only=True)
-        done = from_ranges(now_ds._meta.get("info", {}).get("jobs", {}).get(journal.id, {}).get("done"))
+        done = committed_tasks(now_ds, journal.id)
         committed = [paths[k] for k in sorted(done - before)]
         now = len(now_ds[tensor])
         print(f"\ninterrupted: {len(committed)} of {len(paths) - len(before)} file(s) committed to {args.to} "
@@ -297,6 +302,34 @@ def cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_creds_arg(text: str | None) -> dict | None:
+    """``vidlake ingest --creds``: the credentials of the files to ingest, held in memory only
+    (never written to the dataset): a JSON object, a JSON file, ``ENV:NAME`` (the variables
+    ``VIDLAKE_CREDS_<NAME>_<FIELD>``, e.g. ``VIDLAKE_CREDS_SRC_AWS_SECRET_ACCESS_KEY`` for
+    ``ENV:src``) or ``ENV`` (the storage client's own default chain, as without ``--creds``)."""
+    from .errors import CredentialsError
+    from .storage.creds import CREDS_FIELDS, env_var_name, validate_creds
+
+    if not text or text == "ENV":
+        return None
+    if text.startswith("ENV:"):
+        name = text[4:]
+        if not name:
+            raise argparse.ArgumentTypeError("--creds ENV:NAME needs a NAME (the variables VIDLAKE_CREDS_<NAME>_<FIELD>)")
+        creds: dict | None = {f: os.environ[env_var_name(name, f)] for f in CREDS_FIELDS
+                              if f != "headers" and os.environ.get(env_var_name(name, f))}
+        if not creds:
+            raise argparse.ArgumentTypeError(
+                f"--creds {text}: none of the variables {env_var_name(name, '<FIELD>')} is set (e.g. "
+                f"{env_var_name(name, 'aws_access_key_id')}, {env_var_name(name, 'aws_secret_access_key')})")
+    else:
+        creds = _creds_arg(text)
+    try:
+        return validate_creds(creds, where="--creds")
+    except CredentialsError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _creds_arg(text: str | None) -> dict | None:
     """``--creds``: a JSON object or a JSON file (else the environment's default chain)."""
     if not text:
@@ -391,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video files (default), or MOT / LaSOT sequence folders (vidlake.importers)")
     pi.add_argument("--video", default=None, help="--format lasot: the video of a single sequence folder")
     pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pi.add_argument("--creds", type=_source_creds_arg, default=None, metavar="FILE|JSON|ENV:NAME",
+                    help="credentials of s3:// / gs:// inputs, memory only (default: the environment's); "
+                         "pass them again with --resume")
     pi.add_argument("--resume", nargs="?", const="latest", default=None, metavar="JOB_ID",
                     help="continue an interrupted ingest job of --to DS (default: its latest unfinished one)")
     pi.add_argument("--workers", type=int, default=0, metavar="N",

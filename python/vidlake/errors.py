@@ -57,6 +57,15 @@ class ConcurrentWriteError(DatasetError, StorageError):
     staged appends were not committed. Reload the dataset and append again."""
 
 
+class JobRunningError(DatasetError):
+    """A job of the dataset is running (its lease is live): a second runner of the same job, or
+    compaction, is refused. ``job_id`` names the job; the message names its host and pid."""
+
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
 class LinkRefusedError(StorageError):
     """A linked sample points at a local file outside the roots the user allowed
     (``allow_local_links``): a dataset cannot make vidlake read local files by itself."""
@@ -73,6 +82,7 @@ __all__ = [
     "FrameTimestampError",
     "HtypeError",
     "IndexFormatError",
+    "JobRunningError",
     "LinkRefusedError",
     "ReadOnlyError",
     "SampleAppendError",

@@ -14,8 +14,9 @@ long to finish). Crash safety is the commit protocol's: until the commit record 
 nothing it names has changed, so a crash (or an error) mid-compaction leaves the dataset as it
 was; after it, every row reads the same bytes from their new place.
 
-Do not compact while another process ingests into the same dataset with a process pool or Ray:
-chunks its workers staged and it has not committed yet are named by nobody, like garbage.
+Compaction is refused (:class:`vidlake.JobRunningError`) while any job of the dataset holds a
+live lease (``lease.py``): chunks a pool or Ray job's workers staged and it has not committed
+yet are named by nobody, like garbage. It checks before it starts and again inside its commit.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DatasetError, StorageError
 from ..format import records as fmt
 from ..htypes import PreparedSample
+from .lease import check_no_running_jobs
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -82,6 +84,7 @@ def compact(ds: Dataset, tensors: Sequence[str] | None = None, min_dead: float =
         raise DatasetError(f"{ds.path}: compact() commits on its own; call it outside `with ds:` with nothing staged")
     if not 0.0 < min_dead <= 1.0:
         raise ValueError(f"min_dead is a fraction in (0, 1], got {min_dead}")
+    check_no_running_jobs(ds, "compaction")
     names = list(tensors) if tensors is not None else list(ds.tensors)
     stats: dict[str, dict[str, int]] = {}
     victims_keys: list[str] = []
@@ -124,6 +127,9 @@ def compact(ds: Dataset, tensors: Sequence[str] | None = None, min_dead: float =
             stats[name] = st
 
         def hook(meta: dict[str, Any]) -> None:
+            # again under the commit lock, which a job takes its lease under: a job that
+            # started meanwhile may have staged chunks nobody names yet
+            check_no_running_jobs(ds, "compaction")
             now = time.time()
             meta.setdefault("garbage", []).extend([k, now] for k in victims_keys)
 

@@ -37,6 +37,7 @@ from ..sources import read
 from ..storage import get_provider, split_url
 from .job import Job
 from .journal import Journal, from_ranges
+from .lease import Lease
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Sequence
@@ -51,17 +52,19 @@ DEFAULT_FILE_BATCH = 64
 DEFAULT_TASK_FILES = 64
 
 
-def _sample_of(path: str, transform: Callable[[str], Any] | None) -> Any:
-    return transform(path) if transform is not None else read(path)
+def _sample_of(path: str, transform: Callable[[str], Any] | None, source_creds: dict[str, Any] | None = None) -> Any:
+    return transform(path) if transform is not None else read(path, creds=source_creds)
 
 
 def stage_files(root: str, creds: dict[str, Any] | None, tensor: str, tmeta: dict[str, Any],
-                tasks: list[tuple[int, str]], transform: Callable[[str], Any] | None = None
-                ) -> list[tuple[int, dict[str, Any] | None, str | None, int]]:
+                tasks: list[tuple[int, str]], transform: Callable[[str], Any] | None = None,
+                source_creds: dict[str, Any] | None = None) -> list[tuple[int, dict[str, Any] | None, str | None, int]]:
     """A worker's part: index every file of ``tasks`` (``(task number, path)``), write their
     bytes and packet indexes into new chunk objects of ``tensor`` under ``root``, and return
     ``(task number, table entry or None, error or None, bytes)`` per file. Nothing is
     committed: the entries name objects nobody else names until the committer commits them.
+    ``creds`` are the dataset's storage credentials, ``source_creds`` those of the files (remote
+    URLs); both arrive in memory (pickled to the worker), never written anywhere.
 
         >>> stage_files("./video_ds", None, "videos", ds.videos.meta, [(0, "a.mp4")])
         [(0, {'data': [['9f…', 0, 574823]], 'index': [...], 'info': {...}, 'video': {...}}, None, 574823)]
@@ -72,7 +75,7 @@ def stage_files(root: str, creds: dict[str, Any] | None, tensor: str, tmeta: dic
     out: list[tuple[int, dict[str, Any] | None, str | None, int]] = []
     for k, path in tasks:
         try:
-            p = spec.prepare(_sample_of(path, transform), tensor, tmeta, None)
+            p = spec.prepare(_sample_of(path, transform, source_creds), tensor, tmeta, None)
         except VidlakeError as e:
             out.append((k, None, f"{type(e).__name__}: {e}", 0))
             continue
@@ -187,17 +190,21 @@ def ingest_files(ds: Dataset, files: Sequence[str], tensor: str = "videos", comp
                  workers: int = 0, executor: str | None = None, ray_address: str | None = None,
                  batch_size: int | None = None, transform: Callable[[str], Any] | None = None,
                  asynchronous: bool = False, progress: Callable[[Job], None] | None = None,
-                 creds: dict[str, Any] | None = None) -> Job:
+                 creds: dict[str, Any] | None = None, source_creds: dict[str, Any] | None = None) -> Job:
     """Append video files to ``tensor`` (created with ``compression`` when missing) as a job
     journaled in ``ds`` (see the module docstring). ``workers > 0`` stages on a process pool,
     ``executor="ray"`` on a Ray cluster (``ray_address``: ``"auto"``, ``"ray://host:10001"``;
-    default: a local one). ``creds`` are the dataset's storage credentials for the workers
-    (never journaled; default: the environment's).
+    default: a local one). ``creds`` are the dataset's storage credentials for the workers,
+    ``source_creds`` those of the files to ingest (``s3://``, ``gs://`` URLs; a creds dict as for
+    :func:`vidlake.dataset`). Both are held in memory only, never journaled: pass them again to
+    :func:`resume_ingest` / ``ds.resume_job``. Default: the environment's.
 
         >>> job = vidlake.jobs.ingest_files(ds, ["a.mp4", "b.mp4"], workers=2)
+        >>> job = vidlake.jobs.ingest_files(ds, ["s3://bucket/a.mp4"], source_creds={"aws_access_key_id": ...})
     """
     journal = new_ingest_journal(ds, files, tensor, compression, workers, executor, batch_size)
-    return _start(ds, journal, workers, executor, ray_address, transform, asynchronous, progress, creds)
+    return _start(ds, journal, workers, executor, ray_address, transform, asynchronous, progress, creds,
+                  source_creds)
 
 
 def new_ingest_journal(ds: Dataset, files: Sequence[str], tensor: str = "videos", compression: str | None = None,
@@ -217,12 +224,14 @@ def new_ingest_journal(ds: Dataset, files: Sequence[str], tensor: str = "videos"
 def resume_ingest(ds: Dataset, journal: Journal, asynchronous: bool = False, workers: int | None = None,
                   executor: str | None = None, ray_address: str | None = None,
                   transform: Callable[[str], Any] | None = None,
-                  progress: Callable[[Job], None] | None = None, creds: dict[str, Any] | None = None) -> Job:
-    """Continue an ingest job (``ds.resume_job(id)`` calls this for ingest jobs)."""
+                  progress: Callable[[Job], None] | None = None, creds: dict[str, Any] | None = None,
+                  source_creds: dict[str, Any] | None = None) -> Job:
+    """Continue an ingest job (``ds.resume_job(id)`` calls this for ingest jobs; ``source_creds``
+    as for :func:`ingest_files`)."""
     a = journal.args
     return _start(ds, journal, int(a.get("workers") or 0) if workers is None else workers,
                   a.get("executor") if executor is None else executor, ray_address, transform, asynchronous, progress,
-                  creds)
+                  creds, source_creds)
 
 
 def resume_job(ds: Dataset, job_id: str, asynchronous: bool = False, **kwargs: Any) -> Job:
@@ -242,11 +251,13 @@ def resume_job(ds: Dataset, job_id: str, asynchronous: bool = False, **kwargs: A
 
 def _start(ds: Dataset, journal: Journal, workers: int, executor: str | None, ray_address: str | None,
            transform: Callable[[str], Any] | None, asynchronous: bool, progress: Callable[[Job], None] | None,
-           creds: dict[str, Any] | None = None) -> Job:
+           creds: dict[str, Any] | None = None, source_creds: dict[str, Any] | None = None) -> Job:
     def run(job: Job) -> None:
-        _run(ds, job, journal, workers, executor, ray_address, transform, creds)
+        _run(ds, job, journal, workers, executor, ray_address, transform, creds, source_creds)
 
-    job = Job(journal.id, len(journal.tasks), run, ds.path)
+    journal.lease = lease = Lease.acquire(ds, journal.id)   # JobRunningError while it runs elsewhere
+    job = Job(journal.id, len(journal.tasks), run, ds.path, lease=lease)
+    job.on_end.append(lambda j, end: journal.finish({**j.status(), "state": end}))
     job.done = len(journal.committed())
     if progress is not None:
         job.on_progress.append(progress)
@@ -259,7 +270,8 @@ def _path_of(task: dict[str, Any]) -> str:
 
 
 def _run(ds: Dataset, job: Job, journal: Journal, workers: int, executor: str | None, ray_address: str | None,
-         transform: Callable[[str], Any] | None, creds: dict[str, Any] | None) -> None:
+         transform: Callable[[str], Any] | None, creds: dict[str, Any] | None,
+         source_creds: dict[str, Any] | None = None) -> None:
     a = journal.args
     t = ds[str(a["tensor"])]
     tasks = journal.tasks
@@ -268,9 +280,10 @@ def _run(ds: Dataset, job: Job, journal: Journal, workers: int, executor: str | 
     try:
         if executor == "ray" or workers > 0:
             _run_parallel(ds, job, journal, t, tasks, pending, workers, executor, ray_address, transform,
-                          int(a.get("batch_size") or DEFAULT_TASK_FILES), creds)
+                          int(a.get("batch_size") or DEFAULT_TASK_FILES), creds, source_creds)
         else:
-            _run_here(ds, job, journal, t, tasks, pending, transform, int(a.get("batch_size") or DEFAULT_FILE_BATCH))
+            _run_here(ds, job, journal, t, tasks, pending, transform, int(a.get("batch_size") or DEFAULT_FILE_BATCH),
+                      source_creds)
     finally:
         journal.detach()
     journal.write_status({**job.status(), "state": "completed"}, force=True)
@@ -300,19 +313,19 @@ def _was_committed(ds: Dataset, journal: Journal) -> bool:
 
 
 def _run_here(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
-              transform: Callable[[str], Any] | None, batch: int) -> None:
+              transform: Callable[[str], Any] | None, batch: int, source_creds: dict[str, Any] | None = None) -> None:
     from .. import api  # looked up per call: tests and tools may wrap api.read
 
     ahead = max(1, (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=max(1, ahead - 1), thread_name_prefix="vidlake-index") as pool:
-        _run_batches(ds, job, journal, t, tasks, pending, transform, batch, api, pool, ahead)
+        _run_batches(ds, job, journal, t, tasks, pending, transform, batch, api, pool, ahead, source_creds)
 
 
-def _remote_bytes(url: str, providers: dict[str, Any]) -> bytes:
+def _remote_bytes(url: str, providers: dict[str, Any], creds: dict[str, Any] | None = None) -> bytes:
     parent, name = split_url(url)
     p = providers.get(parent)
     if p is None:
-        p = providers[parent] = get_provider(parent, read_only=True)
+        p = providers[parent] = get_provider(parent, creds=creds, read_only=True)
     try:
         return p.get(name)
     except KeyError:
@@ -321,7 +334,7 @@ def _remote_bytes(url: str, providers: dict[str, Any]) -> bytes:
 
 def _run_batches(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
                  transform: Callable[[str], Any] | None, batch: int, api: Any, pool: ThreadPoolExecutor,
-                 ahead: int) -> None:
+                 ahead: int, source_creds: dict[str, Any] | None = None) -> None:
     providers: dict[str, Any] = {}
     for b in range(0, len(pending), batch):
         job.check_cancel()
@@ -358,9 +371,9 @@ def _run_batches(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list
                 for k in ks:
                     path = _path_of(tasks[k])
                     try:
-                        sample = transform(path) if transform is not None else api.read(path)
+                        sample = transform(path) if transform is not None else api.read(path, creds=source_creds)
                         if transform is None and "://" in path and not path.startswith("file://"):
-                            sample._buffer = _remote_bytes(path, providers)  # one client per bucket
+                            sample._buffer = _remote_bytes(path, providers, source_creds)  # one client per bucket
                     except VidlakeError as e:
                         job.error(str(tasks[k]["path"]), e)
                         continue
@@ -386,7 +399,8 @@ def _size(path: str) -> int:
 
 def _run_parallel(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: list[Any], pending: list[int],
                   workers: int, executor: str | None, ray_address: str | None,
-                  transform: Callable[[str], Any] | None, per_task: int, creds: dict[str, Any] | None) -> None:
+                  transform: Callable[[str], Any] | None, per_task: int, creds: dict[str, Any] | None,
+                  source_creds: dict[str, Any] | None = None) -> None:
     root = ds.path
     pool = StagePool(workers, executor, ray_address)
     chunks = [pending[b:b + per_task] for b in range(0, len(pending), per_task)]
@@ -399,7 +413,7 @@ def _run_parallel(ds: Dataset, job: Job, journal: Journal, t: Tensor, tasks: lis
             nonlocal nxt
             while nxt < len(chunks) and len(futs) < window:
                 part = [(k, _path_of(tasks[k])) for k in chunks[nxt]]
-                futs.append(pool.submit(stage_files, root, creds, t.key, dict(t.meta), part, transform))
+                futs.append(pool.submit(stage_files, root, creds, t.key, dict(t.meta), part, transform, source_creds))
                 nxt += 1
         fill()
         while futs:

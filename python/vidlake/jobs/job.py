@@ -14,12 +14,15 @@ killed (SIGKILL, power loss) continues with ``ds.resume_job(job.id)``.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
+
+    from .lease import Lease
 
 __all__ = ["Job", "JobCancelled"]
 
@@ -34,8 +37,12 @@ class Job:
     """A background (or finished) ingestion job. Made by ``ds.append(..., asynchronous=True)``,
     ``ds.resume_job(id)`` or ``vidlake.jobs.ingest_files``; not constructed directly."""
 
-    def __init__(self, job_id: str, total: int, runner: Callable[[Job], None], dataset_path: str = "") -> None:
+    def __init__(self, job_id: str, total: int, runner: Callable[[Job], None], dataset_path: str = "",
+                 lease: Lease | None = None) -> None:
         self.id = job_id
+        #: the job's lease in the dataset (``vidlake/jobs/lease.py``): renewed while it runs,
+        #: released when it ends
+        self.lease = lease
         self.dataset_path = dataset_path
         self.total = total
         self.state = "pending"
@@ -54,10 +61,15 @@ class Job:
         self._finished: float | None = None
         #: callbacks ``fn(job)`` after every batch (the CLI's progress bar)
         self.on_progress: list[Callable[[Job], None]] = []
+        #: callbacks ``fn(job, final_state)`` when the runner returns or raises, before the
+        #: lease is released and the state set (the journal files its record here)
+        self.on_end: list[Callable[[Job, str], None]] = []
 
     # -- running ---------------------------------------------------------------------------
     def start(self, asynchronous: bool) -> Job:
         """Run the job here (``asynchronous=False``) or in a background thread."""
+        if self.lease is not None:
+            self.lease.start_renewing()
         if asynchronous:
             self._thread = threading.Thread(target=self._run, name=f"vidlake-{self.id}", daemon=True)
             self._thread.start()
@@ -68,18 +80,26 @@ class Job:
     def _run(self) -> None:
         self.state = "running"
         self._started = time.monotonic()
+        end = "failed"
         try:
             self._runner(self)
-            self.state = "cancelled" if self._cancel.is_set() else "completed"
+            end = "cancelled" if self._cancel.is_set() else "completed"
         except JobCancelled:
-            self.state = "cancelled"
+            end = "cancelled"
         except BaseException as e:
             self.cause = f"{type(e).__name__}: {e}"
-            self.state = "failed"
             if not isinstance(e, Exception):
                 raise
         finally:
+            # the job's records are settled and its lease given up before its state says it
+            # ended, so whoever waits for that (compaction, a resume) finds the job gone
+            for fn in list(self.on_end):
+                with contextlib.suppress(Exception):
+                    fn(self, end)
+            if self.lease is not None:
+                self.lease.release()
             self._finished = time.monotonic()
+            self.state = end
             self.progress()
 
     def cancelled(self) -> bool:

@@ -24,15 +24,16 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DatasetError, StorageError
+from ..errors import ConcurrentWriteError, DatasetError, StorageError
 from ..format import records as fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable
 
     from ..dataset import Dataset
+    from .lease import Lease
 
-__all__ = ["Journal", "from_ranges", "list_jobs", "to_ranges"]
+__all__ = ["Journal", "committed_tasks", "from_ranges", "job_status", "list_jobs", "to_ranges"]
 
 JOBS_PREFIX = "_jobs"
 
@@ -73,6 +74,39 @@ def _status_key(job_id: str) -> str:
     return f"{JOBS_PREFIX}/{job_id}/status.json"
 
 
+def _done_key(job_id: str) -> str:
+    return f"{JOBS_PREFIX}/{job_id}/done.json"
+
+
+def _read_json(ds: Dataset, key: str) -> dict[str, Any] | None:
+    """A stored JSON object of a job, or None when missing or unreadable (never raises for
+    damage: callers fall back to what the commit record says)."""
+    try:
+        raw = ds.provider.get(key)
+    except KeyError:
+        return None
+    try:
+        v = fmt.decode_json(raw, f"{ds.path}/{key}")
+    except DatasetError:
+        return None
+    return v if isinstance(v, dict) else None
+
+
+def committed_tasks(ds: Dataset, job_id: str) -> set[int]:
+    """Task numbers of ``job_id`` whose rows are committed: the commit record's
+    ``info.jobs[job_id]`` while the job has one (it is written atomically with the rows), else the
+    ranges the ended job filed in ``_jobs/<id>/done.json`` (empty when it committed nothing).
+
+        >>> sorted(committed_tasks(ds, "job-3f0c9a1b2d4e5f60"))
+        [0, 1, 2]
+    """
+    rec = ds._meta.get("info", {}).get("jobs", {}).get(job_id)
+    if isinstance(rec, dict):
+        return from_ranges(rec.get("done"))
+    done = _read_json(ds, _done_key(job_id))
+    return from_ranges(done.get("done")) if done is not None else set()
+
+
 class Journal:
     """The journal of one job in one dataset (see the module docstring)."""
 
@@ -83,7 +117,9 @@ class Journal:
         #: task numbers staged in the current batch (not committed yet)
         self.staged: set[int] = set()
         self._status_at = 0.0
-        self._committed = from_ranges(ds._meta.get("info", {}).get("jobs", {}).get(job_id, {}).get("done"))
+        #: the running job's lease (``lease.py``); a job that lost it must not commit
+        self.lease: Lease | None = None
+        self._committed = committed_tasks(ds, job_id)
 
     @property
     def kind(self) -> str:
@@ -130,6 +166,8 @@ class Journal:
 
     # -- the commit hook: progress is part of the same commit as the rows -----------------------
     def hook(self, meta: dict[str, Any]) -> None:
+        if self.lease is not None:
+            self.lease.check()
         done = self._committed | self.staged
         meta.setdefault("info", {}).setdefault("jobs", {})[self.id] = {"done": to_ranges(done)}
 
@@ -148,6 +186,36 @@ class Journal:
 
     def batch_dropped(self) -> None:
         self.staged = set()
+
+    def finish(self, status: dict[str, Any]) -> None:
+        """The job ended (``status`` is its final status): file its committed ranges in
+        ``_jobs/<id>/done.json``, then drop its entry from the commit record, so the record does
+        not grow by one entry per job forever. In that order: after a crash between the two,
+        both say the same (the record, which readers prefer, wins anyway). Best effort: when
+        another writer committed meanwhile the entry stays until the job next ends."""
+        if self.lease is not None and self.lease.lost.is_set():
+            return  # another runner owns the job now
+        done = self.committed()
+        now = time.time()
+        record = {"format": fmt.FORMAT_NAME, "format_version": fmt.FORMAT_VERSION, "id": self.id,
+                  "kind": self.kind, "state": status.get("state"), "ended": now, "total": len(self.tasks),
+                  "done": to_ranges(done)}
+        try:
+            self.ds.provider.put(_done_key(self.id), fmt.encode_json(record))
+        except (StorageError, OSError):
+            return  # without done.json the record's entry must stay
+        self.write_status(status, force=True)
+        if self.id not in self.ds._meta.get("info", {}).get("jobs", {}):
+            return
+
+        def drop(meta: dict[str, Any]) -> None:
+            jobs = meta.get("info", {}).get("jobs", {})
+            jobs.pop(self.id, None)
+            if not jobs:
+                meta.get("info", {}).pop("jobs", None)
+
+        with contextlib.suppress(ConcurrentWriteError, StorageError, OSError):
+            self.ds.writer.update_meta(drop)
 
     def write_status(self, status: dict[str, Any], force: bool = False) -> None:
         """Best effort: the last status, for inspection (at most once a second unless ``force``
@@ -176,3 +244,33 @@ def list_jobs(ds: Dataset) -> list[str]:
         with contextlib.suppress(Exception):
             ids[job_id] = float(fmt.decode_json(ds.provider.get(_spec_key(job_id)), job_id).get("created", 0.0))
     return sorted(ids, key=lambda k: (ids[k], k))
+
+
+def job_status(ds: Dataset, job_id: str) -> dict[str, Any]:
+    """What is known of a journaled job, from any process: ``state`` (``"running"`` while its
+    lease is live, the final state of an ended job, ``"interrupted"`` for one killed mid-way,
+    ``"pending"`` for one that never committed nor ended), ``done`` (tasks committed, exact),
+    ``total``, ``kind``, and the last stored status's counts and errors.
+
+        >>> vidlake.jobs.job_status(ds, "job-3f0c9a1b2d4e5f60")["state"]
+        'completed'
+    """
+    from .lease import is_live, read_lease  # lease imports nothing of the journal
+
+    j = Journal.open(ds, job_id)
+    last = _read_json(ds, _status_key(job_id)) or {}
+    ended = _read_json(ds, _done_key(job_id))
+    rec, _tag = read_lease(ds, job_id)
+    in_record = job_id in ds._meta.get("info", {}).get("jobs", {})
+    if rec is not None and is_live(rec):
+        state = "running"
+    elif ended is not None and not in_record:
+        state = str(ended.get("state") or last.get("state") or "completed")
+    elif in_record or last:
+        state = "interrupted"
+    else:
+        state = "pending"
+    out: dict[str, Any] = {k: v for k, v in last.items() if k not in ("format", "format_version")}
+    out.update({"job_id": job_id, "kind": j.kind, "state": state, "done": len(j.committed()),
+                "total": len(j.tasks)})
+    return out

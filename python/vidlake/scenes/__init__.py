@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from .dataset import ImageFrames, Scene, SceneDataset, scene_dataset
-from .index import MetadataIndex
-from .items import DatasetItem, SceneError, VideoScene
+from .index import ItemIndex, MetadataIndex
+from .items import DatasetItem, ItemRef, SceneError, VideoScene
 
-__all__ = ["DatasetItem", "ImageFrames", "MetadataIndex", "Scene", "SceneDataset", "SceneError", "VideoScene",
+__all__ = ["DatasetItem", "ImageFrames", "ItemIndex", "ItemRef", "MetadataIndex", "Scene", "SceneDataset", "SceneError", "VideoScene",
            "scene_dataset"]

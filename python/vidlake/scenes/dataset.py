@@ -11,6 +11,8 @@
     ((8, 360, 640, 3), array([0., 0.0333..., ...], dtype=float32), {'weather': 'rain'})
     >>> ds.query_metadata(weather="rain")
     ['video-1']
+    >>> ds.query_items(is_raining=True)          # per-frame item metadata of scenes of items
+    [ItemRef(scene='video-2', item='video-2-frame-0', frame=0)]
 
 Layout (ordinary tensors, so frames, timestamps, aligned annotations, the viewer and the
 PyTorch loader all work on scenes; one row per scene):
@@ -65,11 +67,12 @@ from ..jobs.fetch import Fetcher, file_digest, local_path
 from ..jobs.ingest import ChunkPacker, StagePool, resume_ingest
 from ..jobs.job import Job
 from ..jobs.journal import Journal
+from ..jobs.lease import Lease
 from ..sources import Sample
 from ..storage import get_provider
 from ..video.images import IMAGE_FORMAT_NAME, image_header
-from .index import MetadataIndex
-from .items import DatasetItem, SceneError, VideoScene
+from .index import ItemIndex, MetadataIndex
+from .items import DatasetItem, ItemRef, SceneError, VideoScene
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping
@@ -110,6 +113,31 @@ def bulk_values(t: Tensor, rows: range) -> list[Any]:
     return out
 
 
+def bulk_sequences(t: Tensor, rows: range) -> list[list[Any]]:
+    """Decoded items of every sequence sample ``rows`` of ``t`` (as :func:`bulk_values`: each
+    chunk's covering span read once), split by the items' stored offsets."""
+    spans: dict[str, list[int]] = {}
+    entries = [t.entry(i) for i in rows]
+    for e in entries:
+        for cid, off, n in e["data"]:
+            sp = spans.setdefault(str(cid), [int(off), int(off) + int(n)])
+            sp[0] = min(sp[0], int(off))
+            sp[1] = max(sp[1], int(off) + int(n))
+    blobs = {cid: (lo, t.store.read(cid, lo, hi)) for cid, (lo, hi) in spans.items()}
+    out: list[list[Any]] = []
+    decode, meta, kind = t.spec.decode, t.meta, t.spec.name
+    for i, e in zip(rows, entries):
+        parts = []
+        for cid, off, n in e["data"]:
+            lo, blob = blobs[str(cid)]
+            parts.append(blob[int(off) - lo:int(off) - lo + int(n)])
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        offs = (e["info"].get("items") or {}).get("offsets") or [0]
+        what = f"{t.dataset.path}/{t.key}[{i}]"
+        out.append([fmt.decode_stored(decode, bytes(data[a:b]), what, kind, meta) for a, b in zip(offs, offs[1:])])
+    return out
+
+
 class _Cache:
     """What updates and queries need of every row, in memory: reference id -> row, content
     hashes, frame rates and the metadata index."""
@@ -125,13 +153,31 @@ class _Cache:
         self.rates: dict[int, float] = {}
         self.index = MetadataIndex(bulk_values(ds["metadata"], rows) if n else [])
         self.refs: list[str] = list(refs)
+        #: the item index, built on the first ``query_items`` and kept up to date after
+        self._items: ItemIndex | None = None
+
+    def items(self) -> ItemIndex:
+        if self._items is None:
+            idx = ItemIndex()
+            n = len(self.refs)
+            if n and "item_ids" in self._ds.tensors:
+                ids = bulk_sequences(self._ds["item_ids"], range(n))
+                mds = bulk_sequences(self._ds["item_metadata"], range(n))
+                for row in range(n):
+                    idx.set_scene(row, ids[row], mds[row])
+            self._items = idx
+        return self._items
 
     def rate(self, row: int) -> float:
         if row not in self.rates:
             self.rates[row] = float(np.asarray(self._ds["frame_rate"].value(row)).reshape(-1)[0])
         return self.rates[row]
 
-    def put(self, row: int, ref: str, digest: str, md: dict[str, Any], rate: float) -> None:
+    def put(self, row: int, ref: str, digest: str, md: dict[str, Any], rate: float,
+            items: list[Any] | None = None) -> None:
+        if self._items is not None:
+            its = items or []
+            self._items.set_scene(row, [it.reference_id for it in its], [dict(it.metadata or {}) for it in its])
         if row == len(self.refs):
             self.refs.append(ref)
             self.hashes.append(digest)
@@ -316,6 +362,22 @@ class SceneDataset(Dataset):
         c = self._cache()
         return [c.refs[i] for i in c.index.query({**(conditions or {}), **equal})]
 
+    def query_items(self, conditions: Mapping[str, Any] | None = None, **equal: Any) -> list[ItemRef]:
+        """The frame items whose per-frame metadata (``DatasetItem.metadata``) match every
+        condition, as :class:`ItemRef` (scene reference id, item reference id, frame number),
+        ordered by scene then frame. Conditions as for :meth:`query_metadata`
+        (``{"exists": False}`` matches items without the field). Indexed: the first call
+        reads every scene's item metadata once; appends and updates keep the index current.
+
+            >>> ds.query_items(is_raining=True)
+            [ItemRef(scene='video-1', item='video-1-frame-0', frame=0)]
+            >>> ds.query_items({"cars": {">=": 3}}, camera="front")
+        """
+        c = self._cache()
+        with self._lock_:
+            hits = c.items().query({**(conditions or {}), **equal})
+        return [ItemRef(c.refs[row], item, frame) for row, frame, item in hits]
+
     def filter(self, fn: Any = None, **conditions: Any) -> RowsView:
         """``ds.filter(lambda row: ...)`` as for any dataset, or metadata conditions as for
         :meth:`query_metadata` (``ds.filter(weather="rain")``, ``ds.filter({"speed": {">": 3}})``):
@@ -332,7 +394,8 @@ class SceneDataset(Dataset):
     def append(self, items: Any, update: bool = False, asynchronous: bool = False,  # type: ignore[override]
                *, creds: dict[str, Any] | None = None, fetch_workers: int = DEFAULT_FETCH_WORKERS,
                batch_size: int = DEFAULT_BATCH, retries: int = 2, skip_ok: bool = False,
-               executor: str | None = None, workers: int = 0, ray_address: str | None = None) -> Any:
+               executor: str | None = None, workers: int = 0, ray_address: str | None = None,
+               source_creds: dict[str, Any] | None = None) -> Any:
         """Add scenes (a :class:`VideoScene` or a list of them) in a job; returns the :class:`Job`.
 
         With ``update=True`` a scene whose reference id exists gets the new metadata, frame
@@ -345,6 +408,8 @@ class SceneDataset(Dataset):
         ``executor="ray"`` (``ray_address``: ``"auto"``, ``"ray://host:10001"``; default a
         local cluster) or ``workers=N`` (processes) fetches, indexes and stages new scenes on
         workers that write their own chunk objects; this process commits once per batch.
+        ``creds`` (or its other name ``source_creds``, as for ``vidlake.jobs.ingest_files``) are
+        the credentials of the scenes' files: held in memory only, never journaled.
 
             >>> job = ds.append([scene0, scene1], update=True, asynchronous=True)
             >>> job.sleep_until_complete()
@@ -365,6 +430,7 @@ class SceneDataset(Dataset):
         self.writer.check_writable()
         if self._depth:
             raise SceneError("ds.append(scenes) commits batch by batch; call it outside `with ds:`")
+        creds = creds if creds is not None else source_creds
         journal = Journal.create(self, "scenes", [s.to_json() for s in scenes],
                                  {"update": bool(update), "batch_size": int(batch_size),
                                   "fetch_workers": int(fetch_workers), "retries": int(retries),
@@ -372,12 +438,14 @@ class SceneDataset(Dataset):
         return self._start(journal, scenes, asynchronous, creds, executor, workers, ray_address)
 
     def resume_job(self, job_id: str, asynchronous: bool = False, creds: dict[str, Any] | None = None,
-                   workers: int | None = None, executor: str | None = None, **kwargs: Any) -> Job:
+                   workers: int | None = None, executor: str | None = None,
+                   source_creds: dict[str, Any] | None = None, **kwargs: Any) -> Job:
         """Continue a job that was killed, cancelled or failed: the tasks whose rows the commit
         record lists are not done again, the others are (``vidlake/jobs/journal.py``).
 
             >>> job = ds.resume_job("job-3f0c9a1b2d4e5f60")
         """
+        creds = creds if creds is not None else source_creds   # the files' creds (memory only)
         journal = Journal.open(self, job_id)
         if journal.kind == "scenes":
             scenes = [VideoScene.from_json(d) for d in journal.tasks]
@@ -385,7 +453,7 @@ class SceneDataset(Dataset):
             return self._start(journal, scenes, asynchronous, creds, a.get("executor") if executor is None else executor,
                                int(a.get("workers") or 0) if workers is None else workers, kwargs.get("ray_address"))
         return resume_ingest(self, journal, asynchronous=asynchronous, workers=workers, executor=executor,
-                             creds=creds, **kwargs)
+                             creds=self._storage_creds, source_creds=creds, **kwargs)
 
     def update_metadata(self, metadata: Mapping[str, dict[str, Any]]) -> int:
         """Replace the metadata of existing scenes, ``{reference_id: metadata}``, in one commit;
@@ -442,7 +510,13 @@ class SceneDataset(Dataset):
         def run(j: Job) -> None:
             self._run(j, journal, scenes, creds, executor, workers, ray_address)
 
-        job = Job(journal.id, len(scenes), run, self.path)
+        journal.lease = lease = Lease.acquire(self, journal.id)   # JobRunningError while it runs elsewhere
+        job = Job(journal.id, len(scenes), run, self.path, lease=lease)
+
+        def finish(j: Job, end: str) -> None:
+            with self._lock_:   # another job of this dataset object may be committing
+                journal.finish({**j.status(), "state": end})
+        job.on_end.append(finish)
         job.done = len(journal.committed())
         return job.start(asynchronous)
 
@@ -550,7 +624,7 @@ class SceneDataset(Dataset):
         except BaseException:
             w.rollback(save)
             raise
-        c.put(n, sc.reference_id, st.digest, dict(sc.metadata or {}), st.rate)
+        c.put(n, sc.reference_id, st.digest, dict(sc.metadata or {}), st.rate, sc.items)
         return "appended"
 
     def _submit(self, fetcher: Fetcher, sc: VideoScene) -> Callable[[], _Fetched]:
@@ -617,7 +691,7 @@ class SceneDataset(Dataset):
             except BaseException:
                 w.rollback(save)
                 raise
-            c.put(n, sc.reference_id, fetched.digest, dict(values["metadata"]), rate)
+            c.put(n, sc.reference_id, fetched.digest, dict(values["metadata"]), rate, sc.items)
             return "appended"
         # update: stage only what differs
         changed: dict[str, Any] = {}
@@ -649,7 +723,7 @@ class SceneDataset(Dataset):
             w.undo_replacements(undo)
             w.rollback(save)
             raise
-        c.put(row, sc.reference_id, fetched.digest, dict(values["metadata"]), rate)
+        c.put(row, sc.reference_id, fetched.digest, dict(values["metadata"]), rate, sc.items)
         return "updated"
 
 

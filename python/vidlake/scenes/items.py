@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import VidlakeError
 
-__all__ = ["DatasetItem", "SceneError", "VideoScene"]
+__all__ = ["DatasetItem", "ItemRef", "SceneError", "VideoScene"]
 
 
 class SceneError(VidlakeError, ValueError):
@@ -45,6 +45,19 @@ def _check_metadata(md: Any, what: str) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise SceneError(f"{what}: metadata must be JSON (str, numbers, bools, None, lists, dicts): {e}") from None
     return dict(md)
+
+
+class ItemRef(NamedTuple):
+    """Where an item found by ``ds.query_items`` is: its scene's reference id, its own reference
+    id and its frame number in the scene (``ds.scene(ref.scene).frames[ref.frame]``).
+
+        >>> ds.query_items(is_raining=True)
+        [ItemRef(scene='video-1', item='video-1-frame-0', frame=0)]
+    """
+
+    scene: str
+    item: str
+    frame: int
 
 
 @dataclass
