@@ -336,3 +336,38 @@ def test_segment_replaced_by_another_writer(tmp_path, monkeypatch):
     (root / "labels" / "tables" / f"{seg['id']}.json").unlink()
     with pytest.raises(vidlake.DatasetError, match="is missing; the dataset is damaged"):
         vidlake.load(str(root), read_only=True).labels[0].numpy()
+
+
+_VALUES = [None, 0, 1, -1, 2**31, 2**31 + 1, 2**60, True, 1.5, "", "c1", "../x", "c1\n", [], {}, [["c1", 0, 1]],
+           [["c1", -1, 1]], [["c1", 0]], ["c1", 0, 1], [5, 120, 160, 3], [None, 3], {"shape": [1]},
+           {"offsets": [0], "shapes": []}, {"url": "x"}]
+
+
+@pytest.mark.parametrize("htype", ["video", "json", "generic", "link[video]", "sequence[bbox]", None])
+def test_the_fast_entry_check_passes_only_what_the_full_check_passes(htype):
+    """decode_table checks plain entries with a faster equivalent of check_entry; whatever it
+    passes, check_entry passes too (what it does not pass goes to check_entry)."""
+    from vidlake.format.records import _plain_entry_ok, check_entry
+    base = {"data": [["c1", 0, 10]], "index": [["c1", 10, 5]],
+            "info": {"shape": [5, 120, 160, 3], "filename": "a.mp4", "format": "mp4"}}
+    rng = random.Random(7)
+    passed = 0
+    for _ in range(3000):
+        e = json.loads(json.dumps(base))
+        for _k in range(rng.randint(1, 3)):  # damage one to three places
+            where = rng.choice(["top", "info", "extent"])
+            v = json.loads(json.dumps(rng.choice(_VALUES)))
+            if where == "top":
+                key = rng.choice(["data", "index", "original", "info", "link"])
+                e.pop(key) if rng.random() < 0.3 and key in e else e.__setitem__(key, v)
+            elif where == "info" and isinstance(e.get("info"), dict):
+                e["info"][rng.choice(["shape", "filename", "format", "items"])] = v
+            elif isinstance(e.get("data"), list) and e["data"] and isinstance(e["data"][0], list) and e["data"][0]:
+                e["data"][0][rng.randrange(len(e["data"][0]))] = v
+        if _plain_entry_ok(e, htype or "", set()):
+            passed += 1
+            check_entry(e, "t.json", "samples[0]", htype)   # must not raise
+    if htype in ("link[video]", "sequence[bbox]"):
+        assert passed == 0          # links and sequences always take the full check
+    else:
+        assert passed > 50

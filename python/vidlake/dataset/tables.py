@@ -134,6 +134,10 @@ class SampleTable:
         return i
 
     def __getitem__(self, i: Any) -> Any:
+        if type(i) is int and 0 <= i < self.committed:  # the common case, first
+            k = bisect.bisect_right(self._starts, i) - 1
+            rows = self._rows.get(self.segments[k]["id"])
+            return (rows if rows is not None else self.rows_of(k))[i - self._starts[k]]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         i = self._norm(int(i))
