@@ -392,16 +392,40 @@ def _plain_extents_ok(v: Any, ids: set[str]) -> bool:
     return True
 
 
+def _plain_items_ok(items: Any, shape: list[Any], data: list[list[Any]]) -> bool:
+    if type(items) is not dict:
+        return False
+    offsets, shapes = items.get("offsets"), items.get("shapes")
+    if type(offsets) is not list or type(shapes) is not list or len(shapes) != max(0, len(offsets) - 1):
+        return False
+    prev = 0
+    for k, o in enumerate(offsets):  # 0 first, then non-decreasing
+        if type(o) is not int or not prev <= o <= (MAX_COUNT if k else 0):
+            return False
+        prev = o
+    if not shape or shape[0] != len(shapes):
+        return False
+    if offsets and offsets[-1] != sum(n for _c, _o, n in data):
+        return False
+    for sh in shapes:
+        if type(sh) is not list:
+            return False
+        for v in sh:
+            if type(v) is not int or not 0 <= v <= 1 << 31:
+                return False
+    return True
+
+
 def _plain_entry_ok(e: Any, htype: str, ids: set[str]) -> bool:
-    """True when :func:`check_entry` would pass ``e`` and ``e`` is a plain entry (no link, no
-    sequence items): the same checks, done faster for the rows of a whole segment (chunk ids
+    """True when :func:`check_entry` would pass ``e`` and ``e`` is a plain entry (no link):
+    the same checks, done faster for the rows of a whole segment (chunk ids
     already matched in ``ids`` are not matched again). False means "ask check_entry", which
     passes what this does not cover and names the field of what is wrong.
 
         >>> _plain_entry_ok({"data": [["c1", 0, 10]], "info": {"shape": [1]}}, "json", set())
         True
     """
-    if type(e) is not dict or "link" in e or htype.startswith(("link[", "sequence")):
+    if type(e) is not dict or "link" in e or htype.startswith("link["):
         return False
     if not _plain_extents_ok(e.get("data"), ids):
         return False
@@ -410,7 +434,7 @@ def _plain_entry_ok(e: Any, htype: str, ids: set[str]) -> bool:
     if "original" in e and not _plain_extents_ok(e["original"], ids):
         return False
     info = e.get("info")
-    if type(info) is not dict or info.get("items") is not None:
+    if type(info) is not dict:
         return False
     shape = info.get("shape")
     if type(shape) is not list:
@@ -419,6 +443,12 @@ def _plain_entry_ok(e: Any, htype: str, ids: set[str]) -> bool:
         if v is not None and (type(v) is not int or not 0 <= v <= 1 << 31):
             return False
     if htype == "video" and ("index" not in e or len(shape) != 4 or None in shape):
+        return False
+    items = info.get("items")
+    if items is None:
+        if htype.startswith("sequence"):
+            return False
+    elif not _plain_items_ok(items, shape, e["data"]):
         return False
     for key in ("filename", "format"):
         v = info.get(key)
