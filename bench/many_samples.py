@@ -192,6 +192,9 @@ def main() -> int:
         u_big = update_cost(big, 15)
         ds = vidlake.scene_dataset(big)
         t0 = time.perf_counter()
+        ds.load_tables()  # compaction reads every entry; timed apart
+        res["compact_tables"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         stats = vidlake.jobs.compact(ds, min_dead=0.01)
         res["compact"] = time.perf_counter() - t0
         ds = None
@@ -222,7 +225,7 @@ def main() -> int:
         f"{lo['all']:.2f} s, +{lo['rss_all'] / 1e6:.0f} MB RSS in all |",
         f"| then `ds.check()` (every segment of every tensor read again and checked; `vidlake check`) | "
         f"{lo['check']:.2f} s |",
-        f"| `ds.frames.shape` (all {n:,} entries) | {res['tensor_shape'] * ms:.1f} ms |",
+        f"| `ds.frames.shape` (all {n:,} rows) | {res['tensor_shape'] * 1e6:.1f} µs |",
         f"| `ds.frames[i].shape` | {res['sample_shape'] * 1e6:.1f} µs |",
         f"| `ds.frames[i].sample_info` | {res['sample_info'] * 1e6:.1f} µs |",
         f"| `ds.scene(ref).metadata` | {res['scene_lookup'] * 1e6:.1f} µs |",
@@ -237,9 +240,9 @@ def main() -> int:
         f"| `update_metadata` of one scene: {a.small}-scene dataset | {u_small[0] * ms:.1f} ms, {u_small[1]:,.0f} "
         "bytes written |",
         f"| `update_metadata` of one scene: {n:,}-scene dataset | {u_big[0] * ms:.1f} ms, {u_big[1]:,.0f} bytes "
-        "written (one segment of at most 4,096 rows rewritten) |",
-        f"| `vidlake.jobs.compact(ds, min_dead=0.01)` after those updates (dataset loaded) | {res['compact']:.2f} s "
-        f"({moved:,} rows moved) |",
+        "written (one segment of at most 4,096 rows read, if not yet, and rewritten) |",
+        f"| `vidlake.jobs.compact(ds, min_dead=0.01)` after those updates, after `ds.load_tables()` "
+        f"({res['compact_tables']:.2f} s) | {res['compact']:.2f} s ({moved:,} rows moved) |",
         "",
         "Appends write the new rows' bytes, one new table segment per tensor (merged binary-counter style up to "
         "4,096 rows, so a commit rewrites at most 4,096 entries) and the commit record (which lists the "
