@@ -90,8 +90,12 @@ def test_symlinked_chunk_and_folder_are_refused(tmp_path):
     moved = tmp_path / "tables-elsewhere"
     tables.rename(moved)
     tables.symlink_to(moved, target_is_directory=True)
+    # (table segments are read when first touched, format 1.2: so on the first read, and by check())
+    d = vidlake.load(str(path))
     with pytest.raises(vidlake.StorageError, match="leads outside the dataset"):
-        vidlake.load(str(path))
+        d.videos[0].sample_info  # noqa: B018
+    with pytest.raises(vidlake.StorageError, match="leads outside the dataset"):
+        d.check()
 
 
 def test_fifo_and_device_as_metadata_fail_fast(tmp_path):

@@ -252,6 +252,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .api import load
+
+    ds = load(args.ds, read_only=True)
+    counts = ds.check()
+    for name, n in counts.items():
+        print(f"{name}: {n} sample(s), {len(ds[name]._entries.segments)} table segment(s) checked")
+    print(f"{ds.path}: ok (format {ds.format_version}, generation {ds._meta['generation']})")
+    return 0
+
+
 def cmd_frames(args: argparse.Namespace) -> int:
     from .api import load
 
@@ -446,6 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     pn = sub.add_parser("info", help="describe a dataset")
     pn.add_argument("ds", metavar="DS")
     pn.set_defaults(func=cmd_info)
+
+    pk = sub.add_parser("check", help="check every table segment of a dataset (loading reads them lazily)")
+    pk.add_argument("ds", metavar="DS")
+    pk.set_defaults(func=cmd_check)
 
     pf = sub.add_parser("frames", help="decode frames of one sample to .npy or a folder of PNGs")
     pf.add_argument("ds", metavar="DS")

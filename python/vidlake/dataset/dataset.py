@@ -26,6 +26,7 @@ from ..htypes import lookup
 from ..storage import StorageProvider, get_provider, url_scheme
 from ..storage.creds import redact, resolve_creds, validate_creds
 from .encoding import encode_meta
+from .tables import SampleTable, check_summary
 from .tensor import Tensor, check_options_fit, check_read_options
 from .upsert import upsert
 from .views import DatasetView, RowsView, filter_rows, frame_row, sample_indices
@@ -177,6 +178,7 @@ class Dataset:
         self._depth = 0
         self._meta: dict[str, Any] = {}
         self._tensors: dict[str, Tensor] = {}
+        self._meta_generation = 0
         self.writer = Writer(self)
         self.link_access = LinkAccess(self, allow_local_links)
         self._populated_creds = self.link_access.populated
@@ -199,6 +201,7 @@ class Dataset:
             except KeyError:
                 raise DatasetError(f"no vidlake dataset at {self.path} (no {fmt.DATASET_META_KEY})") from None
             meta = fmt.decode_dataset_meta(raw, self.path)
+            self._meta_generation = meta["generation"]
             try:
                 tensors = {name: self._load_tensor(name, meta["tensor_state"][name]) for name in meta["tensors"]}
             except KeyError as e:
@@ -214,18 +217,83 @@ class Dataset:
                            "the dataset is damaged")
 
     def _load_tensor(self, name: str, state: dict[str, Any]) -> Tensor:
+        """A tensor of the record: its meta is read now, its table segments on first use
+        (:class:`~vidlake.dataset.tables.SampleTable`; docs/DESIGN.md, "Loading large datasets")."""
         key = fmt.tensor_meta_key(name)
         tmeta = fmt.decode_tensor_meta(self.provider.get(key), f"{self.path}/{key}")
-        entries: list[dict[str, Any]] = []
-        for seg in state["segments"]:
-            skey = fmt.table_key(name, seg["id"])
-            entries.extend(fmt.decode_table(self.provider.get(skey), f"{self.path}/{skey}",
-                                            seg["start"], seg["count"], tmeta["htype"]))
-        if len(entries) != state["length"]:
-            raise DatasetError(f"{self.path}: tensor {name!r} lists {state['length']} samples "
-                               f"but its tables hold {len(entries)}; the dataset is damaged")
+        generation = int(self._meta_generation)
+
+        def load(seg: dict[str, Any]) -> list[dict[str, Any]]:
+            return self._load_segment(name, tmeta["htype"], seg, generation)
+
         oc = state.get("open_chunk")
-        return Tensor(self, name, tmeta, entries, tuple(oc) if oc else None)
+        return Tensor(self, name, tmeta, SampleTable(state["segments"], load), tuple(oc) if oc else None)
+
+    def _load_segment(self, name: str, htype: str, seg: dict[str, Any], generation: int) -> list[dict[str, Any]]:
+        """The checked entries of one table segment the commit record (of ``generation``) names.
+
+        Every entry is checked as an eager load checked it, and the rows against the record's
+        summary (``shape``, format 1.2). A segment that vanished is either damage (the current
+        record still names it) or a newer commit's doing (rows replaced or merged, the grace
+        period over): then the error says to load the dataset again."""
+        skey = fmt.table_key(name, seg["id"])
+        what = f"{self.path}/{skey}"
+        try:
+            raw = self.provider.get(skey)
+        except KeyError:
+            raise self._missing_segment(name, seg, skey, generation) from None
+        rows = fmt.decode_table(raw, what, seg["start"], seg["count"], htype)
+        summary = seg.get("shape")
+        if summary is not None:
+            check_summary(rows, summary, what, f"{self.path}/{name}", seg["start"])
+        return rows
+
+    def _missing_segment(self, name: str, seg: dict[str, Any], skey: str, generation: int) -> DatasetError:
+        try:
+            cur = fmt.decode_dataset_meta(self.provider.get(fmt.DATASET_META_KEY), self.path)
+        except (KeyError, DatasetError):
+            cur = None
+        if cur is not None and cur["generation"] != generation:
+            named = any(s.get("id") == seg["id"] for s in cur["tensor_state"].get(name, {}).get("segments", []))
+            if not named:
+                return DatasetError(
+                    f"{self.path}: table segment {skey} (samples {seg['start']}..{seg['start'] + seg['count'] - 1} "
+                    f"of {name!r}) was replaced by a newer commit (generation {generation} -> {cur['generation']}) "
+                    "and deleted after its grace period, before this process first read it; load the dataset "
+                    "again (vidlake.load) to read the current rows, or call ds.load_tables() right after "
+                    "loading to keep a snapshot in memory")
+        return DatasetError(f"{self.path}: object {skey} named by {fmt.DATASET_META_KEY} is missing; "
+                            "the dataset is damaged")
+
+    def load_tables(self) -> None:
+        """Read (and check) every table segment of every tensor now, as loading did before
+        format 1.2: afterwards no read of this object touches a table segment again, so it keeps
+        reading this snapshot however long other writers go on replacing rows.
+
+            >>> ds = vidlake.load("./video_ds", read_only=True)
+            >>> ds.load_tables()
+        """
+        for t in self._tensors.values():
+            t._entries.load_all()
+
+    def check(self) -> dict[str, int]:
+        """Check every table segment of every tensor (each entry's fields, and the rows against
+        the commit record's summaries), as ``vidlake check PATH`` does; returns the number of
+        samples checked per tensor. A damaged segment raises the ``DatasetError`` naming it.
+
+            >>> vidlake.load("./video_ds", read_only=True).check()
+            {'videos': 1}
+        """
+        out: dict[str, int] = {}
+        for name, t in self._tensors.items():
+            table = t._entries
+            for k, seg in enumerate(table.segments):
+                if seg["id"] in table._rows:  # already checked when read: read it again, from storage
+                    self._load_segment(name, t.htype, seg, int(self._meta_generation))
+                else:
+                    table.rows_of(k)
+            out[name] = table.committed
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         """Datasets pickle (e.g. into DataLoader workers) as their committed state: the copy

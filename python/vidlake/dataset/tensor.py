@@ -24,6 +24,7 @@ from ..format.chunks import ChunkRangeSource, ChunkStore
 from ..htypes import Htype, common_shape, lookup
 from ..video.images import check_image_decoder
 from ..video.reader import COLOR_CONVERSIONS
+from .tables import SampleTable
 from .views import SampleView, SequenceSampleView, TensorView, frame_shape, sample_indices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,8 +121,8 @@ class Tensor:
     are changed only by the dataset's writer (``vidlake/dataset/writer.py``).
     """
 
-    def __init__(self, dataset: Dataset, name: str, meta: dict[str, Any], entries: list[dict[str, Any]],
-                 open_chunk: tuple[str, int] | None) -> None:
+    def __init__(self, dataset: Dataset, name: str, meta: dict[str, Any],
+                 entries: SampleTable | list[dict[str, Any]], open_chunk: tuple[str, int] | None) -> None:
         self.dataset = dataset
         self.key = name
         self.meta = meta
@@ -129,8 +130,9 @@ class Tensor:
             self.spec: Htype = lookup(meta["htype"])
         except ValueError as e:  # a damaged or crafted tensor_meta.json
             raise DatasetError(f"{dataset.path}: tensor {name!r} is damaged: {e}") from None
-        self._entries = entries
-        self._committed_len = len(entries)
+        #: the sample table: committed segments read on first use (``tables.py``), staged rows
+        self._entries = entries if isinstance(entries, SampleTable) else SampleTable([], None, entries)
+        self._committed_len = len(self._entries)
         self._open_chunk = tuple(open_chunk) if open_chunk else None
         self._committed_open_chunk = self._open_chunk
         self.store = ChunkStore(dataset.provider, name)
@@ -172,13 +174,15 @@ class Tensor:
     @property
     def shape(self) -> tuple[int | None, ...]:
         """``(num_samples, *sample_shape)`` with ``None`` where samples differ (ragged)."""
-        shapes = [e["info"]["shape"] for e in self._entries]
-        if not shapes:
+        n = len(self._entries)
+        if not n:
             return (0,) + ((None, None, None, 3) if self.spec.video else ())
-        if self.spec.video and self._read_options:
+        if self.spec.video and self._read_options:  # the frame shape as read depends on each entry
             shapes = [[s[0], *frame_shape(s[1:], self._read_options, e)] if None not in s else s
-                      for s, e in zip(shapes, self._entries)]
-        return (len(shapes), *common_shape(shapes))
+                      for s, e in ((e["info"]["shape"], e) for e in self._entries)]
+        else:  # the commit record's per-segment summaries: no segment read (docs/FORMAT.md, 1.2)
+            shapes = self._entries.shapes()
+        return (n, *common_shape(shapes))
 
     @property
     def sample_info(self) -> list[dict[str, Any]]:

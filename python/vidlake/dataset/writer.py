@@ -33,6 +33,7 @@ from ..format import records as fmt
 from ..format.chunks import place
 from ..htypes import PreparedSample, lookup
 from ..storage.provider import FileRange
+from .tables import segment_shape
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -273,6 +274,9 @@ class Writer:
                 )
             meta = copy.deepcopy(self.ds._meta)
             meta["generation"] += 1
+            # the segments below carry their 1.2 summaries (a newer minor is kept as it is)
+            meta["format_version"] = fmt.later_version(str(meta.get("format_version", "")), fmt.FORMAT_VERSION)
+            written: dict[str, dict[str, list[dict[str, Any]]]] = {}
             for name in new_tensors:
                 meta["tensors"].append(name)
                 meta["tensor_state"][name] = fmt.new_tensor_state()
@@ -296,11 +300,17 @@ class Writer:
                        and segs[-2]["count"] + segs[-1]["count"] <= MAX_SEGMENT_ROWS):
                     a, b = segs[-2], segs.pop()
                     segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
+                mine = written[t.key] = {}
                 for s in segs:
                     if s["id"] is None:
                         s["id"] = sid = fmt.new_id()
+                        # rows of a merged-in older segment are read here (at most
+                        # MAX_SEGMENT_ROWS of them: what the commit rewrites anyway)
                         rows = t._entries[s["start"]:s["start"] + s["count"]]
+                        # the record's summary (1.2): shape of the tensor without a segment read
+                        s["shape"] = segment_shape(rows)
                         p.put(fmt.table_key(t.key, sid), fmt.encode_table(t.key, s["start"], rows))
+                        mine[sid] = rows
                 kept = {s["id"] for s in segs}
                 stale += [fmt.table_key(t.key, s["id"]) for s in old if s["id"] not in kept]
                 st["segments"] = segs
@@ -335,6 +345,8 @@ class Writer:
         self.ds._meta = meta
         self._new_tensors.clear()
         for t in self.ds._tensors.values():
+            if t.key in written:
+                t._entries.commit(meta["tensor_state"][t.key]["segments"], written[t.key])
             t._committed_len = len(t._entries)
             t._committed_open_chunk = t._open_chunk
             t._replaced.clear()

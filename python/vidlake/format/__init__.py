@@ -3,7 +3,7 @@ I/O (``chunks``: placing sample bytes in chunk objects, staging them, reading ex
 
     >>> from vidlake.format import records
     >>> records.FORMAT_VERSION
-    '1.1'
+    '1.2'
 """
 from __future__ import annotations
 
