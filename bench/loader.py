@@ -3,6 +3,7 @@
     .venv-bench/bin/python bench/loader.py                      # 360p, 0 1 2 workers, 30 batches
     .venv-bench/bin/python bench/loader.py --heights 360 1080 --batches 50
     .venv-bench/bin/python bench/loader.py --soak 2000 --soak-workers 2   # memory over 2,000 batches
+    .venv-bench/bin/python bench/loader.py --verify 0 --peer-seconds 20   # no frame check, <= ~20 s a cell
 
 Loaders (each run in a fresh process; peak memory is the PSS of that process and its workers (shared pages counted once)):
 
@@ -291,14 +292,19 @@ def check_frames(peer: str, path: str, kept: list) -> dict:
 
 
 # ---- child: one loader, one worker count --------------------------------------------------
-def run_one(peer: str, height: int, rows: int, workers: int, batches: int, verify: int, seed: int) -> dict:
+def run_one(peer: str, height: int, rows: int, workers: int, batches: int, verify: int, seed: int,
+            peer_seconds: float | None = None) -> dict:
+    """One cell: ``batches`` timed batches after the first (fewer when ``peer_seconds`` runs out
+    first: at least one), the first ``verify`` batches kept and checked (0: none)."""
     t0 = time.perf_counter()
     it = make_batches(peer, height, rows, workers, seed)
-    kept = []
+    kept = []      # (frames, indices) of the batches to verify
+    clip_idx = []  # indices of the first batches' clips (for the decode limit), even without verify
     frames, idx = next(it)
     first = time.perf_counter() - t0
     if verify:
         kept.append((frames.copy(), idx.copy()))
+    clip_idx.append(np.asarray(idx).copy())
     t1 = time.perf_counter()
     stamps = [t1]
     for k in range(batches):
@@ -306,20 +312,25 @@ def run_one(peer: str, height: int, rows: int, workers: int, batches: int, verif
         assert frames.shape == (BATCH, T, SIZE[0], SIZE[1], 3), frames.shape
         if k + 1 < verify:
             kept.append((frames.copy(), idx.copy()))
+        if k + 1 < max(verify, 1):
+            clip_idx.append(np.asarray(idx).copy())
         stamps.append(time.perf_counter())
+        if peer_seconds is not None and stamps[-1] - t1 >= peer_seconds:
+            break
+    measured = len(stamps) - 1
     dt = stamps[-1] - t1
-    windows = [WINDOW * BATCH / (stamps[a + WINDOW] - stamps[a]) for a in range(0, batches - WINDOW + 1, WINDOW)]
-    med = float(np.median(windows)) if windows else batches * BATCH / dt
-    res = {"peer": peer, "height": height, "workers": workers, "batches": batches, "seconds": dt,
-           "first_batch_s": first, "clips_per_s": med, "frames_per_s": med * T,
-           "mean_clips_per_s": batches * BATCH / dt, "window_clips_per_s": windows,
-           "version": version_of(peer)}
+    windows = [WINDOW * BATCH / (stamps[a + WINDOW] - stamps[a]) for a in range(0, measured - WINDOW + 1, WINDOW)]
+    med = float(np.median(windows)) if windows else measured * BATCH / dt
+    res = {"peer": peer, "height": height, "workers": workers, "batches": measured, "batches_asked": batches,
+           "seconds": dt, "first_batch_s": first, "clips_per_s": med, "frames_per_s": med * T,
+           "mean_clips_per_s": measured * BATCH / dt, "window_clips_per_s": windows,
+           "version": version_of(peer), "verified": bool(kept)}
     res.update(check_frames(peer, video_path(height), kept))
     if peer == "vidlake":
         from vidlake._core import decode_limit
 
         path = video_path(height)
-        clips = [list(map(int, row)) for f, i in kept for row in i]
+        clips = [list(map(int, row)) for i in clip_idx for row in i]
         lim = {}
         for th in (1, 2):
             secs = sum(float(decode_limit(path, c, th)) for c in clips)
@@ -413,13 +424,17 @@ def table(results: list[dict], heights: list[int], workers: list[int]) -> str:
                 if r is None or "error" in r:
                     cells.append("n/a" + (f" ({r['error'][:60]})" if r and "error" in r else ""))
                     continue
-                cells.append(f"{fmt(r['clips_per_s'])} ({fmt(r['frames_per_s'])}), {r['peak_rss'] / 2**20:,.0f} MB")
+                short = (f" [{r['batches']} of {r['batches_asked']} batches]"
+                         if r.get("batches_asked", r["batches"]) > r["batches"] else "")
+                cells.append(f"{fmt(r['clips_per_s'])} ({fmt(r['frames_per_s'])}), {r['peak_rss'] / 2**20:,.0f} MB"
+                             + short)
                 checked += r["checked"]
                 wrong += r["wrong"]
                 if peer != "vidlake":
                     best_peer[w] = max(best_peer[w], r["clips_per_s"])
             ver = next((r.get("version") for r in rs.values() if r.get("version")), "")
-            lines.append(f"| {label[peer]} {ver} | " + " | ".join(cells) + f" | {wrong} of {checked} |")
+            lines.append(f"| {label[peer]} {ver} | " + " | ".join(cells)
+                         + (f" | {wrong} of {checked} |" if checked else " | not checked (--verify 0) |"))
         vl = {r["workers"]: r for r in results if r.get("peer") == "vidlake" and r.get("height") == h
               and "error" not in r}
         lines.append("| bare libavcodec loop, every packet the clips need, full-size RGB, both cores | "
@@ -437,7 +452,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--peers", nargs="+", default=list(PEERS))
     ap.add_argument("--batches", type=int, default=30)
-    ap.add_argument("--verify", type=int, default=3)
+    ap.add_argument("--verify", type=int, default=3, help="batches of every cell checked frame by frame (0: none)")
+    ap.add_argument("--peer-seconds", type=float, default=None,
+                    help="cap of each cell's timed loop, seconds: it stops after the batch that crosses it "
+                         "(the table says how many batches were measured)")
     ap.add_argument("--rows", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--soak", type=int, default=0, help="also run vidlake for this many batches, memory every 100")
@@ -452,7 +470,7 @@ def main() -> None:
             print(json.dumps(soak(h, a.rows, w, n, a.seed)))
         else:
             peer, h, w = a.child[0], int(a.child[1]), int(a.child[2])
-            print(json.dumps(run_one(peer, h, a.rows, w, a.batches, a.verify, a.seed)))
+            print(json.dumps(run_one(peer, h, a.rows, w, a.batches, a.verify, a.seed, a.peer_seconds)))
         sys.stdout.flush()
         os._exit(0)  # skip interpreter teardown (decord's and the loaders' threads)
     results = []
@@ -467,10 +485,13 @@ def main() -> None:
                 t = time.perf_counter()
                 common = ["--batches", str(a.batches), "--verify", str(a.verify), "--rows", str(a.rows),
                           "--seed", str(a.seed)]
+                if a.peer_seconds is not None:
+                    common += ["--peer-seconds", str(a.peer_seconds)]
                 r, peak = measure([peer, str(h), str(w), *common])
                 r.update({"peer": peer, "height": h, "workers": w, "peak_rss": peak})
                 results.append(r)
-                msg = r.get("error") or f"{r['clips_per_s']:.1f} clips/s, wrong {r['wrong']}/{r['checked']}"
+                msg = r.get("error") or (f"{r['clips_per_s']:.1f} clips/s over {r['batches']} batches, "
+                                         f"wrong {r['wrong']}/{r['checked']}")
                 print(f"[loader] {h}p {peer:10s} workers={w}: {msg}, peak PSS {peak / 2**20:.0f} MB "
                       f"({time.perf_counter() - t:.0f} s)", flush=True)
     soak_res = None

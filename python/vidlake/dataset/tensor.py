@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..format.chunks import ChunkRangeSource, ChunkStore
 from ..htypes import Htype, common_shape, lookup
+from ..storage import _forksafe
 from ..video.images import check_image_decoder
 from ..video.reader import COLOR_CONVERSIONS
 from .tables import SampleTable
@@ -138,11 +139,17 @@ class Tensor:
         self.store = ChunkStore(dataset.provider, name)
         self._readers: OrderedDict[int, VideoReader] = OrderedDict()
         self._lock = threading.Lock()
+        _forksafe.register(self)
         #: committed rows replaced by ``ds.upsert`` but not yet committed: index -> old entry
         self._replaced: dict[int, dict[str, Any]] = {}
         #: per-sample memory of this process (htypes keep lazily built facts here)
         self._memo: dict[int, dict[str, Any]] = {}
         self._read_options = check_read_options(meta.get("read_options") or {}, name)
+
+    def _after_fork_in_child(self) -> None:
+        # inherited readers are safe to use or free in the child (the core sets their decoder
+        # states aside); the lock may have been held by a parent thread at the fork
+        self._lock = threading.Lock()
 
     # -- description -------------------------------------------------------------------
     @property

@@ -28,7 +28,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError, VideoDecodeError
-from ..storage import get_provider, split_url
+from ..storage import _forksafe, get_provider, split_url
 from ..storage.creds import redact
 from ..storage.range_cache import RangeCache, cache_from_env
 from ..video import Index, VideoReader
@@ -84,9 +84,13 @@ class RemoteRangeSource:
         self._ra: tuple[int, bytes] | None = None  # (start, data) of the read-ahead buffer
         self._last_end: int | None = None
         self._lock = threading.Lock()
+        _forksafe.register(self)
         self.last_error: BaseException | None = None
         self.stats = {"fetch_calls": 0, "ranges": 0, "bytes_fetched": 0, "bytes_from_cache": 0,
                       "bytes_from_readahead": 0}
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # a parent thread may have held it at the fork
 
     def __repr__(self) -> str:
         return f"RemoteRangeSource({self.name!r}, size={self.size})"

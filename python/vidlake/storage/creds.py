@@ -63,6 +63,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import CredentialsError
+from . import _forksafe
 
 __all__ = [
     "CREDS_FIELDS", "Creds", "credentials_file", "env_var_name", "install_log_redaction", "redact",
@@ -96,6 +97,12 @@ def _is_secret_field(name: str) -> bool:
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 _SECRETS_RE: re.Pattern[str] | None = None
+
+
+@_forksafe.at_fork_in_child
+def _fresh_lock() -> None:
+    global _SECRETS_LOCK
+    _SECRETS_LOCK = threading.Lock()  # a parent thread may have held it at the fork
 
 
 def _secret_values(obj: Any) -> Iterable[str]:

@@ -33,6 +33,9 @@ been retried with backoff and jitter (:mod:`vidlake.storage.retry`), raises
 ``append`` (growing a dataset's open chunk) composes on the server: the new bytes are
 uploaded as a temporary object and GCS concatenates the kept object and it (``compose``),
 so the committed bytes are neither downloaded nor uploaded again; see docs/REMOTE.md.
+
+In a forked child (a loader worker) the provider makes its own client, pool and locks on
+first use (:mod:`vidlake.storage._forksafe`).
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import ConcurrentWriteError, CredentialsError, StorageError
+from . import _forksafe
 from .creds import LOG_PREFIXES, install_log_redaction, redact, register_secrets, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
@@ -206,10 +210,39 @@ class GCSProvider(StorageProvider):
         self.compose_min_bytes = max(1, int(compose_min_bytes))
         self._timeout = (float(connect_timeout), float(read_timeout))
         creds = validate_creds(creds, where=f"creds for {self.root}")
-        self._client = self._make_client(creds)
-        self._bucket = self._client.bucket(bucket)
+        self._creds = creds
+        self._client_obj: Any = self._make_client(creds)
+        self._bucket_obj: Any = self._client_obj.bucket(bucket)
         self._pool: cf.ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        _forksafe.register(self)
+
+    @property
+    def _client(self):
+        """The google-cloud-storage client (made anew on first use in a forked child: its
+        requests session and credentials are not fork-safe)."""
+        c = self._client_obj
+        if c is None:
+            with self._pool_lock:
+                if self._client_obj is None:
+                    client = self._make_client(self._creds)
+                    self._bucket_obj = client.bucket(self.bucket)
+                    self._client_obj = client
+                c = self._client_obj
+        return c
+
+    @property
+    def _bucket(self):
+        if self._client_obj is None:
+            self._client  # noqa: B018 - makes the client and its bucket
+        return self._bucket_obj
+
+    def _after_fork_in_child(self) -> None:
+        # the parent's client (its sockets and locks), pool threads and held locks stay the parent's
+        self._pool_lock = threading.Lock()
+        self._pool = None
+        self._client_obj = None
+        self._bucket_obj = None
 
     # -- client ------------------------------------------------------------------------
     def _credentials(self, creds: dict[str, Any], emulator: bool):
@@ -361,7 +394,8 @@ class GCSProvider(StorageProvider):
                 self._pool.shutdown(wait=True)
                 self._pool = None
         with contextlib.suppress(Exception):
-            self._client.close()
+            if self._client_obj is not None:
+                self._client_obj.close()
 
     # -- reads -------------------------------------------------------------------------
     def _download(self, okey: str, start: int | None, end: int | None, generation: int | None = None) -> bytes:

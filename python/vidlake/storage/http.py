@@ -6,7 +6,8 @@
     >>> p.get_bytes("clip.mp4", 0, 1024)   # GET with "Range: bytes=0-1023", 206 verified
 
 Reads are ranged GETs over a pool of keep-alive connections (urllib3), several ranges in
-parallel on a thread pool. Transient failures (connection errors, timeouts, HTTP 408, 429,
+parallel on a thread pool (in a forked child the provider makes its own connections, pool and
+locks on first use: :mod:`vidlake.storage._forksafe`). Transient failures (connection errors, timeouts, HTTP 408, 429,
 500, 502, 503, 504) are retried with backoff and jitter (:mod:`vidlake.storage.retry`); 404/410
 raise ``KeyError``; 401/403 raise :class:`vidlake.CredentialsError` naming the URL; anything
 else :class:`vidlake.StorageError`. Writes raise :class:`vidlake.ReadOnlyError`; ``list``
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote
 
 from ..errors import CredentialsError, ReadOnlyError, StorageError
+from . import _forksafe
 from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
@@ -105,7 +107,7 @@ class HTTPProvider(StorageProvider):
         fallback_limit: int = 256 * 1024 * 1024,
     ) -> None:
         try:
-            import urllib3
+            import urllib3  # noqa: F401 - here for the error; used by _new_manager
         except ModuleNotFoundError:
             raise StorageError("http(s):// storage needs urllib3 (pip install urllib3)") from None
 
@@ -123,16 +125,40 @@ class HTTPProvider(StorageProvider):
         self.max_workers = max(1, int(max_workers))
         self.part_size = max(64 * 1024, int(part_size))
         self.fallback_limit = int(fallback_limit)
-        self._http = urllib3.PoolManager(
-            num_pools=8, maxsize=self.max_workers, block=False, retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-        )
+        self._timeouts = (float(connect_timeout), float(read_timeout))
+        self._manager: Any = self._new_manager()  # a urllib3.PoolManager; None until used in a child
         self._pool: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         #: False once the server answered a ranged GET with the whole object.
         self.ranges_supported: bool | None = None
         self._whole: tuple[str, bytes] | None = None  # (key, bytes) when Range is ignored
         install_log_redaction()
+        _forksafe.register(self)
+
+    def _new_manager(self):
+        import urllib3
+
+        return urllib3.PoolManager(
+            num_pools=8, maxsize=self.max_workers, block=False, retries=False,
+            timeout=urllib3.Timeout(connect=self._timeouts[0], read=self._timeouts[1]),
+        )
+
+    @property
+    def _http(self):
+        """The pool of keep-alive connections (made anew on first use in a forked child)."""
+        m = self._manager
+        if m is None:
+            with self._lock:
+                if self._manager is None:
+                    self._manager = self._new_manager()
+                m = self._manager
+        return m
+
+    def _after_fork_in_child(self) -> None:
+        # the parent's sockets, pool threads and (possibly held) locks stay the parent's
+        self._lock = threading.Lock()
+        self._pool = None
+        self._manager = None
 
     # -- plumbing ----------------------------------------------------------------------
     def url(self, key: str = "") -> str:
@@ -184,7 +210,9 @@ class HTTPProvider(StorageProvider):
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-        self._http.clear()
+            m, self._manager = self._manager, None
+        if m is not None:
+            m.clear()
 
     # -- reads -------------------------------------------------------------------------
     def get(self, key: str) -> bytes:

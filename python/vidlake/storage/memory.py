@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..errors import ConcurrentWriteError
+from . import _forksafe
 from .provider import StorageProvider, check_key
 
 if TYPE_CHECKING:
@@ -28,8 +29,24 @@ _COMMIT_LOCKS: dict[str, threading.Lock] = {}
 _LOCK = threading.Lock()
 
 
+@_forksafe.at_fork_in_child
+def _fresh_locks() -> None:
+    """In a forked child: new locks (a parent thread may have held one); the stores are the
+    child's own copy from now on."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    for root in list(_COMMIT_LOCKS):
+        _COMMIT_LOCKS[root] = threading.Lock()
+
+
+def _commit_lock(root: str) -> threading.Lock:
+    with _LOCK:
+        return _COMMIT_LOCKS.setdefault(root, threading.Lock())
+
+
 class MemoryProvider(StorageProvider):
-    """A dict of key -> bytes, shared by name within the process."""
+    """A dict of key -> bytes, shared by name within the process (a forked child gets its own
+    copy of the stores, and new locks)."""
 
     schemes = ("mem",)
     local = True
@@ -41,16 +58,16 @@ class MemoryProvider(StorageProvider):
         super().__init__(root, read_only)
         with _LOCK:
             self._objects = _STORES.setdefault(root, {})
-            self._commit = _COMMIT_LOCKS.setdefault(root, threading.Lock())
 
     @contextlib.contextmanager
     def commit_lock(self, timeout: float) -> Iterator[None]:
-        if not self._commit.acquire(timeout=max(0.0, timeout)):
+        lock = _commit_lock(self.root)  # looked up each time: a forked child has new ones
+        if not lock.acquire(timeout=max(0.0, timeout)):
             raise ConcurrentWriteError(f"{self.root}: another writer has been committing for over {timeout:g} s")
         try:
             yield
         finally:
-            self._commit.release()
+            lock.release()
 
     def get(self, key: str) -> bytes:
         return self._objects[check_key(key)]

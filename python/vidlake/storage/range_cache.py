@@ -14,6 +14,8 @@ import threading
 import uuid
 from typing import TYPE_CHECKING
 
+from . import _forksafe
+
 if TYPE_CHECKING:
     import builtins
 
@@ -33,7 +35,7 @@ class RangeCache:
     recently used ranges are deleted. Objects are identified by URL and size: the cache
     assumes a remote object is not rewritten in place with the same size (true of video
     files in datasets); call :meth:`clear` otherwise. Only object bytes are stored, never
-    credentials.
+    credentials. A forked child shares the directory and gets a new lock.
 
         >>> cache = RangeCache("~/.cache/vidlake/ranges", max_bytes=2 << 30)
         >>> r = open_remote_video("s3://bucket/clip.mp4", cache=cache)
@@ -47,6 +49,10 @@ class RangeCache:
         self._total: int | None = None
         self.hits = 0
         self.misses = 0
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # a parent thread may have held it at the fork
 
     @staticmethod
     def _hash(ident: str) -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from ..errors import StorageError
+from . import _forksafe
 
 __all__ = ["RetryExhausted", "RetryPolicy", "call_with_retry", "default_policy", "exhausted_error"]
 
@@ -52,7 +53,9 @@ class RetryPolicy:
         max_delay: cap of a single pause, seconds.
         total_timeout: no attempt starts later than this many seconds after the first one,
             and no pause runs past it.
-        rng: random source for the jitter (a seeded ``random.Random`` makes pauses repeatable).
+        rng: random source for the jitter (a seeded ``random.Random`` makes pauses repeatable
+            within a process; a forked child reseeds it from ``os.urandom``, so workers do
+            not share one jitter sequence).
     """
 
     max_attempts: int = 6
@@ -66,6 +69,14 @@ class RetryPolicy:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.base_delay < 0 or self.max_delay < 0 or self.total_timeout <= 0:
             raise ValueError("base_delay and max_delay must be >= 0 and total_timeout > 0")
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # forked loader workers must not all draw the parent's jitter sequence (and come back
+        # together): each child reseeds from the OS
+        seed = getattr(self.rng, "seed", None)
+        if seed is not None:
+            seed(int.from_bytes(os.urandom(16), "little"))
 
     def delay(self, retry: int) -> float:
         """The pause before retry number ``retry`` (0 = the first retry), with full jitter."""

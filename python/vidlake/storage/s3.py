@@ -23,7 +23,8 @@ retries are switched off so that vidlake's policy is the only one.
 
 Ranged reads of several ranges (``get_ranges``) run on a thread pool over pooled connections
 (botocore ``max_pool_connections``); ranges larger than ``part_size`` are split into parts
-fetched in parallel.
+fetched in parallel. In a forked child (a loader worker) the provider makes its own boto3
+client, pool and locks on first use (:mod:`vidlake.storage._forksafe`).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import ConcurrentWriteError, CredentialsError, StorageError
+from . import _forksafe
 from .creds import install_log_redaction, redact, validate_creds
 from .provider import StorageProvider, check_key
 from .ranged import parallel_ranges
@@ -163,9 +165,28 @@ class S3Provider(StorageProvider):
         self.part_size = max(64 * 1024, int(part_size))
         self.list_page_size = max(1, min(1000, int(list_page_size)))
         creds = validate_creds(creds, where=f"creds for {self.root}")
-        self._client = self._make_client(creds, connect_timeout, read_timeout)
+        self._client_args = (creds, connect_timeout, read_timeout)
+        self._client_obj: Any = self._make_client(creds, connect_timeout, read_timeout)
         self._pool: cf.ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        _forksafe.register(self)
+
+    @property
+    def _client(self):
+        """The boto3 client (made anew on first use in a forked child: boto3 is not fork-safe)."""
+        c = self._client_obj
+        if c is None:
+            with self._pool_lock:
+                if self._client_obj is None:
+                    self._client_obj = self._make_client(*self._client_args)
+                c = self._client_obj
+        return c
+
+    def _after_fork_in_child(self) -> None:
+        # the parent's client (its sockets and locks), pool threads and held locks stay the parent's
+        self._pool_lock = threading.Lock()
+        self._pool = None
+        self._client_obj = None
 
     def _make_client(self, creds: dict[str, Any] | None, connect_timeout: float, read_timeout: float):
         try:
@@ -247,7 +268,7 @@ class S3Provider(StorageProvider):
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-        close = getattr(self._client, "close", None)
+        close = getattr(self._client_obj, "close", None)
         if close is not None:
             close()
 

@@ -17,15 +17,16 @@ stays, so a single huge video still reads).
 
 Fork and spawn: a cache copied into a forked worker forgets its parent's readers and opens its
 own (the core sets an inherited reader's decoder states aside in the child, so freeing or using
-one there is safe: docs/DESIGN.md, "Readers inherited through fork"); its lock is a new one.
-Pickled (spawn), a cache travels empty.
+one there is safe: docs/DESIGN.md, "Readers inherited through fork"); its lock is a new one, made
+right after the fork (:mod:`vidlake.storage._forksafe`). Pickled (spawn), a cache travels empty.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
+
+from ..storage import _forksafe
 
 __all__ = ["DEFAULT_CACHE_BYTES", "ReaderCache", "state_bytes"]
 
@@ -65,8 +66,8 @@ class ReaderCache:
         self.threads = threads
         self._readers: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._opened = self._closed = self._hits = 0
+        _forksafe.register(self)
 
     # -- pickling (spawn): empty
     def __getstate__(self) -> dict[str, Any]:
@@ -75,16 +76,14 @@ class ReaderCache:
     def __setstate__(self, state: dict[str, Any]) -> None:
         ReaderCache.__init__(self, state["max_bytes"], state["threads"])
 
-    def _check_process(self) -> None:
-        if os.getpid() != self._pid:  # forked: the parent's readers (and lock) stay the parent's
-            self._readers = OrderedDict()
-            self._lock = threading.Lock()
-            self._pid = os.getpid()
-            self._opened = self._closed = self._hits = 0
+    def _after_fork_in_child(self) -> None:
+        # forked: the parent's readers (and its possibly held lock) stay the parent's
+        self._readers = OrderedDict()
+        self._lock = threading.Lock()
+        self._opened = self._closed = self._hits = 0
 
     def get(self, tensor: Any, row: int) -> Any:
         """The reader of ``tensor``'s sample ``row``, opened on first use."""
-        self._check_process()
         key = (tensor.key, int(row))
         with self._lock:
             r = self._readers.get(key)
@@ -113,7 +112,6 @@ class ReaderCache:
     def settle(self) -> None:
         """Bring the cache within ``max_bytes``: trim older readers to one parked state, then
         close the least recently used (never the most recent)."""
-        self._check_process()
         with self._lock:
             items = list(self._readers.items())
             sizes = {k: self.reader_bytes(r) for k, r in items}
@@ -134,7 +132,6 @@ class ReaderCache:
 
     def clear(self) -> None:
         """Close every reader."""
-        self._check_process()
         with self._lock:
             readers = list(self._readers.values())
             self._closed += len(readers)

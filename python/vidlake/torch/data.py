@@ -124,6 +124,22 @@ def _dist_slot(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
+def decode_order(plans: Sequence[tuple[int, np.ndarray]]) -> list[int]:
+    """Positions of a batch's clips ``(row, frame numbers)`` in the order to decode them: by row,
+    then by first frame. Clips of one video then move its decoder forward (a GOP that two clips
+    share is decoded once, no seek back), whatever order the sampler drew them in; each clip
+    still lands in its own place of the batch.
+
+        >>> decode_order([(0, np.array([200, 201])), (1, np.array([5])), (0, np.array([10, 11]))])
+        [2, 0, 1]
+    """
+    def key(b: int) -> tuple[int, int, int]:
+        row, idx = plans[b]
+        return int(row), int(np.min(idx)) if len(idx) else -1, b
+
+    return sorted(range(len(plans)), key=key)
+
+
 class _ClipSource:
     """What ClipDataset and ClipIterable share: items -> plans -> samples and batches."""
 
@@ -243,26 +259,29 @@ class _ClipSource:
         return self.transform(s) if self.transform is not None else s
 
     def batch(self, keys: Sequence[tuple[int, int]]) -> dict[str, Any]:
-        """One batch dict; without a transform the clips decode straight into one tensor."""
+        """One batch dict; without a transform the clips decode straight into one tensor, in
+        decode order (:func:`decode_order`), each into its place in the caller's order."""
         if self.transform is not None:
             return collate([self.sample(e, i) for e, i in keys], ragged=self.ragged)
         plans = [self.plan(e, i) for e, i in keys]
         t = self.ds.tensors[self.video]
         readers = [self.cache.get(t, row) for row, _ in plans]
         shapes = {self._frame_shape(r, len(idx)) for r, (_, idx) in zip(readers, plans)}
+        order = decode_order(plans)
         if len(shapes) == 1:  # one buffer for the batch
             frames = alloc_uint8((len(plans), *next(iter(shapes))))
-            for b, (r, (_, idx)) in enumerate(zip(readers, plans)):
-                self._decode(r, idx, frames[b])
+            for b in order:
+                self._decode(readers[b], plans[b][1], frames[b])
                 self.cache.settle()
             video: Any = self._order(frames)
         else:  # ragged: whole videos of different lengths or sizes
-            video = []
-            for r, (_, idx) in zip(readers, plans):
-                f = alloc_uint8(self._frame_shape(r, len(idx)))
-                self._decode(r, idx, f)
+            parts: list[Any] = [None] * len(plans)
+            for b in order:
+                f = alloc_uint8(self._frame_shape(readers[b], len(plans[b][1])))
+                self._decode(readers[b], plans[b][1], f)
+                parts[b] = self._order(f)
                 self.cache.settle()
-                video.append(self._order(f))
+            video = parts
         out = collate([self._extras(row, idx) for row, idx in plans], ragged=self.ragged)
         return {self.video: video, **out}
 
@@ -282,7 +301,7 @@ class _ClipSource:
             return lambda: self.batch(keys)
         frames = alloc_uint8((len(plans), *next(iter(shapes))))
         arr = frames.numpy()
-        tickets = [pool.submit(r, idx, arr[b], size=self.size) for b, (r, (_, idx)) in enumerate(zip(readers, plans))]
+        tickets = [pool.submit(readers[b], plans[b][1], arr[b], size=self.size) for b in decode_order(plans)]
         out = collate([self._extras(row, idx) for row, idx in plans], ragged=self.ragged)
 
         def finish() -> dict[str, Any]:
