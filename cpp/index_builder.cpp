@@ -13,6 +13,7 @@ extern "C" {
 }
 
 #include "demuxer.h"
+#include "mkv_layout.h"
 #include "mp4_layout.h"
 #include "errors.h"
 #include "ffmpeg_log.h"
@@ -233,6 +234,12 @@ bool tables_codec(const AVCodecParameters* par, int nal_length_size) {
   }
 }
 
+// Matroska's V_MPEG4/ISO/AVC and V_MPEGH/ISO/HEVC blocks are access units in the MP4 sample
+// format (length-prefixed NAL units, parameter sets in CodecPrivate or in-band), one per block.
+bool mkv_tables_codec(const AVCodecParameters* par, int nal_length_size) {
+  return (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) && nal_length_size > 0;
+}
+
 }  // namespace
 
 namespace {
@@ -241,8 +248,9 @@ namespace {
 // demuxer reads through it (payload as zeros); nothing is returned then when the
 // file is not one the tables path can index exactly (the caller demuxes it fully).
 // sync_out (tables, first pass): filled with the (position, size) of every sync sample.
+// mkv: the Matroska block records (Note [Matroska index from the block headers]).
 std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySource* tables,
-                                 std::vector<ByteRange>* sync_out) {
+                                 std::vector<ByteRange>* sync_out, const MkvLayout* mkv = nullptr) {
   ByteSource& demux_source = tables != nullptr ? static_cast<ByteSource&>(*tables) : source;
   SourceDemuxer demuxer(demux_source, /*keep_recent=*/tables == nullptr, /*allow_probe=*/tables == nullptr);
   if (tables != nullptr && demuxer.needs_probe()) return std::nullopt;
@@ -268,13 +276,17 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   PacketIndex idx;
   idx.info = stream_info(fmt, st, source.size());
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
-  if (tables != nullptr && (std::string(fmt->iformat->name) != "mov,mp4,m4a,3gp,3g2,mj2" ||
-                            !tables_codec(st->codecpar, filter.nal_length_size()))) {
-    return std::nullopt;
+  if (tables != nullptr) {
+    const std::string container = fmt->iformat->name;
+    const int nls = filter.nal_length_size();
+    const bool ok = mkv != nullptr ? container == "matroska,webm" && mkv_tables_codec(st->codecpar, nls)
+                                   : container == "mov,mp4,m4a,3gp,3g2,mj2" && tables_codec(st->codecpar, nls);
+    if (!ok) return std::nullopt;
   }
   InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
+  uint64_t mkv_track = 0;            // Matroska: the TrackNumber of the stream
   int ret;
   std::optional<ScopedLogMute> mute;  // the tables path: the parser's words on zeros (ffmpeg_log.h)
   if (tables != nullptr) mute.emplace();
@@ -319,6 +331,16 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
         rec.offset = found;
       }
     }
+    if (mkv != nullptr) {
+      // The frame data follows the block header (the demuxer's pos); the full demux finds it there.
+      // The stream's TrackNumber is not public (st->id is not it): its first block says it.
+      const MkvBlock* b = mkv->block_at(pkt->pos);
+      if (b != nullptr && mkv_track == 0) mkv_track = b->track;
+      if (b == nullptr || b->laces != 1 || b->size != pkt->size || b->track != mkv_track) {
+        return std::nullopt;  // laced or transformed (content encoding) frames: not the simple case
+      }
+      if (pkt->size > 0) rec.offset = b->data;
+    }
     if (rec.offset < 0) idx.contiguous = false;
     idx.packets.push_back(rec);
     av_packet_unref(pkt.get());
@@ -326,7 +348,11 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   if (ret != AVERROR_EOF && idx.packets.empty()) throw_ffmpeg_error(ret, source.name(), "cannot read packets");
   mute.reset();
   if (tables != nullptr && ret != AVERROR_EOF) return std::nullopt;  // stopped early: let the full demux say why
-  if (sync_out != nullptr) {
+  if (sync_out != nullptr && mkv != nullptr) {
+    for (const MkvBlock& b : mkv->blocks) {
+      if (b.key && b.size > 0 && b.track == mkv_track) sync_out->push_back(ByteRange{b.data, b.data + b.size});
+    }
+  } else if (sync_out != nullptr) {
     const int entries = avformat_index_get_entries_count(st);
     for (int e = 0; e < entries; ++e) {
       const AVIndexEntry* ie = avformat_index_get_entry(st, e);
@@ -340,7 +366,12 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
     for (size_t p = 0; p < idx.packets.size(); ++p) {
       PacketRecord& r = idx.packets[p];
       const std::string* head = tables->overlay_at(r.offset);
-      if (head == nullptr || static_cast<int64_t>(head->size()) != r.size) continue;
+      if (head == nullptr || static_cast<int64_t>(head->size()) != r.size) {
+        // Matroska: the H.264 parser sets the key flag from the payload; a key packet whose head
+        // was not read is one the container did not flag (not the simple case).
+        if (mkv != nullptr && (r.flags & AV_PKT_FLAG_KEY) && sync_out == nullptr) return std::nullopt;
+        continue;
+      }
       const auto* d = reinterpret_cast<const uint8_t*>(head->data());
       inband.scan(static_cast<int32_t>(p), d, r.size);
       if (!filter.is_frame(d, r.size)) return std::nullopt;  // a sync sample without a picture: not the simple case
@@ -415,14 +446,20 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
   const auto* cb = dynamic_cast<const CallbackSource*>(&source);
   const bool remote = cb != nullptr && !cb->local();
   if (mode == IndexMode::kTables || (mode == IndexMode::kAuto && remote)) {
-    if (std::optional<Mp4Layout> layout = scan_mp4_layout(source)) {
+    std::optional<TablesLayout> layout = scan_mp4_layout(source);
+    std::optional<MkvLayout> mkv;
+    if (!layout && (mkv = scan_mkv_layout(source, {"V_MPEG4/ISO/AVC", "V_MPEGH/ISO/HEVC"}))) {
+      layout = std::move(mkv->tables);
+    }
+    if (layout) {
       TablesOnlySource tables(source, std::move(*layout));
+      const MkvLayout* blocks = mkv ? &*mkv : nullptr;
       std::optional<PacketIndex> idx;
       try {
         // Note [Keyframe heads]: a first pass over the tables finds the sync samples; their
         // heads are read and laid over the zeros; the second pass is the index.
         std::vector<ByteRange> sync;
-        idx = build(source, stream, &tables, &sync);
+        idx = build(source, stream, &tables, &sync, blocks);
         const int nls = idx ? FrameFilter(static_cast<AVCodecID>(idx->info.codec_id), idx->info.extradata).nal_length_size() : 0;
         if (idx && nls > 0) {
           std::vector<SparsePacket> heads(sync.size());
@@ -432,7 +469,7 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
           }
           read_keyframe_heads(source, heads, static_cast<AVCodecID>(idx->info.codec_id), nls);
           for (SparsePacket& h : heads) tables.overlay(h.offset, std::move(h.data));
-          idx = build(source, stream, &tables, nullptr);
+          idx = build(source, stream, &tables, nullptr, blocks);
         }
       } catch (const UnsupportedError&) {
         throw;  // the same answer the full demux would give (no video stream, a still image)
@@ -446,8 +483,9 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
       }
     }
     if (mode == IndexMode::kTables) {
-      throw UnsupportedError(source.name() + ": cannot build the index from container tables (not MP4/MOV, or a "
-                             "codec or layout the tables path does not index exactly; see docs/REMOTE.md)");
+      throw UnsupportedError(source.name() + ": cannot build the index from container tables (not MP4/MOV or "
+                             "Matroska/WebM, or a codec or layout the tables path does not index exactly; see "
+                             "docs/REMOTE.md)");
     }
   }
   PacketIndex idx = *build(source, stream, nullptr, nullptr);
