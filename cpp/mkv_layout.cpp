@@ -16,6 +16,7 @@ constexpr int64_t kMaxRead = 256 * 1024;      // the largest
 constexpr int64_t kMaxElement = int64_t{64} << 20;  // a non-cluster top-level element read whole
 constexpr int64_t kMaxChild = int64_t{1} << 20;     // a cluster or group child other than a block
 constexpr int64_t kMaxHeaderBytes = int64_t{64} << 20;
+constexpr int64_t kHeadKeep = 256;            // frame bytes kept when the window held them
 
 constexpr uint32_t kEbml = 0x1A45DFA3;
 constexpr uint32_t kSegment = 0x18538067;
@@ -336,6 +337,8 @@ Step Scanner::parse_block(Cursor& c, int64_t body, int64_t size, bool simple, Ne
   b.track = track;
   b.laces = laces;
   b.key = simple && (flags & 0x80) != 0;
+  const int64_t held = std::min(kHeadKeep, avail - h);
+  if (held > 0) b.head.assign(reinterpret_cast<const char*>(p + h), static_cast<size_t>(held));
   if (!simple) c.group_block = static_cast<int64_t>(layout_.blocks.size());
   layout_.blocks.push_back(b);
   zero(b.data, body + size);

@@ -53,6 +53,7 @@ struct MkvBlock {
   uint64_t track = 0;   // TrackNumber
   int laces = 1;        // frames in the block
   bool key = false;     // SimpleBlock key flag; BlockGroup: no ReferenceBlock
+  std::string head;     // the first bytes of frame data that the scan's read held (up to 256)
 };
 
 struct MkvLayout {

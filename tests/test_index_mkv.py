@@ -191,6 +191,33 @@ def test_block_groups_and_void(synth, tmp_path):
     _read_same(p, demux, tables)
 
 
+def _unflag_keys(kids) -> bytes:
+    """Every video SimpleBlock but the file's first loses its key bit (the IDR slices stay)."""
+    body = bytearray()
+    for eid, whole, payload in kids:
+        if eid == 0xA3 and payload[0] == 0x81 and _unflag_keys.seen:
+            body += _el(0xA3, payload[:3] + bytes([payload[3] & 0x7F]) + payload[4:])
+        else:
+            _unflag_keys.seen = _unflag_keys.seen or eid == 0xA3
+            body += whole
+    return bytes(body)
+
+
+_unflag_keys.seen = False  # type: ignore[attr-defined]
+
+
+def test_key_frames_the_container_does_not_flag(synth, tmp_path):
+    """The H.264 parser flags an IDR key whatever the block says: the tables path sees the IDR in
+    the frame's first bytes and leaves the file to the full demux rather than miss the key."""
+    p = tmp_path / "unflagged.mkv"
+    _unflag_keys.seen = False  # type: ignore[attr-defined]
+    _rewrite_clusters(synth["live.mkv"], p, _unflag_keys)
+    demux = _core.Index.build(str(p), -1, str(p), "demux")
+    assert len(demux.keyframe_indices) >= 3
+    with pytest.raises(vidlake.UnsupportedFormatError, match=r"unflagged\.mkv.*container tables"):
+        _core.Index.build(str(p), -1, str(p), "tables")
+
+
 def _with_crc(kids) -> bytes:
     return _el(0xBF, b"\0\0\0\0") + b"".join(whole for _, whole, _ in kids)
 
