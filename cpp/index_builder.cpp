@@ -13,6 +13,7 @@ extern "C" {
 }
 
 #include "demuxer.h"
+#include "mkv_layout.h"
 #include "mp4_layout.h"
 #include "errors.h"
 #include "ffmpeg_log.h"
@@ -215,6 +216,86 @@ void read_keyframe_heads(ByteSource& source, std::vector<SparsePacket>& packets,
   }
 }
 
+// Note [First slices of Matroska frames]: FFmpeg's Matroska demuxer runs the H.264 parser on
+// every block, and the parser sets the key flag from the payload (an IDR slice, a recovery point
+// SEI), whatever the block's key bit says. It reads each access unit only up to its first slice:
+// the NAL units before it whole, and the head of that slice. The scan keeps the first 256 bytes
+// of each frame its reads held anyway; what the parser needs past them is fetched in batched
+// rounds. Those bytes are laid over the zeros of every other frame, so the parser sees on them
+// what it sees on the real file. A packet the parser then flags key without being one whose
+// whole head was read (Note [Keyframe heads]) sends the file to the full demux.
+constexpr int64_t kSliceHead = 128;
+
+// Bytes of `head` (the first bytes of a `size`-byte access unit) the parser looks at, or -1 with
+// *need set when it looks further (-2: the NAL units do not split: not the simple case).
+int64_t parser_head(const std::string& head, int64_t size, AVCodecID codec, int nls, int64_t* need) {
+  const auto have = static_cast<int64_t>(head.size());
+  const auto* d = reinterpret_cast<const uint8_t*>(head.data());
+  int64_t c = 0;
+  for (;;) {
+    if (size - c < nls) return size;  // no slice: the parser reads it all
+    if (c + nls + 1 > have) {
+      *need = c + nls + kSliceHead;
+      return -1;
+    }
+    uint64_t len = 0;
+    for (int i = 0; i < nls; ++i) len = (len << 8) | d[c + i];
+    if (len == 0 || len > static_cast<uint64_t>(size - c - nls)) return -2;
+    const int64_t body = c + nls;
+    const int64_t end = is_vcl(codec, d[body]) ? std::min(size, body + kSliceHead) : body + static_cast<int64_t>(len);
+    if (end > have) {
+      *need = is_vcl(codec, d[body]) ? end : end + nls + kSliceHead;
+      return -1;
+    }
+    if (is_vcl(codec, d[body])) return end;
+    c = end;
+  }
+}
+
+// Lays the parser's view of every non-key block of `track` over the zeros (Note [First slices
+// of Matroska frames]); false when that cannot be done exactly.
+bool read_first_slices(ByteSource& source, TablesOnlySource& tables, const MkvLayout& mkv, uint64_t track,
+                       AVCodecID codec, int nls) {
+  struct Pending {
+    const MkvBlock* block;
+    int64_t need;
+  };
+  std::vector<Pending> pending;
+  for (const MkvBlock& b : mkv.blocks) {
+    if (b.track != track || b.key || b.size <= 0) continue;
+    int64_t need = 0;
+    const int64_t r = parser_head(b.head, b.size, codec, nls, &need);
+    if (r == -2) return false;
+    if (r >= 0) {
+      if (!b.head.empty()) tables.overlay(b.data, b.head);
+    } else {
+      pending.push_back(Pending{&b, need});
+    }
+  }
+  for (int round = 0; round < 4 && !pending.empty(); ++round) {
+    std::vector<ByteRange> want;
+    for (const Pending& p : pending) {
+      const int64_t len = std::min(p.block->size, std::max(p.need, kKeyHead));
+      want.push_back(ByteRange{p.block->data, p.block->data + len});
+    }
+    std::vector<std::string> got = source.read_ranges(want);
+    std::vector<Pending> next;
+    for (size_t k = 0; k < pending.size(); ++k) {
+      if (got[k].size() < static_cast<size_t>(want[k].length())) return false;  // the source ended early
+      int64_t need = 0;
+      const int64_t r = parser_head(got[k], pending[k].block->size, codec, nls, &need);
+      if (r == -2) return false;
+      if (r >= 0) {
+        tables.overlay(pending[k].block->data, std::move(got[k]));
+      } else {
+        next.push_back(Pending{pending[k].block, need});
+      }
+    }
+    pending = std::move(next);
+  }
+  return pending.empty();
+}
+
 // Codecs whose MP4 samples are one access unit each, with nothing else in the payload
 // the index needs beyond Note [Keyframe heads]. Sample entries avc1/hvc1 keep their
 // parameter sets in the sample entry; avc3/hev1 may also carry them in-band, which
@@ -233,6 +314,12 @@ bool tables_codec(const AVCodecParameters* par, int nal_length_size) {
   }
 }
 
+// Matroska's V_MPEG4/ISO/AVC and V_MPEGH/ISO/HEVC blocks are access units in the MP4 sample
+// format (length-prefixed NAL units, parameter sets in CodecPrivate or in-band), one per block.
+bool mkv_tables_codec(const AVCodecParameters* par, int nal_length_size) {
+  return (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) && nal_length_size > 0;
+}
+
 }  // namespace
 
 namespace {
@@ -241,8 +328,10 @@ namespace {
 // demuxer reads through it (payload as zeros); nothing is returned then when the
 // file is not one the tables path can index exactly (the caller demuxes it fully).
 // sync_out (tables, first pass): filled with the (position, size) of every sync sample.
+// mkv: the Matroska block records (Note [Matroska index from the block headers]).
 std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySource* tables,
-                                 std::vector<ByteRange>* sync_out) {
+                                 std::vector<ByteRange>* sync_out, const MkvLayout* mkv = nullptr,
+                                 uint64_t* mkv_track_out = nullptr) {
   ByteSource& demux_source = tables != nullptr ? static_cast<ByteSource&>(*tables) : source;
   SourceDemuxer demuxer(demux_source, /*keep_recent=*/tables == nullptr, /*allow_probe=*/tables == nullptr);
   if (tables != nullptr && demuxer.needs_probe()) return std::nullopt;
@@ -268,13 +357,17 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   PacketIndex idx;
   idx.info = stream_info(fmt, st, source.size());
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
-  if (tables != nullptr && (std::string(fmt->iformat->name) != "mov,mp4,m4a,3gp,3g2,mj2" ||
-                            !tables_codec(st->codecpar, filter.nal_length_size()))) {
-    return std::nullopt;
+  if (tables != nullptr) {
+    const std::string container = fmt->iformat->name;
+    const int nls = filter.nal_length_size();
+    const bool ok = mkv != nullptr ? container == "matroska,webm" && mkv_tables_codec(st->codecpar, nls)
+                                   : container == "mov,mp4,m4a,3gp,3g2,mj2" && tables_codec(st->codecpar, nls);
+    if (!ok) return std::nullopt;
   }
   InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
+  uint64_t mkv_track = 0;            // Matroska: the TrackNumber of the stream
   int ret;
   std::optional<ScopedLogMute> mute;  // the tables path: the parser's words on zeros (ffmpeg_log.h)
   if (tables != nullptr) mute.emplace();
@@ -319,6 +412,16 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
         rec.offset = found;
       }
     }
+    if (mkv != nullptr) {
+      // The frame data follows the block header (the demuxer's pos); the full demux finds it there.
+      // The stream's TrackNumber is not public (st->id is not it): its first block says it.
+      const MkvBlock* b = mkv->block_at(pkt->pos);
+      if (b != nullptr && mkv_track == 0) mkv_track = b->track;
+      if (b == nullptr || b->laces != 1 || b->size != pkt->size || b->track != mkv_track) {
+        return std::nullopt;  // laced or transformed (content encoding) frames: not the simple case
+      }
+      if (pkt->size > 0) rec.offset = b->data;
+    }
     if (rec.offset < 0) idx.contiguous = false;
     idx.packets.push_back(rec);
     av_packet_unref(pkt.get());
@@ -326,7 +429,12 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   if (ret != AVERROR_EOF && idx.packets.empty()) throw_ffmpeg_error(ret, source.name(), "cannot read packets");
   mute.reset();
   if (tables != nullptr && ret != AVERROR_EOF) return std::nullopt;  // stopped early: let the full demux say why
-  if (sync_out != nullptr) {
+  if (mkv_track_out != nullptr) *mkv_track_out = mkv_track;
+  if (sync_out != nullptr && mkv != nullptr) {
+    for (const MkvBlock& b : mkv->blocks) {
+      if (b.key && b.size > 0 && b.track == mkv_track) sync_out->push_back(ByteRange{b.data, b.data + b.size});
+    }
+  } else if (sync_out != nullptr) {
     const int entries = avformat_index_get_entries_count(st);
     for (int e = 0; e < entries; ++e) {
       const AVIndexEntry* ie = avformat_index_get_entry(st, e);
@@ -340,7 +448,12 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
     for (size_t p = 0; p < idx.packets.size(); ++p) {
       PacketRecord& r = idx.packets[p];
       const std::string* head = tables->overlay_at(r.offset);
-      if (head == nullptr || static_cast<int64_t>(head->size()) != r.size) continue;
+      if (head == nullptr || static_cast<int64_t>(head->size()) != r.size) {
+        // Matroska: the H.264 parser sets the key flag from the payload; a key packet whose whole
+        // head was not read is one the container did not flag (Note [First slices of Matroska frames]).
+        if (mkv != nullptr && (r.flags & AV_PKT_FLAG_KEY) && sync_out == nullptr) return std::nullopt;
+        continue;
+      }
       const auto* d = reinterpret_cast<const uint8_t*>(head->data());
       inband.scan(static_cast<int32_t>(p), d, r.size);
       if (!filter.is_frame(d, r.size)) return std::nullopt;  // a sync sample without a picture: not the simple case
@@ -500,14 +613,23 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
   const auto* cb = dynamic_cast<const CallbackSource*>(&source);
   const bool remote = cb != nullptr && !cb->local();
   if (mode == IndexMode::kTables || mode == IndexMode::kChecked || (mode == IndexMode::kAuto && remote)) {
-    if (std::optional<Mp4Layout> layout = scan_mp4_layout(source)) {
+    std::optional<TablesLayout> layout = scan_mp4_layout(source);
+    std::optional<MkvLayout> mkv;
+    // Note [Checked tables] walks MP4 samples at their offsets; Matroska stays on the demux there.
+    if (!layout && mode != IndexMode::kChecked &&
+        (mkv = scan_mkv_layout(source, {"V_MPEG4/ISO/AVC", "V_MPEGH/ISO/HEVC"}))) {
+      layout = std::move(mkv->tables);
+    }
+    if (layout) {
       TablesOnlySource tables(source, std::move(*layout));
+      const MkvLayout* blocks = mkv ? &*mkv : nullptr;
       std::optional<PacketIndex> idx;
       try {
         // Note [Keyframe heads]: a first pass over the tables finds the sync samples; their
         // heads are read and laid over the zeros; the second pass is the index.
         std::vector<ByteRange> sync;
-        idx = build(source, stream, &tables, &sync);
+        uint64_t track = 0;
+        idx = build(source, stream, &tables, &sync, blocks, &track);
         const int nls = idx ? FrameFilter(static_cast<AVCodecID>(idx->info.codec_id), idx->info.extradata).nal_length_size() : 0;
         if (idx && nls > 0) {
           std::vector<SparsePacket> heads(sync.size());
@@ -517,7 +639,13 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
           }
           read_keyframe_heads(source, heads, static_cast<AVCodecID>(idx->info.codec_id), nls);
           for (SparsePacket& h : heads) tables.overlay(h.offset, std::move(h.data));
-          idx = build(source, stream, &tables, nullptr);
+          // Note [First slices of Matroska frames]
+          if (blocks == nullptr ||
+              read_first_slices(source, tables, *blocks, track, static_cast<AVCodecID>(idx->info.codec_id), nls)) {
+            idx = build(source, stream, &tables, nullptr, blocks);
+          } else {
+            idx.reset();
+          }
         }
       } catch (const UnsupportedError&) {
         throw;  // the same answer the full demux would give (no video stream, a still image)
@@ -532,8 +660,9 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
       }
     }
     if (mode == IndexMode::kTables) {
-      throw UnsupportedError(source.name() + ": cannot build the index from container tables (not MP4/MOV, or a "
-                             "codec or layout the tables path does not index exactly; see docs/REMOTE.md)");
+      throw UnsupportedError(source.name() + ": cannot build the index from container tables (not MP4/MOV or "
+                             "Matroska/WebM, or a codec or layout the tables path does not index exactly; see "
+                             "docs/REMOTE.md)");
     }
   }
   PacketIndex idx = *build(source, stream, nullptr, nullptr);

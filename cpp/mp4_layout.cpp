@@ -40,9 +40,9 @@ bool is_first_box(const uint8_t* t) {
 
 }  // namespace
 
-std::optional<Mp4Layout> scan_mp4_layout(ByteSource& source) {
+std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
   const int64_t size = source.size();
-  Mp4Layout layout;
+  TablesLayout layout;
   std::string buf;       // the last speculative read
   int64_t buf_start = 0;
   auto fetch = [&](int64_t at, int64_t len) {
@@ -89,7 +89,7 @@ std::optional<Mp4Layout> scan_mp4_layout(ByteSource& source) {
   return layout;
 }
 
-TablesOnlySource::TablesOnlySource(ByteSource& inner, Mp4Layout layout)
+TablesOnlySource::TablesOnlySource(ByteSource& inner, TablesLayout layout)
     : ByteSource(inner.name()), inner_(inner), layout_(std::move(layout)) {
   fetched_ = layout_.header_bytes;
 }

@@ -34,22 +34,25 @@
 
 namespace vidlake {
 
-struct Mp4Layout {
-  std::vector<ByteRange> payload;               // mdat bodies, in file order
+// What a tables scan found: the payload ranges read as zeros, the header bytes read for real.
+// scan_mp4_layout fills it for ISO-BMFF, scan_mkv_layout (mkv_layout.h) for Matroska/WebM.
+struct TablesLayout {
+  std::vector<ByteRange> payload;               // mdat bodies (Matroska: frame data), in file order
   std::map<int64_t, std::string> prefetched;    // start offset -> bytes read while scanning
   int64_t header_bytes = 0;                     // bytes the scan fetched
-  int boxes = 0;                                // top-level boxes seen
+  int boxes = 0;                                // top-level boxes (Matroska: elements) seen
 };
 
 // The top-level box layout of an ISO-BMFF file, or nothing when `source` is not
 // one (or its boxes do not tile the file). Reads box headers only, plus every
 // non-mdat box whole (moov, moof, ...), each with one ranged read.
-std::optional<Mp4Layout> scan_mp4_layout(ByteSource& source);
+std::optional<TablesLayout> scan_mp4_layout(ByteSource& source);
 
-// `inner` with every mdat body read as zeros (Note [Index from the container's tables]).
+// `inner` with every payload range (mdat body, Matroska frame data) read as zeros
+// (Note [Index from the container's tables]).
 class TablesOnlySource : public ByteSource {
  public:
-  TablesOnlySource(ByteSource& inner, Mp4Layout layout);
+  TablesOnlySource(ByteSource& inner, TablesLayout layout);
   int64_t size() const override { return inner_.size(); }
   int64_t read_at(int64_t offset, uint8_t* dst, int64_t len) override;
   // Bytes read for [offset, offset + data.size()) inside a payload, handed out instead of zeros.
@@ -65,7 +68,7 @@ class TablesOnlySource : public ByteSource {
  private:
   int64_t copy_real(int64_t offset, uint8_t* dst, int64_t len);
   ByteSource& inner_;
-  Mp4Layout layout_;
+  TablesLayout layout_;
   std::map<int64_t, std::string> overlays_;  // non-overlapping
   int64_t fetched_ = 0;
   int64_t zeroed_ = 0;
