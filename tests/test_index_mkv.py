@@ -27,7 +27,14 @@ TABLE_CODECS = ("h264", "hevc")
 
 
 def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, timeout=240)
+    res = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], capture_output=True, text=True,
+                         timeout=240, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def _has_encoder(name: str) -> bool:
+    res = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=False)
+    return f" {name} " in res.stdout
 
 
 def _both(path: str):
@@ -103,6 +110,27 @@ def test_synthetic(synth, name):
     assert tables is not None, why
     assert_same_index(demux, tables, name)
     _read_same(synth[name], demux, tables)
+
+
+# Codecs whose key flags and hidden frames live in every payload: the full demux, never a guess.
+PAYLOAD_CODECS = {
+    "vp9.webm": ("libvpx-vp9", ["-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "1",
+                                "-lag-in-frames", "10"]),
+    "av1.mkv": ("libsvtav1", ["-preset", "12"]),
+    "vp8.webm": ("libvpx", ["-deadline", "realtime", "-auto-alt-ref", "1", "-lag-in-frames", "10"]),
+}
+
+
+@pytest.mark.parametrize("name", list(PAYLOAD_CODECS))
+def test_payload_codecs_go_to_the_full_demux(tmp_path, name):
+    encoder, opts = PAYLOAD_CODECS[name]
+    if not _has_encoder(encoder):
+        pytest.skip(f"ffmpeg has no {encoder}")
+    p = tmp_path / name
+    _ffmpeg(*SRC[:4], "-t", "2", "-c:v", encoder, *opts, str(p))
+    with pytest.raises(vidlake.UnsupportedFormatError, match=rf"{name.replace('.', '[.]')}.*container tables"):
+        _core.Index.build(str(p), -1, str(p), "tables")
+    assert _core.Index.build(str(p), -1, str(p), "auto").built_from == "demux"
 
 
 # -- hand-built EBML: BlockGroups, ReferenceBlock, lacing, Void, CRC-32 ----------------------
@@ -384,7 +412,9 @@ def test_remote_webm_vp9_is_demuxed(http_server):
     url = http_server.add("videos/akiyo.webm", assets.VIDEO_DIR / "vp90-2-2pass-akiyo.webm")
     r = open_remote_video(url)
     assert r.index.built_from == "demux"
+    http_server.reset()
     with pytest.raises(vidlake.UnsupportedFormatError, match="container tables"):
         open_remote_video(url, index_mode="tables")
+    assert http_server.requests <= 4  # the size, the first 2 KB (EBML header to Tracks)
     local = _core.Index.build(str(assets.VIDEO_DIR / "vp90-2-2pass-akiyo.webm"))
     assert r.index.to_bytes() == local.to_bytes()
