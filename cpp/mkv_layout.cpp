@@ -22,6 +22,8 @@ constexpr uint32_t kEbml = 0x1A45DFA3;
 constexpr uint32_t kSegment = 0x18538067;
 constexpr uint32_t kCluster = 0x1F43B675;
 constexpr uint32_t kTracks = 0x1654AE6B;
+constexpr uint32_t kSeekHead = 0x114D9B74;
+constexpr uint32_t kCues = 0x1C53BB6B;
 constexpr uint32_t kVoid = 0xEC;
 constexpr uint32_t kSimpleBlock = 0xA3;
 constexpr uint32_t kBlockGroup = 0xA0;
@@ -136,6 +138,24 @@ std::vector<std::string> video_codecs(const uint8_t* p, int64_t n) {
   return out;
 }
 
+// Calls fn(id, body, size) for each child element of p[0, n); false when they do not tile it.
+template <typename Fn>
+bool for_each_child(const uint8_t* p, int64_t n, Fn fn) {
+  for (int64_t at = 0; at < n;) {
+    Header e;
+    if (parse_header(p + at, n - at, e) != 1 || e.size == kUnknown || e.size > n - at - e.len) return false;
+    fn(e.id, p + at + e.len, e.size);
+    at += e.len + e.size;
+  }
+  return true;
+}
+
+uint64_t uint_value(const uint8_t* v, int64_t n) {
+  uint64_t x = 0;
+  for (int64_t i = 0; i < n && i < 8; ++i) x = (x << 8) | v[i];
+  return x;
+}
+
 // Bytes of one file region held for parsing; `start` only moves forward.
 struct Window {
   int64_t start = 0;
@@ -180,6 +200,7 @@ class Scanner {
   Step parse_block(Cursor& c, int64_t body, int64_t size, bool simple, Need& need);
   bool walk(std::vector<Cursor>& cursors);
   void keep(int64_t at, const std::string& bytes);
+  void seed_clusters(int64_t cues, int64_t seg_body, int64_t seg_end, int64_t from);
   void zero(int64_t start, int64_t end) {
     if (end > start) layout_.tables.payload.push_back(ByteRange{start, end});
   }
@@ -189,6 +210,7 @@ class Scanner {
   const std::vector<std::string>& codecs_;
   MkvLayout layout_;
   std::map<int64_t, std::string> pieces_;  // everything fetched, non-overlapping
+  std::map<int64_t, std::string> seeds_;   // first bytes at the cluster positions the Cues list
   int64_t fetched_ = 0;
 };
 
@@ -445,12 +467,62 @@ bool Scanner::walk(std::vector<Cursor>& cursors) {
   return true;
 }
 
+// The Cues list where clusters start: their first bytes are fetched in one batched call, so the
+// hop from one cluster header to the next (kept, as it checks that the clusters tile the
+// segment) reads nothing for them. Only an optimisation: a wrong or missing Cue costs a read.
+void Scanner::seed_clusters(int64_t cues, int64_t seg_body, int64_t seg_end, int64_t from) {
+  Window cw;
+  if (!fetch_into(cw, cues, kFirstRead)) return;
+  Header h;
+  if (parse_header(cw.at(cues), cw.avail(cues), h) != 1 || h.id != kCues || h.size == kUnknown ||
+      h.size > kMaxElement || cues + h.len + h.size > seg_end) {
+    return;
+  }
+  const int64_t end = cues + h.len + h.size;
+  if (!fetch_into(cw, cues, end - cues) || cw.avail(cues) < end - cues) return;
+  std::vector<int64_t> at;
+  for_each_child(cw.at(cues + h.len), h.size, [&](uint32_t id, const uint8_t* v, int64_t n) {
+    if (id != 0xBB) return;  // CuePoint
+    for_each_child(v, n, [&](uint32_t cid, const uint8_t* cv, int64_t cn) {
+      if (cid != 0xB7) return;  // CueTrackPositions
+      for_each_child(cv, cn, [&](uint32_t tid, const uint8_t* tv, int64_t tn) {
+        if (tid != 0xF1) return;  // CueClusterPosition
+        const uint64_t off = uint_value(tv, tn);
+        if (off < static_cast<uint64_t>(seg_end - seg_body)) at.push_back(seg_body + static_cast<int64_t>(off));
+      });
+    });
+  });
+  seeds_[cues] = cw.data.substr(0, static_cast<size_t>(end - cues));
+  std::sort(at.begin(), at.end());
+  at.erase(std::unique(at.begin(), at.end()), at.end());
+  std::vector<ByteRange> ranges;
+  for (int64_t p : at) {
+    if (p > from && (p < cues || p >= end)) ranges.push_back(ByteRange{p, std::min(seg_end, p + kFirstRead)});
+  }
+  if (ranges.empty() || ranges.size() > 100000) return;
+  std::vector<std::string> got = source_.read_ranges(ranges);
+  ++layout_.requests;
+  if (got.size() != ranges.size()) return;
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    if (got[k].empty()) continue;
+    fetched_ += static_cast<int64_t>(got[k].size());
+    keep(ranges[k].start, got[k]);
+    seeds_[ranges[k].start] = std::move(got[k]);
+  }
+}
+
 std::optional<MkvLayout> Scanner::run() {
   if (size_ < 16) return std::nullopt;
   Window w;
   int64_t pos = 0;
   // Header at pos (0: needs more), fetching as needed.
   auto header = [&](Header& h) -> int {
+    auto seed = seeds_.find(pos);
+    if (w.avail(pos) == 0 && seed != seeds_.end()) {
+      w.start = pos;
+      w.data = std::move(seed->second);
+      seeds_.erase(seed);
+    }
     for (int round = 0; round < 2; ++round) {
       const int r = parse_header(w.at(pos), w.avail(pos), h);
       if (r != 0) return r;
@@ -468,12 +540,18 @@ std::optional<MkvLayout> Scanner::run() {
   const int64_t seg_end = h.size == kUnknown ? size_ : pos + h.len + h.size;
   if (seg_end != size_) return std::nullopt;  // cut short, or bytes after the segment
   pos += h.len;
+  const int64_t seg_body = pos;
+  int64_t cues_at = -1;  // the Cues, as the SeekHead says (seeding waits for Tracks to be accepted)
   std::vector<Cursor> clusters;
   while (pos < seg_end) {
     const int r = header(h);
     if (r != 1) return std::nullopt;
     const int64_t body = pos + h.len;
     if (h.id == kCluster) {
+      if (cues_at > pos) {
+        seed_clusters(cues_at, seg_body, seg_end, pos);
+        cues_at = 0;  // once
+      }
       ++layout_.clusters;
       ++layout_.tables.boxes;
       Cursor c;
@@ -513,6 +591,21 @@ std::optional<MkvLayout> Scanner::run() {
           wanted = wanted || std::find(codecs_.begin(), codecs_.end(), c) != codecs_.end();
         }
         if (!wanted) return std::nullopt;
+      }
+      if (h.id == kSeekHead && cues_at < 0) {
+        // Where the Cues are (SeekID 1C 53 BB 6B): their cluster positions seed the hops.
+        int64_t cues = -1;
+        for_each_child(w.at(body), h.size, [&](uint32_t id, const uint8_t* v, int64_t n) {
+          if (id != 0x4DBB) return;  // Seek
+          uint64_t seek_id = 0;
+          int64_t seek_pos = -1;
+          for_each_child(v, n, [&](uint32_t cid, const uint8_t* cv, int64_t cn) {
+            if (cid == 0x53AB) seek_id = uint_value(cv, cn);
+            if (cid == 0x53AC && cn <= 8) seek_pos = static_cast<int64_t>(uint_value(cv, cn) & (~uint64_t{0} >> 1));
+          });
+          if (seek_id == kCues && seek_pos >= 0 && seek_pos < seg_end - seg_body) cues = seg_body + seek_pos;
+        });
+        if (cues > end) cues_at = cues;
       }
     }
     pos = end;

@@ -20,7 +20,8 @@
 // (index_builder.cpp) takes the packet offset from the layout's block records.
 //
 // Reads. Known-size clusters are found by hopping from one cluster header to the
-// next (one small read each), then walked all at once: each round fetches the
+// next (one small read each, except at the clusters the Cues list: their first
+// bytes are fetched together beforehand), then walked all at once: each round fetches the
 // next window of every unfinished cluster in one batched read_ranges call. A
 // window is adaptive per cluster: it doubles (up to 256 KB) while the headers it
 // holds are packed close (small frames share a request) and halves (down to 1 KB)
