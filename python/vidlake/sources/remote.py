@@ -188,8 +188,9 @@ def open_remote_video(
 
     ``url`` is ``s3://bucket/key``, ``http(s)://host/path`` or any URL whose scheme has a
     storage provider; ``creds`` goes to that provider. Without ``index`` the packet index is
-    built here through ranged reads: for MP4/MOV from the container's tables (headers only),
-    for other files by demuxing them once (``index_mode``: see :func:`build_remote_index`);
+    built here through ranged reads: for MP4/MOV from the container's tables and for
+    Matroska/WebM with H.264/HEVC from its element and block headers (headers only, never
+    frame payloads), for other files by demuxing them once (``index_mode``: see :func:`build_remote_index`);
     with one (an ``Index`` or its bytes) nothing is read until frames are asked for.
 
         >>> r = open_remote_video("https://example.com/clip.mp4")
@@ -219,8 +220,9 @@ def build_remote_index(src: RemoteRangeSource, stream: int | None = None, mode: 
 
     ``mode="auto"`` (default) builds MP4/MOV indexes from the container's tables (the
     sample tables or fragment headers, and the heads of the sync samples: docs/REMOTE.md,
-    "Index from the container's tables"), never reading sample payloads, and demuxes every
-    other file once; ``"tables"`` refuses to demux (``UnsupportedFormatError`` when the
+    "Index from the container's tables") and Matroska/WebM H.264/HEVC indexes from their
+    element and block headers, never reading sample payloads, and demuxes every other file
+    once; ``"tables"`` refuses to demux (``UnsupportedFormatError`` when the
     tables path cannot index the file exactly); ``"demux"`` always demuxes. The demux pass
     reads ahead (off again afterwards, for frame reads). A storage failure during a pass is
     raised as it is (not as a decode error)."""
