@@ -350,3 +350,38 @@ def test_remote_images_over_http_and_video_on_s3(tmp_path, http_server, moto_ser
     assert stored.sample_info["filename"] == f"s3://{s3_bucket}/vids/a.mp4"
     digest = hashlib.blake2b(Path(video(CLIPS[1])).read_bytes(), digest_size=32).hexdigest()
     assert vds.content_hash[0].numpy() == digest
+
+
+def test_a_metadata_query_after_a_load_reads_no_content_hash(tmp_path):
+    """Queries need reference ids and metadata only; the content hashes (for updates) are read
+    on the first update that compares one, and the update still skips unchanged frames."""
+    from vidlake.scenes.dataset import SceneDataset
+    from vidlake.storage import get_provider
+
+    path = str(tmp_path / "ds")
+    ds = vidlake.scene_dataset(path)
+    ds.append([VideoScene(f"v{k}", video_location=video(c), metadata={"k": k})
+               for k, c in enumerate(CLIPS)], asynchronous=False)
+
+    provider = get_provider(path)
+    reads: list[str] = []
+    real = provider.get
+
+    def get(key, *a, **kw):
+        reads.append(key)
+        return real(key, *a, **kw)
+
+    provider.get = get
+    d = SceneDataset(provider, path)
+    assert d.query_metadata(k=1) == ["v1"]
+    assert any(k.startswith("metadata/tables/") for k in reads)
+    assert not [k for k in reads if k.startswith("content_hash/tables/")]
+    frames_before = d["frames"].entry(0)["data"]
+    job = d.append([VideoScene("v0", video_location=video(CLIPS[0]), metadata={"k": 10})],
+                   update=True, asynchronous=False)
+    assert job.status()["state"] == "completed"
+    assert [k for k in reads if k.startswith("content_hash/tables/")], "the update compared no hash"
+    fresh = vidlake.scene_dataset(path, read_only=True)
+    assert fresh.scene("v0").metadata == {"k": 10}
+    assert fresh["frames"].entry(0)["data"] == frames_before, "a metadata-only update rewrote frames"
+    assert fresh.query_metadata(k=10) == ["v0"]

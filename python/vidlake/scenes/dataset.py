@@ -140,14 +140,15 @@ def bulk_sequences(t: Tensor, rows: range) -> list[list[Any]]:
 
 class _Cache:
     """What updates and queries need of every row, in memory: reference id -> row, content
-    hashes, frame rates and the metadata index."""
+    hashes, frame rates and the metadata index. The content hashes are read on the first update
+    that compares one (a query never needs them: one table fewer to read after a load)."""
 
     def __init__(self, ds: SceneDataset) -> None:
         n = len(ds) if "frames" in ds.tensors else 0
         rows = range(n)
         refs = bulk_values(ds["reference_id"], rows) if n else []
         self.ids: dict[str, int] = {r: i for i, r in enumerate(refs)}
-        self.hashes: list[str] = bulk_values(ds["content_hash"], rows) if n else []
+        self._hashes: list[str] | None = None if n else []
         self._ds = ds
         #: frame rates read so far (row -> rate); read per row when an update needs one
         self.rates: dict[int, float] = {}
@@ -155,6 +156,13 @@ class _Cache:
         self.refs: list[str] = list(refs)
         #: the item index, built on the first ``query_items`` and kept up to date after
         self._items: ItemIndex | None = None
+
+    @property
+    def hashes(self) -> list[str]:
+        """Content hash per row, read in bulk the first time one is needed."""
+        if self._hashes is None:
+            self._hashes = bulk_values(self._ds["content_hash"], range(len(self.refs)))
+        return self._hashes
 
     def items(self) -> ItemIndex:
         if self._items is None:
@@ -175,14 +183,15 @@ class _Cache:
 
     def put(self, row: int, ref: str, digest: str, md: dict[str, Any], rate: float,
             items: list[Any] | None = None) -> None:
+        hashes = self.hashes  # read (if not yet) over the rows known before this one
         if self._items is not None:
             its = items or []
             self._items.set_scene(row, [it.reference_id for it in its], [dict(it.metadata or {}) for it in its])
         if row == len(self.refs):
             self.refs.append(ref)
-            self.hashes.append(digest)
+            hashes.append(digest)
         else:
-            self.hashes[row] = digest
+            hashes[row] = digest
         self.rates[row] = rate
         self.ids[ref] = row
         self.index.set(row, md)
