@@ -219,7 +219,7 @@ def main() -> int:
         f"{lo['shape'] * ms:.2f} ms |",
         f"| then `ds.frames[n // 2].sample_info` (reads and checks one 4,096-row segment) | "
         f"{lo['touch'] * ms:.1f} ms |",
-        f"| then first `ds.reference_ids` (reads the reference id, hash and metadata tables, values in bulk) | "
+        f"| then first `ds.reference_ids` (reads the reference id and metadata tables, values in bulk; content hashes wait for an update) | "
         f"{lo['ids']:.2f} s, +{lo['rss_ids'] / 1e6:.0f} MB RSS |",
         f"| then `ds.load_tables()` (every other segment: what loading did before format 1.2) | "
         f"{lo['all']:.2f} s, +{lo['rss_all'] / 1e6:.0f} MB RSS in all |",
