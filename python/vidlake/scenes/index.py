@@ -66,13 +66,18 @@ class FieldIndex:
         self.sorted: dict[str, list[tuple[Any, int]]] = {"n": [], "s": []}
         self.present: set[int] = set()
 
-    def add(self, row: int, md: Any) -> None:
+    def _note(self, row: int, md: Any) -> Any:
+        """Record ``row`` as present and under its value; its ordered key (or None) for
+        ``sorted``, which the caller inserts."""
         v = field_value(md, self.field)
         if v is _MISSING:
-            return
+            return None
         self.present.add(row)
         self.eq.setdefault(_key(v), set()).add(row)
-        o = _ordered(v)
+        return _ordered(v)
+
+    def add(self, row: int, md: Any) -> None:
+        o = self._note(row, md)
         if o is not None:
             bisect.insort(self.sorted[o[0]], (o[1], row))
 
@@ -80,12 +85,7 @@ class FieldIndex:
         """:meth:`add` for many ``(row, metadata)`` pairs: one sort at the end instead of an
         insertion per row (building a field's index over 100k rows: O(n log n), not O(n^2))."""
         for row, md in rows:
-            v = field_value(md, self.field)
-            if v is _MISSING:
-                continue
-            self.present.add(row)
-            self.eq.setdefault(_key(v), set()).add(row)
-            o = _ordered(v)
+            o = self._note(row, md)
             if o is not None:
                 self.sorted[o[0]].append((o[1], row))
         for lst in self.sorted.values():
