@@ -248,3 +248,25 @@ def test_leases_on_s3(tmp_path, s3_root):  # noqa: F811
     assert running_jobs(other) == []
     assert not other.provider.exists(lease_key(job.id))
     assert len(other.videos) == 2
+
+
+def test_a_forked_child_records_its_own_start_time():
+    """A lease written by a forked child names the child's process start, not the parent's
+    cached one (else the child's live lease would look like a reused pid and be taken over)."""
+    import multiprocessing as mp
+
+    from vidlake.jobs import lease as lease_mod
+
+    lease_mod._self_start()  # cached in the parent
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+
+    def child():
+        st = lease_mod._proc_start(os.getpid())
+        q.put((lease_mod._self_start(), st[1] if st else None))
+
+    p = ctx.Process(target=child)
+    p.start()
+    got, want = q.get(timeout=60)
+    p.join(60)
+    assert got == want

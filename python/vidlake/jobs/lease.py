@@ -106,15 +106,16 @@ def _pid_alive(pid: int, start: int | None) -> bool:
     return start is None or started == start
 
 
-_SELF_START: int | None = None
+_SELF_START: tuple[int, int | None] | None = None  # (pid, its start): a forked child has its own
 
 
 def _self_start() -> int | None:
     global _SELF_START
-    if _SELF_START is None:
-        st = _proc_start(os.getpid())
-        _SELF_START = st[1] if st else None
-    return _SELF_START
+    pid = os.getpid()
+    if _SELF_START is None or _SELF_START[0] != pid:
+        st = _proc_start(pid)
+        _SELF_START = (pid, st[1] if st else None)
+    return _SELF_START[1]
 
 
 def is_live(rec: dict[str, Any], now: float | None = None) -> bool:
