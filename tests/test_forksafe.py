@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import multiprocessing as mp
 import os
 import random
@@ -318,3 +319,51 @@ def test_retry_jitter_reseeded_in_each_child():
     assert a != b
     assert mine not in (a, b)
     assert all(0.0 <= x <= 1.0 for x in a + b)
+
+
+# -- dataset sample tables and ingestion fetchers -----------------------------------------
+def test_sample_table_lock_held(tmp_path, monkeypatch):
+    # a loader worker forked while a parent thread reads a segment of a lazily loaded table
+    # (the table's lock held) reads that segment itself instead of waiting forever
+    writer_mod = importlib.import_module("vidlake.dataset.writer")   # vidlake.dataset is also a function
+    monkeypatch.setattr(writer_mod, "MAX_SEGMENT_ROWS", 4)
+    path = str(tmp_path / "ds")
+    ds = vidlake.empty(path)
+    ds.create_tensor("labels", htype="generic", dtype="int64")
+    with ds:
+        for i in range(10):
+            ds.labels.append(np.int64(i))
+    ds = vidlake.load(path, read_only=True)
+    table = ds.labels._entries
+    assert len(table.segments) == 3
+    assert table.loaded_segments() == 0
+    assert _forksafe.registered(table)
+
+    def child() -> list[int]:
+        return [int(ds.labels[i].numpy()) for i in (9, 0, 5)]
+
+    with held_by_another_thread(table._lock):
+        assert in_child(child) == [9, 0, 5]
+    assert table.loaded_segments() == 0      # the child's reads stay the child's
+
+
+def test_fetcher_pool_warm_in_parent(tmp_path):
+    from vidlake.jobs.fetch import Fetcher
+
+    files = []
+    for i in range(3):
+        f = tmp_path / f"f{i}.bin"
+        f.write_bytes(bytes([i]) * (1000 + i))
+        files.append(str(f))
+    with Fetcher(workers=2) as fetcher:
+        assert [len(x) for x in [fu.result() for fu in [fetcher.submit(f) for f in files]]] == [1000, 1001, 1002]
+
+        def child() -> list[int]:
+            # the parent's pool counts idle threads that do not exist here
+            return [len(fu.result(10)) for fu in [fetcher.submit(f) for f in files]]
+
+        with held_by_another_thread(fetcher._lock):
+            assert in_child(child) == [1000, 1001, 1002]
+        assert len(fetcher.submit(files[0]).result(10)) == 1000   # the parent's pool still works
+    with pytest.raises(RuntimeError, match="closed"):
+        fetcher.submit(files[0])

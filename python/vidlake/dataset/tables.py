@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DatasetError
 from ..htypes import common_shape
+from ..storage import _forksafe
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Iterator, Sequence
@@ -77,6 +78,12 @@ class SampleTable:
         self._lock = threading.Lock()
         self._set_segments(segments, {})
         self.tail: list[Entry] = list(tail or [])
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # a parent thread may have held the lock at the fork, mid-read of a segment: that
+        # segment is simply not loaded in the child, which reads it again on first use
+        self._lock = threading.Lock()
 
     def _set_segments(self, segments: Sequence[dict[str, Any]], loaded: dict[str, list[Entry]]) -> None:
         self.segments = [dict(s) for s in segments]

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ReadOnlyError, SampleAppendError, StorageError
-from ..storage import StorageProvider, get_provider, split_url, url_scheme
+from ..storage import StorageProvider, _forksafe, get_provider, split_url, url_scheme
 from ..storage.retry import RetryExhausted, RetryPolicy, call_with_retry
 
 __all__ = ["Fetcher", "file_digest", "is_remote"]
@@ -56,9 +56,27 @@ class Fetcher:
         self.creds = creds
         self.policy = RetryPolicy(max_attempts=1 + max(0, int(retries)), base_delay=retry_delay,
                                   max_delay=2.0, total_timeout=120.0)
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vidlake-fetch")
+        self._pool: ThreadPoolExecutor | None = None  # made on first use (and again after a fork)
         self._providers: dict[str, StorageProvider] = {}
         self._lock = threading.Lock()
+        self._closed = False
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # the parent's pool has no threads here but counts them as idle, so it would never run
+        # what the child submits; the providers are the parent's (each resets itself, but a
+        # child's fetcher starts clean)
+        self._pool = None
+        self._providers = {}
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Fetcher is closed")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vidlake-fetch")
+            return self._pool
 
     def _provider(self, parent: str) -> StorageProvider:
         with self._lock:
@@ -89,13 +107,16 @@ class Fetcher:
             raise SampleAppendError(f"cannot fetch {location}: {e}") from None
 
     def submit(self, location: str) -> Future[bytes]:
-        return self._pool.submit(self.fetch, location)
+        return self._executor().submit(self.fetch, location)
 
     def submit_call(self, fn: Any, *args: Any) -> Future[Any]:
-        return self._pool.submit(fn, *args)
+        return self._executor().submit(fn, *args)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            pool, self._pool, self._closed = self._pool, None, True
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Fetcher:
         return self
