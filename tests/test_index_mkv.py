@@ -13,6 +13,7 @@ from pathlib import Path
 import assets
 import numpy as np
 import pytest
+from helpers import tables_indexes_of_damaged
 from remote_fixtures import HOST, CountingProxy
 
 import vidlake
@@ -358,24 +359,14 @@ def test_damaged_headers_give_the_demux_index_or_a_clear_error(synth, tmp_path, 
     """Seeded damage to element and block headers: the tables path returns the index the full
     demux builds of the same damaged file, or raises VideoDecodeError naming the file; never a
     crash, never another index (900 damaged files gave 0 differences while this was written)."""
-    rng = np.random.default_rng(7)
     src = synth[name].read_bytes()
     where = _header_bytes(src)
-    for trial in range(40):
-        data = bytearray(src)
+
+    def damage(data: bytearray, _trial: int, rng: np.random.Generator) -> None:
         for _ in range(int(rng.integers(1, 3))):
             data[where[int(rng.integers(0, len(where)))]] = int(rng.integers(0, 256))
-        p = tmp_path / f"damaged{trial}.mkv"
-        p.write_bytes(bytes(data))
-        message = ""
-        try:
-            idx = _core.Index.build(str(p), -1, str(p), "tables")
-        except vidlake.VideoDecodeError as e:
-            message = str(e)
-            idx = None
-        if idx is None:
-            assert p.name in message
-            continue
+
+    for p, idx in tables_indexes_of_damaged(src, damage, tmp_path, ".mkv", trials=40, seed=7):
         assert_same_index(_core.Index.build(str(p), -1, str(p), "demux"), idx, p.name)
 
 
