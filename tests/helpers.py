@@ -1,4 +1,5 @@
-"""Small helpers shared by the dataset-level tests."""
+"""Small helpers shared by the tests: test videos, dataset snapshots, and tables indexes of
+damaged container files."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
-"""Fork safety of storage (vidlake.storage._forksafe): a child forked while another thread holds a
+"""Fork safety of the objects registered with vidlake.storage._forksafe (storage, the lazy
+sample table, the ingestion fetcher): a child forked while another thread holds a
 lock, or while a ranged fetch is in flight, reads correct bytes and never hangs.
 
 Each scenario forks with multiprocessing's 'fork' context and waits a bounded time for the
