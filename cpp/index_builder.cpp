@@ -124,6 +124,18 @@ std::vector<int64_t> fill_missing_timestamps(const PacketIndex& idx, const std::
 // fetching in rounds (one batched ranged read per round, all keyframes at once)
 // only the prefixes and non-VCL units the head did not cover. The result is the
 // sample as the full demux sees it, except that slice data reads as zeros.
+//
+// The heads are laid over the zeros before the demux pass that builds the index:
+// libavformat runs the H.264 parser on MP4 samples too, and the parser sets the
+// key flag from the payload (on zeros a sync sample would lose it). Which samples
+// are sync is known once the demuxer has read their tables: for an MP4 file whose
+// moov lists every sample, right after avformat_open_input (its index entries), so
+// one pass does (build_index, Pass::kHeadsFirst); the pass checks that it found no
+// sync sample the header had not listed, else the two passes run. Fragments (moof)
+// are read by the pass itself, and Matroska needs the first slices of every block
+// laid over too (Note [First slices of Matroska frames]): there a first pass lists
+// the sync samples and a second one builds the index. Counted by build_packets and
+// build_payload_bytes (tests/test_index_tables.py, test_tables_path_demuxes_once).
 constexpr int64_t kKeyHead = 4096;
 constexpr int64_t kNalPeek = 64;
 
@@ -324,14 +336,57 @@ bool mkv_tables_codec(const AVCodecParameters* par, int nal_length_size) {
 
 namespace {
 
+// The sync samples an MP4 demuxer knows of now, as (position, size): its index entries flagged
+// key (every sample of the moov's tables once the header is read; a fragment's once it is read).
+std::vector<ByteRange> mp4_sync_samples(AVStream* st) {
+  std::vector<ByteRange> out;
+  const int entries = avformat_index_get_entries_count(st);
+  for (int e = 0; e < entries; ++e) {
+    const AVIndexEntry* ie = avformat_index_get_entry(st, e);
+    if (ie != nullptr && (ie->flags & AVINDEX_KEYFRAME) && ie->size > 0) {
+      out.push_back(ByteRange{ie->pos, ie->pos + ie->size});
+    }
+  }
+  return out;
+}
+
+bool same_ranges(const std::vector<ByteRange>& a, const std::vector<ByteRange>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const ByteRange& x, const ByteRange& y) { return x.start == y.start && x.end == y.end; });
+}
+
+// The heads of `sync` (Note [Keyframe heads]), laid over the zeros of `tables`.
+void lay_keyframe_heads(ByteSource& source, TablesOnlySource& tables, const std::vector<ByteRange>& sync,
+                        AVCodecID codec, int nls) {
+  std::vector<SparsePacket> heads(sync.size());
+  for (size_t k = 0; k < sync.size(); ++k) {
+    heads[k].offset = sync[k].start;
+    heads[k].data.assign(static_cast<size_t>(sync[k].length()), '\0');
+  }
+  read_keyframe_heads(source, heads, codec, nls);
+  for (SparsePacket& h : heads) tables.overlay(h.offset, std::move(h.data));
+}
+
+// What one call of build() is (Note [Keyframe heads]).
+enum class Pass {
+  kDemux,      // the full demux (tables == nullptr): the payload is real
+  kHeadsFirst, // tables, MP4 without fragments: the heads are laid over before the one pass
+  kFindSync,   // tables, the first of two passes: only sync_out (and mkv_track_out) are wanted
+  kLaid,       // tables, the second of two passes: the heads were laid over before it
+};
+
 // The index of `source`. With `tables` (Note [Index from the container's tables]) the
 // demuxer reads through it (payload as zeros); nothing is returned then when the
 // file is not one the tables path can index exactly (the caller demuxes it fully).
-// sync_out (tables, first pass): filled with the (position, size) of every sync sample.
+// kFindSync: sync_out gets the (position, size) of every sync sample, mkv_track_out the Matroska
+// stream's track, and what is returned is not an index yet. kHeadsFirst: nothing is returned, and
+// *sync_moved is set, when the pass found sync samples the header did not list (then the two passes).
 // mkv: the Matroska block records (Note [Matroska index from the block headers]).
-std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySource* tables,
-                                 std::vector<ByteRange>* sync_out, const MkvLayout* mkv = nullptr,
-                                 uint64_t* mkv_track_out = nullptr) {
+// packets: counts every packet libavformat hands over (all passes of one build_index).
+std::optional<PacketIndex> build(ByteSource& source, int stream, int64_t& packets, Pass pass,
+                                 TablesOnlySource* tables, std::vector<ByteRange>* sync_out = nullptr,
+                                 const MkvLayout* mkv = nullptr, uint64_t* mkv_track_out = nullptr,
+                                 bool* sync_moved = nullptr) {
   ByteSource& demux_source = tables != nullptr ? static_cast<ByteSource&>(*tables) : source;
   SourceDemuxer demuxer(demux_source, /*keep_recent=*/tables == nullptr, /*allow_probe=*/tables == nullptr);
   if (tables != nullptr && demuxer.needs_probe()) return std::nullopt;
@@ -364,6 +419,16 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
                                    : container == "mov,mp4,m4a,3gp,3g2,mj2" && tables_codec(st->codecpar, nls);
     if (!ok) return std::nullopt;
   }
+  std::vector<ByteRange> sync_before;
+  if (pass == Pass::kHeadsFirst) {
+    // The header listed every sample: the heads are read and laid over before the one pass, as the
+    // second of two passes has them (the H.264 parser libavformat runs on MP4 samples sets their
+    // key flag from the payload). The bytes the header reads left in the demuxer's buffer (zeros
+    // where the heads now lie) are dropped.
+    sync_before = mp4_sync_samples(st);
+    lay_keyframe_heads(source, *tables, sync_before, st->codecpar->codec_id, filter.nal_length_size());
+    avio_flush(fmt->pb);
+  }
   InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
@@ -372,6 +437,7 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   std::optional<ScopedLogMute> mute;  // the tables path: the parser's words on zeros (ffmpeg_log.h)
   if (tables != nullptr) mute.emplace();
   while ((ret = demuxer.read(pkt.get())) >= 0) {
+    ++packets;
     if (pkt->stream_index != best) {
       av_packet_unref(pkt.get());
       continue;
@@ -430,18 +496,19 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
   mute.reset();
   if (tables != nullptr && ret != AVERROR_EOF) return std::nullopt;  // stopped early: let the full demux say why
   if (mkv_track_out != nullptr) *mkv_track_out = mkv_track;
-  if (sync_out != nullptr && mkv != nullptr) {
-    for (const MkvBlock& b : mkv->blocks) {
-      if (b.key && b.size > 0 && b.track == mkv_track) sync_out->push_back(ByteRange{b.data, b.data + b.size});
-    }
-  } else if (sync_out != nullptr) {
-    const int entries = avformat_index_get_entries_count(st);
-    for (int e = 0; e < entries; ++e) {
-      const AVIndexEntry* ie = avformat_index_get_entry(st, e);
-      if (ie != nullptr && (ie->flags & AVINDEX_KEYFRAME) && ie->size > 0) {
-        sync_out->push_back(ByteRange{ie->pos, ie->pos + ie->size});
+  if (pass == Pass::kFindSync) {
+    if (mkv != nullptr) {
+      for (const MkvBlock& b : mkv->blocks) {
+        if (b.key && b.size > 0 && b.track == mkv_track) sync_out->push_back(ByteRange{b.data, b.data + b.size});
       }
+    } else {
+      *sync_out = mp4_sync_samples(st);
     }
+    return idx;  // the caller lays the heads over, then runs the second pass
+  }
+  if (pass == Pass::kHeadsFirst && !same_ranges(mp4_sync_samples(st), sync_before)) {
+    *sync_moved = true;  // not expected without fragments; the two passes read what the pass found
+    return std::nullopt;
   }
   if (tables != nullptr) {
     // What the payload says, from the sync samples' heads (Note [Keyframe heads]).
@@ -451,7 +518,7 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, TablesOnlySourc
       if (head == nullptr || static_cast<int64_t>(head->size()) != r.size) {
         // Matroska: the H.264 parser sets the key flag from the payload; a key packet whose whole
         // head was not read is one the container did not flag (Note [First slices of Matroska frames]).
-        if (mkv != nullptr && (r.flags & AV_PKT_FLAG_KEY) && sync_out == nullptr) return std::nullopt;
+        if (mkv != nullptr && (r.flags & AV_PKT_FLAG_KEY)) return std::nullopt;
         continue;
       }
       const auto* d = reinterpret_cast<const uint8_t*>(head->data());
@@ -608,6 +675,8 @@ bool samples_agree_with_tables(ByteSource& source, const PacketIndex& idx) {
 PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
   if (source.size() == 0) throw DecodeError(source.name() + ": empty file (0 bytes), not a video");
   const int64_t before = source.bytes_read();
+  int64_t packets = 0;        // every demux pass, a tables attempt given up included
+  int64_t payload_bytes = 0;  // handed to libavformat by the tables path (Note [Keyframe heads])
   // kAuto: the tables path where bytes cost a round trip (a non-local range source); a local
   // file or buffer is demuxed (GB/s, and the full demux also sees damaged payloads).
   const auto* cb = dynamic_cast<const CallbackSource*>(&source);
@@ -625,26 +694,28 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
       const MkvLayout* blocks = mkv ? &*mkv : nullptr;
       std::optional<PacketIndex> idx;
       try {
-        // Note [Keyframe heads]: a first pass over the tables finds the sync samples; their
-        // heads are read and laid over the zeros; the second pass is the index.
-        std::vector<ByteRange> sync;
-        uint64_t track = 0;
-        idx = build(source, stream, &tables, &sync, blocks, &track);
-        const int nls = idx ? FrameFilter(static_cast<AVCodecID>(idx->info.codec_id), idx->info.extradata).nal_length_size() : 0;
-        if (idx && nls > 0) {
-          std::vector<SparsePacket> heads(sync.size());
-          for (size_t k = 0; k < sync.size(); ++k) {
-            heads[k].offset = sync[k].start;
-            heads[k].data.assign(static_cast<size_t>(sync[k].length()), '\0');
-          }
-          read_keyframe_heads(source, heads, static_cast<AVCodecID>(idx->info.codec_id), nls);
-          for (SparsePacket& h : heads) tables.overlay(h.offset, std::move(h.data));
-          // Note [First slices of Matroska frames]
-          if (blocks == nullptr ||
-              read_first_slices(source, tables, *blocks, track, static_cast<AVCodecID>(idx->info.codec_id), nls)) {
-            idx = build(source, stream, &tables, nullptr, blocks);
-          } else {
-            idx.reset();
+        // Note [Keyframe heads]: an MP4 file whose header lists every sample is indexed in one pass
+        // with the sync samples' heads laid over before it; a fragmented one (its fragments' sync
+        // samples are known once they are read) and Matroska (Note [First slices of Matroska
+        // frames]) take two: the first finds the sync samples, their heads are read and laid over,
+        // the second is the index.
+        bool two_passes = blocks != nullptr || tables.fragmented();
+        if (!two_passes) {
+          idx = build(source, stream, packets, Pass::kHeadsFirst, &tables, nullptr, nullptr, nullptr, &two_passes);
+          if (two_passes) tables.clear_overlays();
+        }
+        if (two_passes) {
+          std::vector<ByteRange> sync;
+          uint64_t track = 0;
+          idx = build(source, stream, packets, Pass::kFindSync, &tables, &sync, blocks, &track);
+          const auto codec = idx ? static_cast<AVCodecID>(idx->info.codec_id) : AV_CODEC_ID_NONE;
+          const int nls = idx ? FrameFilter(codec, idx->info.extradata).nal_length_size() : 0;
+          idx.reset();
+          if (nls > 0) {
+            lay_keyframe_heads(source, tables, sync, codec, nls);
+            if (blocks == nullptr || read_first_slices(source, tables, *blocks, track, codec, nls)) {
+              idx = build(source, stream, packets, Pass::kLaid, &tables, nullptr, blocks);
+            }
           }
         }
       } catch (const UnsupportedError&) {
@@ -654,8 +725,11 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
         idx.reset();  // e.g. damaged tables: the full demux decides what the file holds
       }
       if (idx && mode == IndexMode::kChecked && !samples_agree_with_tables(source, *idx)) idx.reset();
+      payload_bytes = tables.zeroed();
       if (idx) {
         idx->build_bytes = source.bytes_read() - before;
+        idx->build_packets = packets;
+        idx->build_payload_bytes = payload_bytes;
         return std::move(*idx);
       }
     }
@@ -665,8 +739,10 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
                              "docs/REMOTE.md)");
     }
   }
-  PacketIndex idx = *build(source, stream, nullptr, nullptr);
+  PacketIndex idx = *build(source, stream, packets, Pass::kDemux, nullptr);
   idx.build_bytes = source.bytes_read() - before;
+  idx.build_packets = packets;
+  idx.build_payload_bytes = payload_bytes;
   return idx;
 }
 

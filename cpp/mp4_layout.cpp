@@ -74,6 +74,7 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
     if (box < header || box > size - pos) return std::nullopt;  // boxes must tile the file
     ++layout.boxes;
     if (type_is(h + 4, "moov")) moov = true;
+    if (type_is(h + 4, "moof")) layout.fragmented = true;
     if (type_is(h + 4, "mdat") || (is_padding(h + 4) && box > kSpeculativeRead)) {
       if (box > header) layout.payload.push_back(ByteRange{pos + header, pos + box});
     } else {

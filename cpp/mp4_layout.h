@@ -41,6 +41,7 @@ struct TablesLayout {
   std::map<int64_t, std::string> prefetched;    // start offset -> bytes read while scanning
   int64_t header_bytes = 0;                     // bytes the scan fetched
   int boxes = 0;                                // top-level boxes (Matroska: elements) seen
+  bool fragmented = false;                      // a top-level moof: samples the moov does not list
 };
 
 // The top-level box layout of an ISO-BMFF file, or nothing when `source` is not
@@ -57,6 +58,8 @@ class TablesOnlySource : public ByteSource {
   int64_t read_at(int64_t offset, uint8_t* dst, int64_t len) override;
   // Bytes read for [offset, offset + data.size()) inside a payload, handed out instead of zeros.
   void overlay(int64_t offset, std::string data) { overlays_[offset] = std::move(data); }
+  void clear_overlays() { overlays_.clear(); }
+  bool fragmented() const { return layout_.fragmented; }
   const std::string* overlay_at(int64_t offset) const {
     auto it = overlays_.find(offset);
     return it == overlays_.end() ? nullptr : &it->second;

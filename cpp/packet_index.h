@@ -82,6 +82,10 @@ class PacketIndex {
   // and the bytes the build read from its source (-1: not built here).
   std::string built_from = "stored";
   int64_t build_bytes = -1;
+  // Packets libavformat handed the build (every demux pass), and payload bytes the tables path
+  // handed libavformat in their place (Note [Keyframe heads]); -1: not built here.
+  int64_t build_packets = -1;
+  int64_t build_payload_bytes = -1;
 
   // Derived by finalize(), not stored.
   std::vector<int32_t> packet_frame;       // packet -> frame number, or -1

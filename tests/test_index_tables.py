@@ -90,6 +90,47 @@ def test_tables_read_far_less_than_the_file(asset_path):
     assert tables.build_bytes < size / 20
 
 
+def _mdat_payload(path: str) -> int:
+    """Bytes inside the file's top-level mdat boxes (what the tables path reads as zeros)."""
+    data = Path(path).read_bytes()
+    pos, total = 0, 0
+    while pos + 8 <= len(data):
+        size, header = int.from_bytes(data[pos:pos + 4], "big"), 8
+        if size == 1:
+            size, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+        elif size == 0:
+            size = len(data) - pos
+        if data[pos + 4:pos + 8] == b"mdat":
+            total += size - header
+        pos += max(size, 8)
+    return total
+
+
+@pytest.mark.parametrize("name", ["hevc.mp4", "h265_video.mp4", "base_faststart.mp4", "base_moov_end.mp4",
+                                  "samplemp4.mp4", "bulk-water.mov"])
+def test_tables_path_demuxes_once(asset_path, name):
+    """Note [Keyframe heads]: an MP4 whose moov lists every sample is indexed in one demux pass,
+    the sync samples' heads laid over the zeros before it: libavformat hands over every packet
+    once and is handed the payload once (counted, not timed; two passes did both twice)."""
+    path = asset_path(name)
+    demux = _core.Index.build(path, -1, path, "demux")
+    packets = len(demux._fields()["packets"])
+    assert demux.build_packets == packets
+    assert demux.build_payload_bytes == 0
+    payload = _mdat_payload(path)
+    assert payload > 0
+    for mode in ("tables", "checked"):
+        idx = _core.Index.build(path, -1, path, mode)
+        assert idx.built_from == "tables", mode
+        assert idx.to_bytes() == demux.to_bytes(), mode
+        assert idx.build_packets == packets, (mode, idx.build_packets, packets)
+        # Once, plus what the header's reads spanned (two 64 KB buffers at most: the one at the
+        # mdat's start, a short forward seek read through), dropped before the pass.
+        assert payload <= idx.build_payload_bytes <= payload + (128 << 10), (mode, idx.build_payload_bytes)
+    stored = _core.Index.from_bytes(demux.to_bytes())
+    assert (stored.build_packets, stored.build_payload_bytes) == (-1, -1)
+
+
 def test_damaged_payload_is_found_at_decode(asset_path):
     """A sample whose NAL units do not split is invisible to the tables: the index then counts it
     as a frame, and reading it raises VideoDecodeError naming the file (never a wrong frame);
@@ -130,6 +171,9 @@ def test_layouts(layouts, layout):
     demux, tables, why = _both(layouts[layout])
     assert tables is not None, why
     assert demux.to_bytes() == tables.to_bytes()
+    # One demux pass where the moov lists every sample; two for fragments (Note [Keyframe heads]).
+    passes = 2 if layout in ("fragmented", "empty_moov") else 1
+    assert tables.build_packets == passes * len(demux._fields()["packets"])
     r = vidlake.VideoReader(layouts[layout], index=tables)
     ref = vidlake.VideoReader(layouts[layout], index=demux)
     want = [0, 5, len(r) - 1, 17]

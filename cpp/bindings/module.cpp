@@ -409,6 +409,11 @@ PYBIND11_MODULE(_core, m) {
                              "'tables' (MP4/MOV sample tables), 'demux' (every packet) or 'stored'")
       .def_property_readonly("build_bytes", [](const PacketIndex& i) { return i.build_bytes; },
                              "Bytes the build read from its source (-1 for a stored index)")
+      .def_property_readonly("build_packets", [](const PacketIndex& i) { return i.build_packets; },
+                             "Packets the build's demux passes read (-1 for a stored index)")
+      .def_property_readonly("build_payload_bytes", [](const PacketIndex& i) { return i.build_payload_bytes; },
+                             "Payload bytes the tables path handed the demuxer instead of the file's "
+                             "(0 for the full demux, -1 for a stored index)")
       .def_property_readonly("num_frames", &PacketIndex::num_frames)
       .def("__len__", &PacketIndex::num_frames)
       .def_property_readonly("stream_index", [](const PacketIndex& i) { return i.info.stream_index; })
