@@ -429,6 +429,12 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, int64_t& packet
     lay_keyframe_heads(source, *tables, sync_before, st->codecpar->codec_id, filter.nal_length_size());
     avio_flush(fmt->pb);
   }
+  if (tables != nullptr && mkv == nullptr) {
+    // Note [Direct payload reads]: the mov demuxer reads each sample with one avio_read; direct
+    // mode hands it the packet's own buffer, which the source fills (zeros, heads) in one write,
+    // instead of filling the AVIO buffer and copying each sample out of it.
+    fmt->pb->direct = 1;
+  }
   InbandScanner inband(st->codecpar->codec_id, filter.nal_length_size());  // Note [Replayed in-band state]
   PacketPtr pkt = make_packet();
   std::vector<int64_t> demuxer_pos;  // pkt->pos of each packet, for the demuxer path
