@@ -258,7 +258,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     ds = load(args.ds, read_only=True)
     counts = ds.check()
     for name, n in counts.items():
-        print(f"{name}: {n} sample(s), {len(ds[name]._entries.segments)} table segment(s) checked")
+        table = ds[name]._entries
+        lists = f", {table.loaded_lists()} segment list(s)" if table.lists else ""
+        print(f"{name}: {n} sample(s), {sum(1 for _ in table.iter_segments())} table segment(s){lists} checked")
     print(f"{ds.path}: ok (format {ds.format_version}, generation {ds._meta['generation']})")
     return 0
 

@@ -226,8 +226,22 @@ class Dataset:
         def load(seg: dict[str, Any]) -> list[dict[str, Any]]:
             return self._load_segment(name, tmeta["htype"], seg, generation)
 
+        def load_list(desc: dict[str, Any]) -> list[dict[str, Any]]:
+            return self._load_list(name, desc, generation)
+
         oc = state.get("open_chunk")
-        return Tensor(self, name, tmeta, SampleTable(state["segments"], load), tuple(oc) if oc else None)
+        table = SampleTable(state["segments"], load, lists=state.get("lists", []), load_list=load_list)
+        return Tensor(self, name, tmeta, table, tuple(oc) if oc else None)
+
+    def _load_list(self, name: str, desc: dict[str, Any], generation: int) -> list[dict[str, Any]]:
+        """The checked entries of one segment list (format 1.3) named by the commit record (of
+        ``generation``) or by the list above it; a missing one as a missing segment."""
+        key = fmt.list_key(name, desc["id"])
+        try:
+            raw = self.provider.get(key)
+        except KeyError:
+            raise self._missing_segment(name, desc, key, generation, "segment list") from None
+        return fmt.decode_list(raw, f"{self.path}/{key}", desc, name)
 
     def _load_segment(self, name: str, htype: str, seg: dict[str, Any], generation: int) -> list[dict[str, Any]]:
         """The checked entries of one table segment the commit record (of ``generation``) names.
@@ -248,16 +262,20 @@ class Dataset:
             check_summary(rows, summary, what, f"{self.path}/{name}", seg["start"])
         return rows
 
-    def _missing_segment(self, name: str, seg: dict[str, Any], skey: str, generation: int) -> DatasetError:
+    def _missing_segment(self, name: str, seg: dict[str, Any], skey: str, generation: int,
+                         kind: str = "table segment") -> DatasetError:
         try:
             cur = fmt.decode_dataset_meta(self.provider.get(fmt.DATASET_META_KEY), self.path)
         except (KeyError, DatasetError):
             cur = None
         if cur is not None and cur["generation"] != generation:
-            named = any(s.get("id") == seg["id"] for s in cur["tensor_state"].get(name, {}).get("segments", []))
+            # (an object below a segment list cannot be looked up without reading lists: only the
+            # record's own are; loading again then tells a replaced object from a lost one)
+            state = cur["tensor_state"].get(name, {})
+            named = any(s.get("id") == seg["id"] for s in state.get("segments", []) + state.get("lists", []))
             if not named:
                 return DatasetError(
-                    f"{self.path}: table segment {skey} (samples {seg['start']}..{seg['start'] + seg['count'] - 1} "
+                    f"{self.path}: {kind} {skey} (samples {seg['start']}..{seg['start'] + seg['count'] - 1} "
                     f"of {name!r}) was replaced by a newer commit (generation {generation} -> {cur['generation']}) "
                     "and deleted after its grace period, before this process first read it; load the dataset "
                     "again (vidlake.load) to read the current rows, or call ds.load_tables() right after "
@@ -277,8 +295,8 @@ class Dataset:
             t._entries.load_all()
 
     def check(self) -> dict[str, int]:
-        """Check every table segment of every tensor (each entry's fields, and the rows against
-        the commit record's summaries), as ``vidlake check PATH`` does; returns the number of
+        """Check every table segment and segment list of every tensor (each entry's fields, and
+        the rows against the commit record's summaries), as ``vidlake check PATH`` does; returns the number of
         samples checked per tensor. A damaged segment raises the ``DatasetError`` naming it.
 
             >>> vidlake.load("./video_ds", read_only=True).check()
@@ -287,13 +305,27 @@ class Dataset:
         out: dict[str, int] = {}
         for name, t in self._tensors.items():
             table = t._entries
-            for k, seg in enumerate(table.segments):
-                if seg["id"] in table._rows:  # already checked when read: read it again, from storage
-                    self._load_segment(name, t.htype, seg, int(self._meta_generation))
-                else:
-                    table.rows_of(k)
+            for d in table.lists:
+                self._check_tree(name, t.htype, table, d, int(d["level"]))
+            for seg in table.segments:
+                self._check_tree(name, t.htype, table, seg, 0)
             out[name] = table.committed
         return out
+
+    def _check_tree(self, name: str, htype: str, table: SampleTable, d: dict[str, Any], level: int) -> None:
+        """``check()`` of one segment (``level`` 0) or of a segment list and all below it."""
+        generation = int(self._meta_generation)
+        if level == 0:
+            if d["id"] in table._rows:  # already checked when read: read it again, from storage
+                self._load_segment(name, htype, d, generation)
+            else:
+                table._seg_rows(d)
+            return
+        # every segment list (1.3) is read again from storage and checked too
+        entries = self._load_list(name, d, generation)
+        table.remember_list(d, entries)
+        for e in entries:
+            self._check_tree(name, htype, table, e, level - 1)
 
     def __getstate__(self) -> dict[str, Any]:
         """Datasets pickle (e.g. into DataLoader workers) as their committed state: the copy

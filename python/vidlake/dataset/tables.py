@@ -14,6 +14,11 @@ need no segment read. A segment is read, parsed and checked (every entry, and it
 the record's summary) the first time one of its rows is touched; a damaged one raises the
 ``DatasetError`` naming its key then, and every time it is touched again.
 
+Since format 1.3 the record names the first (sealed) segments through segment lists: a tree
+whose leaves list segment descriptors and whose upper levels list lists, each descriptor with
+its rows' common shape. A list is read (and checked) the first time a row it covers is
+touched, exactly like a segment: touching a row reads the lists on its path, then its segment.
+
 Staged rows past the committed length live in memory (``tail``); rows replaced by an upsert are
 changed in their (loaded) segment. Only the dataset's writer changes a table
 (``vidlake/dataset/writer.py``).
@@ -69,14 +74,20 @@ def check_summary(rows: Sequence[Entry], summary: Sequence[int | None], what: st
 
 
 class SampleTable:
-    """The entries of one tensor's samples: committed ones read lazily by segment, staged ones
-    in memory. Behaves as the list of entries the writer and the readers index."""
+    """The entries of one tensor's samples: committed ones read lazily by segment (found
+    through the segment lists of format 1.3, also read lazily), staged ones in memory. Behaves
+    as the list of entries the writer and the readers index.
+
+    ``lists`` are the record's list descriptors (rows ``0 .. listed - 1``), ``segments`` its
+    directly listed segments (rows ``listed .. committed - 1``)."""
 
     def __init__(self, segments: Sequence[dict[str, Any]], load: Callable[[dict[str, Any]], list[Entry]] | None,
-                 tail: list[Entry] | None = None) -> None:
+                 tail: list[Entry] | None = None, lists: Sequence[dict[str, Any]] = (),
+                 load_list: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None) -> None:
         self._load = load
+        self._load_list = load_list
         self._lock = threading.Lock()
-        self._set_segments(segments, {})
+        self._set_segments(segments, {}, lists, {})
         self.tail: list[Entry] = list(tail or [])
         _forksafe.register(self)
 
@@ -85,24 +96,64 @@ class SampleTable:
         # segment is simply not loaded in the child, which reads it again on first use
         self._lock = threading.Lock()
 
-    def _set_segments(self, segments: Sequence[dict[str, Any]], loaded: dict[str, list[Entry]]) -> None:
+    def _set_segments(self, segments: Sequence[dict[str, Any]], loaded: dict[str, list[Entry]],
+                      lists: Sequence[dict[str, Any]] = (),
+                      nodes: dict[str, tuple[list[dict[str, Any]], list[int]]] | None = None) -> None:
+        self.lists = [dict(d) for d in lists]
+        self._list_starts = [int(d["start"]) for d in self.lists]
+        self.listed = (int(self.lists[-1]["start"]) + int(self.lists[-1]["count"])) if self.lists else 0
         self.segments = [dict(s) for s in segments]
         self._starts = [int(s["start"]) for s in self.segments]
-        self.committed = (int(self.segments[-1]["start"]) + int(self.segments[-1]["count"])) if self.segments else 0
+        self.committed = (int(self.segments[-1]["start"]) + int(self.segments[-1]["count"])) if self.segments \
+            else self.listed
         self._rows: dict[str, list[Entry]] = loaded
+        #: list id -> (its entries, their starts): the segment lists read so far (1.3)
+        self._nodes: dict[str, tuple[list[dict[str, Any]], list[int]]] = nodes if nodes is not None else {}
 
     # -- segments ----------------------------------------------------------------------------
     def loaded_segments(self) -> int:
         """How many committed segments are in memory (read so far, or written by this process)."""
         return len(self._rows)
 
+    def loaded_lists(self) -> int:
+        """How many segment lists (format 1.3) are in memory (read so far, or written here)."""
+        return len(self._nodes)
+
     def segment_of(self, i: int) -> int:
-        """The position in :attr:`segments` of the segment holding committed row ``i``."""
+        """The position in :attr:`segments` (the directly listed ones) of the segment holding
+        committed row ``i`` (``listed <= i``; rows before are found through :attr:`lists`)."""
         return bisect.bisect_right(self._starts, i) - 1
 
-    def rows_of(self, k: int) -> list[Entry]:
-        """The entries of segment ``k`` (read and checked on first use)."""
-        seg = self.segments[k]
+    def list_entries(self, desc: dict[str, Any]) -> list[dict[str, Any]]:
+        """The entries of the segment list ``desc`` names (read and checked on first use)."""
+        got = self._nodes.get(desc["id"])
+        if got is None:
+            if self._load_list is None:  # pragma: no cover -- a table without storage has no lists
+                raise DatasetError(f"segment list {desc['id']} is not loaded and there is no storage to read it from")
+            with self._lock:
+                got = self._nodes.get(desc["id"])
+                if got is None:
+                    entries = self._load_list(desc)
+                    got = self._nodes[desc["id"]] = (entries, [int(e["start"]) for e in entries])
+        return got[0]
+
+    def remember_list(self, desc: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+        """Keep the (checked, or just written) entries of a segment list."""
+        self._nodes.setdefault(desc["id"], (entries, [int(e["start"]) for e in entries]))
+
+    def segment_at(self, i: int) -> dict[str, Any]:
+        """The descriptor of the segment holding committed row ``i``: through the lists on its
+        path (each read on first use) when ``i < listed``."""
+        if i >= self.listed:
+            return self.segments[bisect.bisect_right(self._starts, i) - 1]
+        d = self.lists[bisect.bisect_right(self._list_starts, i) - 1]
+        for _ in range(int(d["level"])):  # the record checked levels fall by one per step
+            self.list_entries(d)
+            entries, starts = self._nodes[d["id"]]
+            d = entries[bisect.bisect_right(starts, i) - 1]
+        return d
+
+    def _seg_rows(self, seg: dict[str, Any]) -> list[Entry]:
         rows = self._rows.get(seg["id"])
         if rows is None:
             if self._load is None:  # pragma: no cover -- a table without storage has no segments
@@ -114,18 +165,40 @@ class SampleTable:
                     self._rows[seg["id"]] = rows
         return rows
 
-    def load_all(self) -> None:
-        """Read every segment not read yet (what an eager load did)."""
-        for k in range(len(self.segments)):
-            self.rows_of(k)
+    def rows_of(self, k: int) -> list[Entry]:
+        """The entries of directly listed segment ``k`` (read and checked on first use)."""
+        return self._seg_rows(self.segments[k])
 
-    def commit(self, segments: Sequence[dict[str, Any]], written: dict[str, list[Entry]]) -> None:
+    def iter_segments(self) -> Iterator[dict[str, Any]]:
+        """Every committed segment's descriptor in row order (reading every segment list)."""
+        def walk(d: dict[str, Any], level: int) -> Iterator[dict[str, Any]]:
+            if level == 0:
+                yield d
+                return
+            for e in self.list_entries(d):
+                yield from walk(e, level - 1)
+        for d in self.lists:
+            yield from walk(d, int(d["level"]))
+        yield from self.segments
+
+    def load_all(self) -> None:
+        """Read every segment (and segment list) not read yet (what an eager load did)."""
+        for seg in self.iter_segments():
+            self._seg_rows(seg)
+
+    def commit(self, segments: Sequence[dict[str, Any]], written: dict[str, list[Entry]],
+               lists: Sequence[dict[str, Any]] = (), written_lists: dict[str, list[dict[str, Any]]] | None = None,
+               gone: set[str] | frozenset[str] = frozenset()) -> None:
         """After a commit: the new committed layout; ``written`` holds the rows of the segments
-        this commit wrote (every staged row is in one of them). Kept segments keep their rows."""
-        ids = {s["id"] for s in segments}
-        loaded = {sid: rows for sid, rows in self._rows.items() if sid in ids}
+        this commit wrote (every staged row is in one of them), ``written_lists`` the entries of
+        the segment lists it wrote, ``gone`` the ids of the segments and lists it replaced or
+        merged away (dropped from memory). Everything else read so far is kept."""
+        loaded = {sid: rows for sid, rows in self._rows.items() if sid not in gone}
         loaded.update(written)
-        self._set_segments(segments, loaded)
+        nodes = {lid: v for lid, v in self._nodes.items() if lid not in gone}
+        self._set_segments(segments, loaded, lists, nodes)
+        for lid, entries in (written_lists or {}).items():
+            self._nodes[lid] = (entries, [int(e["start"]) for e in entries])
         self.tail = []
 
     # -- the list the writer and readers use ------------------------------------------------
@@ -141,7 +214,7 @@ class SampleTable:
         return i
 
     def __getitem__(self, i: Any) -> Any:
-        if type(i) is int and 0 <= i < self.committed:  # the common case, first
+        if type(i) is int and self.listed <= i < self.committed:  # the common case, first
             k = bisect.bisect_right(self._starts, i) - 1
             rows = self._rows.get(self.segments[k]["id"])
             return (rows if rows is not None else self.rows_of(k))[i - self._starts[k]]
@@ -150,16 +223,16 @@ class SampleTable:
         i = self._norm(int(i))
         if i >= self.committed:
             return self.tail[i - self.committed]
-        k = self.segment_of(i)
-        return self.rows_of(k)[i - self._starts[k]]
+        seg = self.segment_at(i)
+        return self._seg_rows(seg)[i - int(seg["start"])]
 
     def __setitem__(self, i: int, entry: Entry) -> None:
         i = self._norm(int(i))
         if i >= self.committed:
             self.tail[i - self.committed] = entry
             return
-        k = self.segment_of(i)
-        self.rows_of(k)[i - self._starts[k]] = entry
+        seg = self.segment_at(i)
+        self._seg_rows(seg)[i - int(seg["start"])] = entry
 
     def __delitem__(self, s: slice) -> None:
         """Only staged rows are ever dropped (a rollback): ``del table[n:]`` with ``n`` at or past
@@ -181,21 +254,33 @@ class SampleTable:
         return self.tail.pop()
 
     def __iter__(self) -> Iterator[Entry]:
-        for k in range(len(self.segments)):
-            yield from self.rows_of(k)
+        for seg in self.iter_segments():
+            yield from self._seg_rows(seg)
         yield from self.tail
 
     # -- summaries ---------------------------------------------------------------------------
     def shapes(self) -> list[Sequence[int | None]]:
         """A list of shapes whose common shape is the tensor's sample shape: the record's
-        summary of each segment not read yet (read it when the record has none: a segment
-        written before format 1.2), the rows of the others, and the staged rows."""
+        summary of each segment (or segment list) not read yet (read it when there is none: a
+        segment written before format 1.2), the rows of the others, and the staged rows. A list
+        not read yet holds no segment read yet, so its summary stands for its rows."""
         out: list[Sequence[int | None]] = []
-        for k, seg in enumerate(self.segments):
-            rows = self._rows.get(seg["id"])
-            if rows is None and seg.get("shape") is not None:
-                out.append(seg["shape"])
+
+        def add(d: dict[str, Any], level: int) -> None:
+            if level == 0:
+                rows = self._rows.get(d["id"])
+                if rows is None and d.get("shape") is not None:
+                    out.append(d["shape"])
+                else:
+                    out.extend(e["info"]["shape"] for e in (rows if rows is not None else self._seg_rows(d)))
+            elif d["id"] not in self._nodes and d.get("shape") is not None:
+                out.append(d["shape"])
             else:
-                out.extend(e["info"]["shape"] for e in (rows if rows is not None else self.rows_of(k)))
+                for e in self.list_entries(d):
+                    add(e, level - 1)
+        for d in self.lists:
+            add(d, int(d["level"]))
+        for s in self.segments:
+            add(s, 0)
         out.extend(e["info"]["shape"] for e in self.tail)
         return out

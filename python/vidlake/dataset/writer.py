@@ -21,6 +21,7 @@ Only this module changes a tensor's staging fields (``_entries`` past ``_committ
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import os
@@ -53,6 +54,12 @@ GC_GRACE_SECONDS = 30.0
 #: at most this many entries, however large the tensor (appending sample 100,001 costs what
 #: sample 1 did), and an update rewrites one segment of at most this many rows
 MAX_SEGMENT_ROWS = 4096
+#: the most entries a segment list holds (format 1.3; docs/FORMAT.md "Segment lists"): one list
+#: of 64 full segments covers 262,144 rows, two levels 16.7 M, three levels 1.07 G
+LIST_FANOUT = 64
+#: segments up to the last full one move into segment lists once they hold this many rows: a
+#: tensor under ~16k rows keeps every segment in the commit record (which then stays 1.2)
+SEAL_ROWS = 4 * 4096
 
 
 def lock_timeout() -> float:
@@ -277,6 +284,8 @@ class Writer:
             # the segments below carry their 1.2 summaries (a newer minor is kept as it is)
             meta["format_version"] = fmt.later_version(str(meta.get("format_version", "")), fmt.FORMAT_VERSION)
             written: dict[str, dict[str, list[dict[str, Any]]]] = {}
+            written_lists: dict[str, dict[str, list[dict[str, Any]]]] = {}
+            gone: dict[str, set[str]] = {}
             for name in new_tensors:
                 meta["tensors"].append(name)
                 meta["tensor_state"][name] = fmt.new_tensor_state()
@@ -284,45 +293,20 @@ class Writer:
             for t in dirty:
                 for cid, off, parts in t.store.pending():
                     p.write_parts(fmt.chunk_key(t.key, cid), parts, off)
-            # 2. index: immutable sample-table segments (binary-counter merging keeps O(log n))
+            # 2. index: immutable sample-table segments (binary-counter merging keeps O(log n)),
+            # then the segment lists (1.3) above the rewritten and the newly sealed ones
             for t in dirty:
                 st = meta["tensor_state"][t.key]
-                old = list(st["segments"])
-                # a segment holding a row replaced by upsert is rewritten whole, under a fresh id
-                segs = [{"id": None, "start": s["start"], "count": s["count"]}
-                        if any(s["start"] <= i < s["start"] + s["count"] for i in t._replaced) else s
-                        for s in old]
-                # new rows: segments of at most MAX_SEGMENT_ROWS (a commit of many rows included)
-                for first in range(t._committed_len, len(t._entries), MAX_SEGMENT_ROWS):
-                    segs.append({"id": None, "start": first,
-                                 "count": min(MAX_SEGMENT_ROWS, len(t._entries) - first)})
-                while (len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]
-                       and segs[-2]["count"] + segs[-1]["count"] <= MAX_SEGMENT_ROWS):
-                    a, b = segs[-2], segs.pop()
-                    segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
-                mine = written[t.key] = {}
-                for s in segs:
-                    if s["id"] is None:
-                        s["id"] = sid = fmt.new_id()
-                        # rows of a merged-in older segment are read here (at most
-                        # MAX_SEGMENT_ROWS of them: what the commit rewrites anyway)
-                        rows = t._entries[s["start"]:s["start"] + s["count"]]
-                        # the record's summary (1.2): shape of the tensor without a segment read
-                        s["shape"] = segment_shape(rows)
-                        p.put(fmt.table_key(t.key, sid), fmt.encode_table(t.key, s["start"], rows))
-                        mine[sid] = rows
-                kept = {s["id"] for s in segs}
-                stale += [fmt.table_key(t.key, s["id"]) for s in old if s["id"] not in kept]
-                st["segments"] = segs
-                st["length"] = len(t._entries)
-                st["open_chunk"] = list(t._open_chunk) if t._open_chunk else None
+                written[t.key], written_lists[t.key], gone[t.key] = self._write_tables(t, st, stale)
+            if any(st.get("lists") for st in meta["tensor_state"].values()):
+                meta["format_version"] = fmt.later_version(str(meta["format_version"]), fmt.LISTS_VERSION)
             # merged-away segments are garbage: deleted after a grace period (see GC_GRACE_SECONDS)
             now = time.time()
             garbage = meta.get("garbage", [])
             # only table segments this format writes are ever deleted (a crafted entry naming
             # another object, the commit record say, is dropped from the list, never deleted)
             expired = [k for k, t0 in garbage if now - t0 > GC_GRACE_SECONDS
-                       and (fmt.is_table_key(k) or fmt.is_chunk_key(k))]
+                       and (fmt.is_table_key(k) or fmt.is_chunk_key(k) or fmt.is_list_key(k))]
             meta["garbage"] = [[k, t0] for k, t0 in garbage if now - t0 <= GC_GRACE_SECONDS]
             meta["garbage"] += [[k, now] for k in stale]
             for hook in self.commit_hooks:
@@ -346,13 +330,137 @@ class Writer:
         self._new_tensors.clear()
         for t in self.ds._tensors.values():
             if t.key in written:
-                t._entries.commit(meta["tensor_state"][t.key]["segments"], written[t.key])
+                st = meta["tensor_state"][t.key]
+                t._entries.commit(st["segments"], written[t.key], st.get("lists", []), written_lists[t.key],
+                                  gone[t.key])
             t._committed_len = len(t._entries)
             t._committed_open_chunk = t._open_chunk
             t._replaced.clear()
             t.store.discard()
         with contextlib.suppress(StorageError, OSError):  # no record younger than the grace period names these
             p.delete_many(expired)
+
+    def _write_tables(self, t: Tensor, st: dict[str, Any], stale: list[str]
+                      ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]], set[str]]:
+        """Step 2 of a commit for one tensor: write the table segments holding its new and
+        replaced rows and the segment lists above them, and set its record entry ``st``.
+        Returns the rows of the segments written, the entries of the lists written and the ids
+        of the segments and lists that left the record (their keys are added to ``stale``)."""
+        p = self.ds.provider
+        table = t._entries
+        mine: dict[str, list[dict[str, Any]]] = {}
+        lists_written: dict[str, list[dict[str, Any]]] = {}
+        gone: set[str] = set()
+
+        def drop(desc: dict[str, Any], level: int) -> None:
+            gone.add(desc["id"])
+            lists_written.pop(desc["id"], None)  # (written by this commit, then replaced again)
+            stale.append(fmt.list_key(t.key, desc["id"]) if level else fmt.table_key(t.key, desc["id"]))
+
+        def write_segment(start: int, count: int) -> dict[str, Any]:
+            sid = fmt.new_id()
+            # rows of a merged-in or replaced older segment are read here (at most
+            # MAX_SEGMENT_ROWS of them: what the commit rewrites anyway)
+            rows = table[start:start + count]
+            # the record's summary (1.2): shape of the tensor without a segment read
+            p.put(fmt.table_key(t.key, sid), fmt.encode_table(t.key, start, rows))
+            mine[sid] = rows
+            return {"id": sid, "start": start, "count": count, "shape": segment_shape(rows)}
+
+        def write_list(level: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+            lid, start = fmt.new_id(), int(entries[0]["start"])
+            p.put(fmt.list_key(t.key, lid), fmt.encode_list(t.key, level, start, entries))
+            lists_written[lid] = entries
+            return {"id": lid, "start": start, "count": sum(int(e["count"]) for e in entries), "level": level,
+                    "shape": fmt.summary_shape([e.get("shape") for e in entries])}
+
+        def entries_of(desc: dict[str, Any]) -> list[dict[str, Any]]:
+            return lists_written[desc["id"]] if desc["id"] in lists_written else table.list_entries(desc)
+
+        replaced = sorted(t._replaced)
+
+        def touched(desc: dict[str, Any]) -> bool:
+            k = bisect.bisect_left(replaced, int(desc["start"]))
+            return k < len(replaced) and replaced[k] < int(desc["start"]) + int(desc["count"])
+
+        def rewrite(desc: dict[str, Any], level: int) -> dict[str, Any]:
+            """``desc`` again, with every segment holding a replaced row rewritten (upsert,
+            compaction), and every list above one: new objects, fresh ids."""
+            if not touched(desc):
+                return desc
+            drop(desc, level)
+            if level == 0:
+                return write_segment(int(desc["start"]), int(desc["count"]))
+            return write_list(level, [rewrite(e, level - 1) for e in entries_of(desc)])
+
+        # Note [Segment lists]: the record lists a tensor's segments up to the last full one through a
+        # tree of immutable segment lists (LIST_FANOUT entries each, growing on the right: only the
+        # lists on its rightmost path are ever rewritten by an append) and the rest itself; so the
+        # record stays the same size however long the tensor grows (docs/FORMAT.md, "Segment lists").
+        lists = [rewrite(d, int(d["level"])) for d in st.get("lists", [])]
+        segs = [rewrite(s, 0) for s in st["segments"]]
+        # new rows: segments of at most MAX_SEGMENT_ROWS (a commit of many rows included)
+        for first in range(t._committed_len, len(table), MAX_SEGMENT_ROWS):
+            segs.append({"id": None, "start": first, "count": min(MAX_SEGMENT_ROWS, len(table) - first)})
+        while (len(segs) >= 2 and segs[-2]["count"] <= segs[-1]["count"]
+               and segs[-2]["count"] + segs[-1]["count"] <= MAX_SEGMENT_ROWS):
+            a, b = segs[-2], segs.pop()
+            if a["id"] in mine:      # rewritten above (a replaced row), merged after all
+                del mine[a["id"]]
+            elif a["id"] is not None:
+                drop(a, 0)
+            segs[-1] = {"id": None, "start": a["start"], "count": a["count"] + b["count"]}
+        segs = [write_segment(int(s["start"]), int(s["count"])) if s["id"] is None else s for s in segs]
+        # seal: a segment up to the last full one never merges again; once they hold SEAL_ROWS
+        # rows they go into the lists (so a small dataset never gets one: its record stays 1.2)
+        full = [k for k, s in enumerate(segs) if int(s["count"]) >= MAX_SEGMENT_ROWS]
+        if full and sum(int(s["count"]) for s in segs[:full[-1] + 1]) >= SEAL_ROWS:
+            lists = self._append_to_lists(lists, segs[:full[-1] + 1], entries_of, write_list, drop)
+            segs = segs[full[-1] + 1:]
+        if lists:
+            st["lists"] = lists
+        st["segments"] = segs
+        st["length"] = len(table)
+        st["open_chunk"] = list(t._open_chunk) if t._open_chunk else None
+        return mine, lists_written, gone
+
+    @staticmethod
+    def _append_to_lists(lists: list[dict[str, Any]], segs: list[dict[str, Any]],
+                         entries_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+                         write_list: Callable[[int, list[dict[str, Any]]], dict[str, Any]],
+                         drop: Callable[[dict[str, Any], int], None]) -> list[dict[str, Any]]:
+        """``lists`` (the record's list descriptors) with the segments ``segs`` appended: the
+        lists on the rightmost path of the last tree are written again (an unchanged one keeps
+        its id), and a new root on top when the old one overflows."""
+        fanout = LIST_FANOUT
+
+        def group(level: int, items: list[dict[str, Any]], old: dict[str, Any] | None,
+                  old_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for k in range(0, len(items), fanout):
+                part = items[k:k + fanout]
+                out.append(old if old is not None and part == old_entries else write_list(level, part))
+            if old is not None and old not in out:
+                drop(old, level)
+            return out
+
+        if not lists:
+            rest, carry, level = [], group(1, segs, None, []), 1
+        else:
+            rest, root = lists[:-1], lists[-1]
+            path = [root]
+            while int(path[-1]["level"]) > 1:
+                path.append(entries_of(path[-1])[-1])
+            carry = segs
+            for node in reversed(path):  # the last leaf first
+                entries = entries_of(node)
+                items = (entries if int(node["level"]) == 1 else entries[:-1]) + carry
+                carry = group(int(node["level"]), items, node, entries)
+            level = int(root["level"])
+        while len(carry) > 1:
+            level += 1
+            carry = group(level, carry, None, [])
+        return rest + carry
 
     def stage_replacement(self, t: Tensor, i: int, p: PreparedSample, undo: list[Any]) -> None:
         """Stage ``p`` as the new sample of row ``i`` of ``t`` (upsert): its bytes go into chunks

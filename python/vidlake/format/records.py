@@ -7,6 +7,8 @@ Everything here is plain data <-> bytes; no I/O. The layout of a dataset root::
     <tensor>/tables/<seg>.json         sample table segments: per sample its byte extents,
                                        packet-index extent and sample_info (immutable)
     <tensor>/chunks/<chunk>            sample bytes, many small samples packed per chunk
+    <tensor>/lists/<list>.json         segment lists (1.3): descriptors of sealed segments, or of
+                                       lower-level lists (immutable)
 
     >>> from vidlake.format import records as fmt
     >>> meta = fmt.new_dataset_meta()
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_TARGET_CHUNK_SIZE",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "LISTS_VERSION",
     "Extent",
     "check_dataset_meta",
     "check_entry",
@@ -41,13 +44,17 @@ __all__ = [
     "chunk_key",
     "decode_dataset_meta",
     "decode_json",
+    "decode_list",
     "decode_stored",
     "decode_table",
     "decode_tensor_meta",
     "encode_json",
+    "encode_list",
     "encode_table",
+    "is_list_key",
     "is_table_key",
     "later_version",
+    "list_key",
     "new_dataset_meta",
     "new_id",
     "sample_index",
@@ -62,8 +69,16 @@ FORMAT_NAME = "vidlake"
 #: ``coords``, ``aligned_to`` (docs/FORMAT.md, "Sequences and annotations").
 #: 1.2 added the optional ``shape`` summary of each segment in the commit record (readers load
 #: segments lazily; docs/FORMAT.md, "Segment summaries").
+#: 1.3 added segment lists (``tensor_state[t]["lists"]``, ``<tensor>/lists/<id>.json``;
+#: docs/FORMAT.md, "Segment lists"). A writer says 1.3 only in a record that has lists (1.2
+#: readers read every other record), so FORMAT_VERSION stays what a record without lists says.
 FORMAT_VERSION = "1.2"
+LISTS_VERSION = "1.3"
 FORMAT_MAJOR = 1
+#: the deepest segment-list tree a record may name (64 entries per list: 64^16 segments)
+MAX_LIST_LEVEL = 16
+#: the most entries one segment list may hold
+MAX_LIST_ENTRIES = 1 << 16
 #: the most dimensions a stored shape (or a segment's summary) may have
 MAX_SHAPE_DIMS = 32
 
@@ -101,6 +116,23 @@ def chunk_key(tensor: str, chunk_id: str) -> str:
 def table_key(tensor: str, seg_id: str) -> str:
     """Key of one sample-table segment."""
     return f"{tensor}/tables/{seg_id}.json"
+
+
+def list_key(tensor: str, list_id: str) -> str:
+    """Key of one segment list (format 1.3)."""
+    return f"{tensor}/lists/{list_id}.json"
+
+
+_LIST_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}/lists/[0-9a-f]{8,64}\.json$")
+
+
+def is_list_key(key: str) -> bool:
+    """True for the key of a segment list (replaced lists are garbage, deleted after the grace period).
+
+        >>> is_list_key("videos/lists/9f0c1a2b.json"), is_list_key("videos/lists/../x.json")
+        (True, False)
+    """
+    return isinstance(key, str) and bool(_LIST_KEY_RE.match(key))
 
 
 _TABLE_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}/tables/[0-9a-f]{8,64}\.json$")
@@ -271,21 +303,9 @@ def check_dataset_meta(meta: dict[str, Any], what: str) -> None:
         if "length" not in st or "segments" not in st:
             raise _damaged(what, f, "needs 'length' and 'segments'")
         length = _int(st["length"], what, f + ".length")
-        covered = 0
-        for k, seg in enumerate(_list(st["segments"], what, f + ".segments")):
-            sf = f"{f}.segments[{k}]"
-            seg = _dict(seg, what, sf)
-            _object_id(seg.get("id"), what, sf + ".id")
-            if _int(seg.get("start"), what, sf + ".start") != covered:
-                raise _damaged(what, sf + ".start", f"is {seg['start']}, but the segments before end at {covered}")
-            covered += _int(seg.get("count"), what, sf + ".count", 1)
-            if seg.get("shape") is not None:  # 1.2: the common shape of the segment's rows
-                shape = _list(seg["shape"], what, sf + ".shape")
-                if len(shape) > MAX_SHAPE_DIMS:
-                    raise _damaged(what, sf + ".shape", f"has {len(shape)} dimensions (at most {MAX_SHAPE_DIMS})")
-                for d, v in enumerate(shape):
-                    if v is not None:
-                        _int(v, what, f"{sf}.shape[{d}]", 0, 1 << 31)
+        # 1.3: segment lists cover the first rows, the segments listed here the rest
+        covered = check_descriptors(st.get("lists", []), what, f + ".lists", 0, None)
+        covered = check_descriptors(st["segments"], what, f + ".segments", covered, 0)
         if covered != length:
             raise _damaged(what, f + ".segments", f"cover {covered} samples, but 'length' is {length}")
         oc = st.get("open_chunk")
@@ -302,6 +322,100 @@ def check_dataset_meta(meta: dict[str, Any], what: str) -> None:
         if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(c.get("managed", False), bool):
             raise _damaged(what, f"creds_keys[{k}]", "must be {\"name\": str, \"managed\": bool}")
     _dict(meta.get("info", {}), what, "info")
+
+
+def summary_shape(shapes: list[Any]) -> list[Any] | None:
+    """The summary of a segment list (1.3): the element-wise common shape of its entries'
+    summaries (``[None]`` when their ranks differ), ``None`` when one of them has none (as
+    ``htypes.common_shape``, which this layer cannot import).
+
+        >>> summary_shape([[2, 3], [4, 3]]), summary_shape([[2], None]), summary_shape([[1], [1, 2]])
+        ([None, 3], None, [None])
+    """
+    if not shapes or any(x is None for x in shapes):
+        return None
+    ndim = len(shapes[0])
+    if any(len(x) != ndim for x in shapes):
+        return [None]
+    return [x0 if all(x[d] == x0 for x in shapes) else None for d, x0 in enumerate(shapes[0])]
+
+
+def _summary(v: Any, what: str, field: str) -> None:
+    """A segment's (1.2) or a segment list's (1.3) ``shape`` summary, or ``None``."""
+    if v is None:
+        return
+    shape = _list(v, what, field)
+    if len(shape) > MAX_SHAPE_DIMS:
+        raise _damaged(what, field, f"has {len(shape)} dimensions (at most {MAX_SHAPE_DIMS})")
+    for d, x in enumerate(shape):
+        if x is not None:
+            _int(x, what, f"{field}[{d}]", 0, 1 << 31)
+
+
+def check_descriptors(descs: Any, what: str, field: str, start: int, level: int | None) -> int:
+    """Descriptors of segments (``level`` 0: ``{"id", "start", "count", "shape"}``) or of
+    segment lists (``{..., "level"}``, 1.3; ``level`` the one they all have, ``None``: any)
+    covering rows ``start ..`` in order without gaps; returns the end.
+
+        >>> check_descriptors([{"id": "ab", "start": 4, "count": 2}], "m.json", "segments", 4, 0)
+        6
+    """
+    covered = start
+    for k, d in enumerate(_list(descs, what, field)):
+        sf = f"{field}[{k}]"
+        d = _dict(d, what, sf)
+        _object_id(d.get("id"), what, sf + ".id")
+        if _int(d.get("start"), what, sf + ".start") != covered:
+            raise _damaged(what, sf + ".start", f"is {d['start']}, but the entries before end at {covered}")
+        covered += _int(d.get("count"), what, sf + ".count", 1)
+        if level != 0:
+            lv = _int(d.get("level"), what, sf + ".level", 1, MAX_LIST_LEVEL)
+            if level is not None and lv != level:
+                raise _damaged(what, sf + ".level", f"must be {level}")
+        _summary(d.get("shape"), what, sf + ".shape")
+    if covered > MAX_COUNT:
+        raise _damaged(what, field, f"cover more than {MAX_COUNT} samples")
+    return covered
+
+
+def encode_list(tensor: str, level: int, start: int, entries: list[dict[str, Any]]) -> bytes:
+    """A segment list (1.3): descriptors of the segments (``level`` 1) or of the level - 1
+    lists (``level`` > 1) holding samples ``start ..``."""
+    return encode_json({
+        "format": FORMAT_NAME, "format_version": LISTS_VERSION,
+        "tensor": tensor, "level": level, "start": start, "entries": entries,
+    })
+
+
+def decode_list(data: bytes, what: str, desc: Mapping[str, Any], tensor: str) -> list[dict[str, Any]]:
+    """Parse a segment list and check it is the one ``desc`` (its descriptor in the record or in
+    the list above) names: same tensor, level, start and count, entries covering exactly those
+    rows, at most MAX_LIST_ENTRIES of them, and a summary that is the common shape of theirs.
+
+        >>> raw = encode_list("t", 1, 0, [{"id": "ab", "start": 0, "count": 3, "shape": [2]}])
+        >>> decode_list(raw, "t/lists/x.json", {"id": "x", "start": 0, "count": 3, "level": 1, "shape": [2]}, "t")
+        [{'id': 'ab', 'start': 0, 'count': 3, 'shape': [2]}]
+    """
+    obj = _dict(decode_json(data, what), what, "(top)")
+    check_version(obj, what)
+    level, start, count = desc["level"], desc["start"], desc["count"]
+    for k, want in (("tensor", tensor), ("level", level), ("start", start)):
+        if obj.get(k) != want:
+            raise _damaged(what, k, f"is {obj.get(k)!r:.80}, but the list that names it says {want!r}")
+    entries = _list(obj.get("entries"), what, "entries")
+    if not 0 < len(entries) <= MAX_LIST_ENTRIES:
+        raise _damaged(what, "entries", f"has {len(entries)} entries (1 .. {MAX_LIST_ENTRIES})")
+    end = check_descriptors(entries, what, "entries", start, level - 1)
+    if end != start + count:
+        raise _damaged(what, "entries", f"cover samples {start}..{end - 1}, but the list that names it says "
+                                        f"{start}..{start + count - 1}")
+    summary = desc.get("shape")
+    if summary is not None:
+        got = summary_shape([e.get("shape") for e in entries])
+        if got != list(summary):
+            raise _damaged(what, "entries", f"have the common shape {got}, but the list that names it says "
+                                            f"{list(summary)}")
+    return entries
 
 
 def new_tensor_state() -> dict[str, Any]:
