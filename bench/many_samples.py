@@ -171,6 +171,9 @@ def main() -> int:
         ds = vidlake.scene_dataset(big, read_only=True)
         n = len(ds)
         segs = {k: len(ds._meta["tensor_state"][k]["segments"]) for k in SCENE_TENSORS}
+        listed = vidlake.scene_dataset(big, read_only=True).frames._entries
+        all_segs = sum(1 for _ in listed.iter_segments())   # (reads the segment lists, not the segments)
+        n_lists, list_levels = listed.loaded_lists(), max((d["level"] for d in listed.lists), default=0)
         meta_bytes = (big / "dataset_meta.json").stat().st_size
         i = n // 2
         res["tensor_shape"] = timed(lambda: ds.frames.shape, 5)
@@ -210,7 +213,8 @@ def main() -> int:
         f"{load1:.1f} at end).", "",
         f"A scene dataset of {n:,} video scenes ({len(SCENE_TENSORS)} tensors); built in {res['build']:.1f} s "
         f"(10,000 scenes per commit). Commit record `dataset_meta.json`: {meta_bytes:,} bytes; table segments per "
-        f"tensor: {segs['frames']} (at most 4,096 rows each).", "",
+        f"tensor: {all_segs} (at most 4,096 rows each), {segs['frames']} of them named by the record itself and the "
+        f"others through {n_lists} segment list(s) ({list_levels} level(s); format 1.3).", "",
         "| what | result |", "|---|---|",
         f"| `import vidlake` (fresh interpreter) | {lo['import']:.2f} s |",
         f"| `vidlake.scene_dataset(path, read_only=True)` (commit record and tensor metas; table segments "
@@ -245,8 +249,10 @@ def main() -> int:
         f"({res['compact_tables']:.2f} s) | {res['compact']:.2f} s ({moved:,} rows moved) |",
         "",
         "Appends write the new rows' bytes, one new table segment per tensor (merged binary-counter style up to "
-        "4,096 rows, so a commit rewrites at most 4,096 entries) and the commit record (which lists the "
-        "segments: O(n / 4096) entries). Loading reads the commit record and the tensor metas only: "
+        "4,096 rows, so a commit rewrites at most 4,096 entries) and the commit record, whose size no longer "
+        "grows with n: since format 1.3 it names the sealed segments through one segment-list tree per tensor "
+        "(docs/FORMAT.md, \"Segment lists\"; an append rewrites the tree's rightmost path once per ~16,384 rows). "
+        "Loading reads the commit record and the tensor metas only: "
         "lengths, the row -> segment map and tensor shapes come from the record (format 1.2 segment "
         "summaries), and a table segment is read and checked when one of its rows is first touched "
         "(docs/DESIGN.md, \"Loading large datasets\"), so load time and memory no longer grow with the "
