@@ -503,3 +503,28 @@ def test_two_writers_with_lists(tmp_path):
     assert not set(acked) - set(ids)
     assert ds.check()["arr"] == len(ds)
     assert meta_of(root)["tensor_state"]["arr"]["lists"]
+
+
+def test_lists_on_s3_with_a_refused_writer(s3_root):
+    """S3 (moto): no lock, the record is replaced with If-Match; a writer refused there has
+    written only lists and segments nobody names."""
+    path, creds = s3_root
+    ds = vidlake.empty(path, creds=creds)
+    ds.create_tensor("arr", htype="generic", dtype="int32")
+    for start in range(0, 120, 13):
+        with ds:
+            for k in range(start, min(120, start + 13)):
+                ds.arr.append(np.full((2,), k, np.int32))
+    a, b = vidlake.load(path, creds=creds), vidlake.load(path, creds=creds)
+    assert a._meta["tensor_state"]["arr"]["lists"]
+    with a:
+        for k in range(120, 140):
+            a.arr.append(np.full((2,), k, np.int32))
+    with b:
+        for _ in range(30):
+            b.arr.append(np.full((2,), -1, np.int32))
+        with pytest.raises(vidlake.ConcurrentWriteError):
+            b.flush()
+    d = vidlake.load(path, creds=creds, read_only=True)
+    assert [value(d.arr, i) for i in range(len(d))] == [[k, k] for k in range(140)]
+    assert d.check() == {"arr": 140}
