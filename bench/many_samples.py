@@ -214,7 +214,7 @@ def main() -> int:
         f"A scene dataset of {n:,} video scenes ({len(SCENE_TENSORS)} tensors); built in {res['build']:.1f} s "
         f"(10,000 scenes per commit). Commit record `dataset_meta.json`: {meta_bytes:,} bytes; table segments per "
         f"tensor: {all_segs} (at most 4,096 rows each), {segs['frames']} of them named by the record itself and the "
-        f"others through {n_lists} segment list(s) ({list_levels} level(s); format 1.3).", "",
+        f"others through {n_lists} segment list(s) ({list_levels} level(s); format 2.0).", "",
         "| what | result |", "|---|---|",
         f"| `import vidlake` (fresh interpreter) | {lo['import']:.2f} s |",
         f"| `vidlake.scene_dataset(path, read_only=True)` (commit record and tensor metas; table segments "
@@ -250,7 +250,7 @@ def main() -> int:
         "",
         "Appends write the new rows' bytes, one new table segment per tensor (merged binary-counter style up to "
         "4,096 rows, so a commit rewrites at most 4,096 entries) and the commit record, whose size no longer "
-        "grows with n: since format 1.3 it names the sealed segments through one segment-list tree per tensor "
+        "grows with n: since format 2.0 it names the sealed segments through one segment-list tree per tensor "
         "(docs/FORMAT.md, \"Segment lists\"; an append rewrites the tree's rightmost path once per ~16,384 rows). "
         "Loading reads the commit record and the tensor metas only: "
         "lengths, the row -> segment map and tensor shapes come from the record (format 1.2 segment "

@@ -202,9 +202,9 @@ def test_meta_json_roundtrip_and_version_refusal(tmp_path):
     raw["format_version"] = "1.7"
     (tmp_path / "ds" / "dataset_meta.json").write_text(json.dumps(raw))
     assert load(str(tmp_path / "ds")).tensors.keys() == {"videos"}
-    raw["format_version"] = "2.0"
+    raw["format_version"] = "3.0"
     (tmp_path / "ds" / "dataset_meta.json").write_text(json.dumps(raw))
-    with pytest.raises(vidlake.DatasetError, match=r"format version 2\.0.*reads format 1\.x only.*Upgrade"):
+    with pytest.raises(vidlake.DatasetError, match=r"format version 3\.0.*reads formats up to 2\.x.*Upgrade"):
         load(str(tmp_path / "ds"))
 
 

@@ -306,9 +306,9 @@ def test_record_of_1_2_only_adds_an_optional_field(tmp_path):
     meta = json.loads((root / "dataset_meta.json").read_bytes())
     for st in meta["tensor_state"].values():
         assert {k for s in st["segments"] for k in s} == {"id", "start", "count", "shape"}
-    meta["format_version"] = "2.0"
+    meta["format_version"] = "3.0"
     (root / "dataset_meta.json").write_bytes(json.dumps(meta).encode())
-    with pytest.raises(vidlake.DatasetError, match=r"format version 2\.0.*reads format 1\.x only"):
+    with pytest.raises(vidlake.DatasetError, match=r"format version 3\.0.*reads formats up to 2\.x"):
         vidlake.load(str(root))
 
 

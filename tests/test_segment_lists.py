@@ -1,4 +1,4 @@
-"""Segment lists (format 1.3, docs/FORMAT.md "Segment lists"): the commit record names the sealed
+"""Segment lists (format 2.0, docs/FORMAT.md "Segment lists"): the commit record names the sealed
 table segments through a tree of immutable list objects, so its size does not grow with the
 dataset; lists are read lazily, checked when read and by ``ds.check()``, replaced ones are
 garbage like segments, and every guarantee of the commit protocol holds with them (atomic
@@ -122,11 +122,11 @@ def test_record_size_is_flat_in_the_dataset_length(tmp_path, monkeypatch):
             ds.n.append(1)
         sizes[n] = (tmp_path / f"d{n}" / "dataset_meta.json").stat().st_size
         assert len(vidlake.load(str(tmp_path / f"d{n}"), read_only=True)) == n + 3
-    # all segments in the record, as before 1.3, would take ~70 bytes each: 1,560 of them at 100k
+    # all segments in the record, as before 2.0, would take ~70 bytes each: 1,560 of them at 100k
     assert sizes[100_000] - sizes[100] < 1500, sizes
     assert abs(sizes[100_000] - sizes[10_000]) < 1500, sizes
     m = meta_of(tmp_path / "d100000")
-    assert m["format_version"] == "1.3"
+    assert m["format_version"] == "2.0"
     st = m["tensor_state"]["n"]
     assert len(st["lists"]) == 1
     assert st["lists"][0]["level"] >= 4
@@ -271,7 +271,7 @@ def _edit(field: str, v):
 
 @pytest.mark.parametrize(("change", "named"), [
     (lambda raw: raw[: len(raw) // 2], "not valid JSON"),
-    (_edit("format_version", "2.0"), "format version 2.0"),
+    (_edit("format_version", "3.0"), "format version 3.0"),
     (_edit("format", "zarr"), "not a vidlake object"),
     (_edit("tensor", "reference_id"), "field 'tensor'"),
     (_edit("start", 3), "field 'start'"),
@@ -375,9 +375,9 @@ def test_a_newer_commit_replaced_the_list(tmp_path, monkeypatch):
 
 # -- versions ----------------------------------------------------------------------------------------
 def test_old_datasets_load_and_append_into_lists(tmp_path, monkeypatch):
-    """A dataset written before 1.3 (here: with the writers' default sizes, so no list, and
+    """A dataset written before 2.0 (here: with the writers' default sizes, so no list, and
     then stripped of 1.2's summaries as a 1.1 writer wrote it) loads, reads and appends; the
-    append that first needs a list makes it 1.3, and its segments without a summary are listed
+    append that first needs a list makes it 2.0, and its segments without a summary are listed
     in lists without one (the shape is read from the rows then)."""
     root = tmp_path / "ds"
     monkeypatch.setattr(writer_mod, "SEAL_ROWS", 10**9)
@@ -396,7 +396,7 @@ def test_old_datasets_load_and_append_into_lists(tmp_path, monkeypatch):
     assert w.format_version == "1.1"
     w.append({"reference_id": "x", "arr": np.zeros(2, np.int32)})
     m = meta_of(root)
-    assert m["format_version"] == "1.3"
+    assert m["format_version"] == "2.0"
     lists = m["tensor_state"]["arr"]["lists"]
     assert lists
     assert lists[0].get("shape") is None
@@ -405,9 +405,9 @@ def test_old_datasets_load_and_append_into_lists(tmp_path, monkeypatch):
     assert [value(d.arr, i) for i in range(60)] == want
     assert d.check()["arr"] == 61
     # a newer major is refused as before
-    m["format_version"] = "2.0"
+    m["format_version"] = "3.0"
     (root / "dataset_meta.json").write_bytes(json.dumps(m).encode())
-    with pytest.raises(vidlake.DatasetError, match=r"format version 2\.0.*reads format 1\.x only"):
+    with pytest.raises(vidlake.DatasetError, match=r"format version 3\.0.*reads formats up to 2\.x.*Upgrade"):
         vidlake.load(str(root))
 
 

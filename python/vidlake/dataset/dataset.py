@@ -234,7 +234,7 @@ class Dataset:
         return Tensor(self, name, tmeta, table, tuple(oc) if oc else None)
 
     def _load_list(self, name: str, desc: dict[str, Any], generation: int) -> list[dict[str, Any]]:
-        """The checked entries of one segment list (format 1.3) named by the commit record (of
+        """The checked entries of one segment list (format 2.0) named by the commit record (of
         ``generation``) or by the list above it; a missing one as a missing segment."""
         key = fmt.list_key(name, desc["id"])
         try:
@@ -321,7 +321,7 @@ class Dataset:
             else:
                 table._seg_rows(d)
             return
-        # every segment list (1.3) is read again from storage and checked too
+        # every segment list (2.0) is read again from storage and checked too
         entries = self._load_list(name, d, generation)
         table.remember_list(d, entries)
         for e in entries:

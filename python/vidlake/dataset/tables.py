@@ -14,7 +14,7 @@ need no segment read. A segment is read, parsed and checked (every entry, and it
 the record's summary) the first time one of its rows is touched; a damaged one raises the
 ``DatasetError`` naming its key then, and every time it is touched again.
 
-Since format 1.3 the record names the first (sealed) segments through segment lists: a tree
+Since format 2.0 the record names the first (sealed) segments through segment lists: a tree
 whose leaves list segment descriptors and whose upper levels list lists, each descriptor with
 its rows' common shape. A list is read (and checked) the first time a row it covers is
 touched, exactly like a segment: touching a row reads the lists on its path, then its segment.
@@ -75,7 +75,7 @@ def check_summary(rows: Sequence[Entry], summary: Sequence[int | None], what: st
 
 class SampleTable:
     """The entries of one tensor's samples: committed ones read lazily by segment (found
-    through the segment lists of format 1.3, also read lazily), staged ones in memory. Behaves
+    through the segment lists of format 2.0, also read lazily), staged ones in memory. Behaves
     as the list of entries the writer and the readers index.
 
     ``lists`` are the record's list descriptors (rows ``0 .. listed - 1``), ``segments`` its
@@ -107,7 +107,7 @@ class SampleTable:
         self.committed = (int(self.segments[-1]["start"]) + int(self.segments[-1]["count"])) if self.segments \
             else self.listed
         self._rows: dict[str, list[Entry]] = loaded
-        #: list id -> (its entries, their starts): the segment lists read so far (1.3)
+        #: list id -> (its entries, their starts): the segment lists read so far (2.0)
         self._nodes: dict[str, tuple[list[dict[str, Any]], list[int]]] = nodes if nodes is not None else {}
 
     # -- segments ----------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class SampleTable:
         return len(self._rows)
 
     def loaded_lists(self) -> int:
-        """How many segment lists (format 1.3) are in memory (read so far, or written here)."""
+        """How many segment lists (format 2.0) are in memory (read so far, or written here)."""
         return len(self._nodes)
 
     def segment_of(self, i: int) -> int:

@@ -54,7 +54,7 @@ GC_GRACE_SECONDS = 30.0
 #: at most this many entries, however large the tensor (appending sample 100,001 costs what
 #: sample 1 did), and an update rewrites one segment of at most this many rows
 MAX_SEGMENT_ROWS = 4096
-#: the most entries a segment list holds (format 1.3; docs/FORMAT.md "Segment lists"): one list
+#: the most entries a segment list holds (format 2.0; docs/FORMAT.md "Segment lists"): one list
 #: of 64 full segments covers 262,144 rows, two levels 16.7 M, three levels 1.07 G
 LIST_FANOUT = 64
 #: segments up to the last full one move into segment lists once they hold this many rows: a
@@ -294,7 +294,7 @@ class Writer:
                 for cid, off, parts in t.store.pending():
                     p.write_parts(fmt.chunk_key(t.key, cid), parts, off)
             # 2. index: immutable sample-table segments (binary-counter merging keeps O(log n)),
-            # then the segment lists (1.3) above the rewritten and the newly sealed ones
+            # then the segment lists (2.0) above the rewritten and the newly sealed ones
             for t in dirty:
                 st = meta["tensor_state"][t.key]
                 written[t.key], written_lists[t.key], gone[t.key] = self._write_tables(t, st, stale)

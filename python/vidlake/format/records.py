@@ -7,7 +7,7 @@ Everything here is plain data <-> bytes; no I/O. The layout of a dataset root::
     <tensor>/tables/<seg>.json         sample table segments: per sample its byte extents,
                                        packet-index extent and sample_info (immutable)
     <tensor>/chunks/<chunk>            sample bytes, many small samples packed per chunk
-    <tensor>/lists/<list>.json         segment lists (1.3): descriptors of sealed segments, or of
+    <tensor>/lists/<list>.json         segment lists (2.0): descriptors of sealed segments, or of
                                        lower-level lists (immutable)
 
     >>> from vidlake.format import records as fmt
@@ -69,12 +69,14 @@ FORMAT_NAME = "vidlake"
 #: ``coords``, ``aligned_to`` (docs/FORMAT.md, "Sequences and annotations").
 #: 1.2 added the optional ``shape`` summary of each segment in the commit record (readers load
 #: segments lazily; docs/FORMAT.md, "Segment summaries").
-#: 1.3 added segment lists (``tensor_state[t]["lists"]``, ``<tensor>/lists/<id>.json``;
-#: docs/FORMAT.md, "Segment lists"). A writer says 1.3 only in a record that has lists (1.2
-#: readers read every other record), so FORMAT_VERSION stays what a record without lists says.
+#: 2.0 added segment lists (``tensor_state[t]["lists"]``, ``<tensor>/lists/<id>.json``;
+#: docs/FORMAT.md, "Segment lists"): a major, since a 1.x reader cannot read a record with lists
+#: (it refuses it with its "newer major, upgrade" message). A writer says 2.0 only in a record
+#: that has lists (1.x readers read every other record), so FORMAT_VERSION stays what a record
+#: without lists says. A reader reads every older major too.
 FORMAT_VERSION = "1.2"
-LISTS_VERSION = "1.3"
-FORMAT_MAJOR = 1
+LISTS_VERSION = "2.0"
+FORMAT_MAJOR = 2
 #: the deepest segment-list tree a record may name (64 entries per list: 64^16 segments)
 MAX_LIST_LEVEL = 16
 #: the most entries one segment list may hold
@@ -119,7 +121,7 @@ def table_key(tensor: str, seg_id: str) -> str:
 
 
 def list_key(tensor: str, list_id: str) -> str:
-    """Key of one segment list (format 1.3)."""
+    """Key of one segment list (format 2.0)."""
     return f"{tensor}/lists/{list_id}.json"
 
 
@@ -227,7 +229,7 @@ def _extents(v: Any, what: str, field: str) -> None:
 
 
 def check_version(meta: dict[str, Any], what: str) -> None:
-    """Refuse objects of another format or of a newer major format version."""
+    """Refuse objects of another format or of a major format version newer than this reader's."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise DatasetError(f"{what} is not a vidlake object (format={meta.get('format') if isinstance(meta, dict) else None!r})")
     ver = str(meta.get("format_version", ""))
@@ -237,8 +239,8 @@ def check_version(meta: dict[str, Any], what: str) -> None:
         raise DatasetError(f"{what} has an unreadable format_version {ver!r}") from None
     if major > FORMAT_MAJOR:
         raise DatasetError(
-            f"{what} was written with vidlake format version {ver}; this vidlake reads format "
-            f"{FORMAT_MAJOR}.x only. Upgrade vidlake to open it."
+            f"{what} was written with vidlake format version {ver}; this vidlake reads "
+            f"formats up to {FORMAT_MAJOR}.x. Upgrade vidlake to open it."
         )
 
 
@@ -246,8 +248,8 @@ def later_version(a: str, b: str) -> str:
     """The later of two ``major.minor`` versions (what a commit record says after a writer of
     version ``b`` commits to a dataset of version ``a``: a newer minor is kept as it is).
 
-        >>> later_version("1.1", "1.2"), later_version("1.3", "1.2"), later_version("", "1.2")
-        ('1.2', '1.3', '1.2')
+        >>> later_version("1.1", "1.2"), later_version("2.0", "1.2"), later_version("", "1.2")
+        ('1.2', '2.0', '1.2')
     """
     def key(v: str) -> tuple[int, int]:
         try:
@@ -303,7 +305,7 @@ def check_dataset_meta(meta: dict[str, Any], what: str) -> None:
         if "length" not in st or "segments" not in st:
             raise _damaged(what, f, "needs 'length' and 'segments'")
         length = _int(st["length"], what, f + ".length")
-        # 1.3: segment lists cover the first rows, the segments listed here the rest
+        # 2.0: segment lists cover the first rows, the segments listed here the rest
         covered = check_descriptors(st.get("lists", []), what, f + ".lists", 0, None)
         covered = check_descriptors(st["segments"], what, f + ".segments", covered, 0)
         if covered != length:
@@ -325,7 +327,7 @@ def check_dataset_meta(meta: dict[str, Any], what: str) -> None:
 
 
 def summary_shape(shapes: list[Any]) -> list[Any] | None:
-    """The summary of a segment list (1.3): the element-wise common shape of its entries'
+    """The summary of a segment list (2.0): the element-wise common shape of its entries'
     summaries (``[None]`` when their ranks differ), ``None`` when one of them has none (as
     ``htypes.common_shape``, which this layer cannot import).
 
@@ -341,7 +343,7 @@ def summary_shape(shapes: list[Any]) -> list[Any] | None:
 
 
 def _summary(v: Any, what: str, field: str) -> None:
-    """A segment's (1.2) or a segment list's (1.3) ``shape`` summary, or ``None``."""
+    """A segment's (1.2) or a segment list's (2.0) ``shape`` summary, or ``None``."""
     if v is None:
         return
     shape = _list(v, what, field)
@@ -354,7 +356,7 @@ def _summary(v: Any, what: str, field: str) -> None:
 
 def check_descriptors(descs: Any, what: str, field: str, start: int, level: int | None) -> int:
     """Descriptors of segments (``level`` 0: ``{"id", "start", "count", "shape"}``) or of
-    segment lists (``{..., "level"}``, 1.3; ``level`` the one they all have, ``None``: any)
+    segment lists (``{..., "level"}``, 2.0; ``level`` the one they all have, ``None``: any)
     covering rows ``start ..`` in order without gaps; returns the end.
 
         >>> check_descriptors([{"id": "ab", "start": 4, "count": 2}], "m.json", "segments", 4, 0)
@@ -379,7 +381,7 @@ def check_descriptors(descs: Any, what: str, field: str, start: int, level: int 
 
 
 def encode_list(tensor: str, level: int, start: int, entries: list[dict[str, Any]]) -> bytes:
-    """A segment list (1.3): descriptors of the segments (``level`` 1) or of the level - 1
+    """A segment list (2.0): descriptors of the segments (``level`` 1) or of the level - 1
     lists (``level`` > 1) holding samples ``start ..``."""
     return encode_json({
         "format": FORMAT_NAME, "format_version": LISTS_VERSION,
