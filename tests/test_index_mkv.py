@@ -339,6 +339,25 @@ def test_truncated_file(synth, tmp_path):
         _core.Index.build(str(q), -1, str(q), "tables")
 
 
+def _restart_timestamps(kids) -> bytes:
+    """Every Cluster's Timestamp set to 0: each cluster restarts at the first one's times."""
+    return b"".join(_el(0xE7, b"\x00") if eid == 0xE7 else whole for eid, whole, _ in kids)
+
+
+def test_repeated_timestamps_are_refused_naming_the_file(synth, tmp_path):
+    """Clusters that all restart at pts 0 (found by fuzz/container_fuzzer.cpp: a cluster copied
+    after another) give frames no presentation order: every mode raises VideoDecodeError naming
+    the file and the cause, rather than build an index the loader refuses as damaged."""
+    p = tmp_path / "restarts.mkv"
+    _rewrite_clusters(synth["small_clusters.mkv"], p, _restart_timestamps)
+    why = r"restarts\.mkv: frame timestamps repeat or go backwards \(frame \d+ at pts \d+ after \d+"
+    for mode in ("demux", "tables", "auto", "checked"):
+        with pytest.raises(vidlake.VideoDecodeError, match=why):
+            _core.Index.build(str(p), -1, str(p), mode)
+    with pytest.raises(vidlake.VideoDecodeError, match=why):
+        vidlake.VideoReader(str(p))
+
+
 def _header_bytes(data: bytes) -> list[int]:
     """Offsets of the element headers (and the first block-header bytes) of a Matroska file."""
     out: list[int] = []
