@@ -84,3 +84,61 @@ def test_fuzz_inputs_replay_without_crash_or_foreign_errors():
     late = [r for r in results if "/regressions/" in r[0] and not Path(r[0]).name.startswith("valid-")
             and (r[2], r[3]) != ("load", "IndexFormatError")]
     assert not late, f"crashers not refused at load with IndexFormatError: {late}"
+
+
+# Container crashers (``fuzz/regressions-container``, ``fuzz/container_fuzzer.cpp``): one selector
+# byte (index mode: auto, tables, checked, demux; source: file bytes, a local or a remote range
+# source) followed by the bytes of a video file. Each is built, reloaded and read as the harness
+# does; each must now be refused with a VidlakeError, or give an index that loads again unchanged.
+_CONTAINER_CHILD = textwrap.dedent("""
+    import json, sys, vidlake
+    from vidlake import _core
+    inputs = json.loads(sys.stdin.read())
+
+    class Ranges:  # a dataset's ChunkRangeSource (local) or a remote object
+        def __init__(self, b, local):
+            self.b, self.size, self.local, self.name = b, len(b), local, "ranges"
+        def fetch(self, ranges):
+            return [self.b[a:e] for a, e in ranges]
+
+    out = []
+    for path in inputs:
+        raw = open(path, "rb").read()
+        if len(raw) < 2:
+            continue
+        mode = ("auto", "tables", "checked", "demux")[raw[0] % 4]
+        kind = (raw[0] // 4) % 3
+        b = raw[1:]
+        src = b if kind == 0 else Ranges(b, kind == 1)
+        stage = "build"
+        try:
+            idx = _core.Index.build(src, -1, "input", mode)
+            stage = "reload"
+            again = _core.Index.from_bytes(idx.to_bytes(), "input")
+            assert again.to_bytes() == idx.to_bytes(), "the index changed when loaded again"
+            stage = "read"
+            r = vidlake.VideoReader(src, index=idx, threads=1)
+            r.get_frames([0, len(r) - 1], size=(16, 16))
+            out.append([path, None, stage, ""])
+        except vidlake.VidlakeError as e:  # a built index the loader refuses is a finding
+            out.append([path, "vidlake" if stage != "reload" else type(e).__name__, stage, str(e)[:300]])
+        except BaseException as e:
+            out.append([path, type(e).__name__, stage, str(e)[:300]])
+    print(json.dumps(out))
+""")
+
+
+def test_container_crashers_replay_without_crash_or_foreign_errors():
+    inputs = sorted(str(p) for p in (FUZZ / "regressions-container").glob("*") if p.is_file())
+    assert inputs, "no container fuzz regressions found"
+    try:
+        res = subprocess.run([sys.executable, "-c", _CONTAINER_CHILD], input=json.dumps(inputs), text=True,
+                             capture_output=True, timeout=TIMEOUT, check=False,
+                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"replaying {len(inputs)} container fuzz inputs hung for more than {TIMEOUT} s")
+    assert res.returncode == 0, f"child crashed: exit code {res.returncode}\nstderr:\n{res.stderr[-3000:]}"
+    results = json.loads(res.stdout.splitlines()[-1])
+    assert len(results) == len(inputs)
+    foreign = [r for r in results if r[1] not in (None, "vidlake")]
+    assert not foreign, f"errors outside vidlake.VidlakeError (or an index that does not reload): {foreign}"
