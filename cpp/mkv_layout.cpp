@@ -343,8 +343,11 @@ Step Scanner::parse_block(Cursor& c, int64_t body, int64_t size, bool simple, Ne
         } else {
           lace += static_cast<int64_t>(v) - ((int64_t{1} << (7 * n - 1)) - 1);  // signed difference
         }
-        if (lace < 0) return Step::kFail;
+        // A lace is never larger than its block: checked on each one, so neither the running
+        // size (differences of up to 2^56) nor the sum of 255 of them can overflow.
+        if (lace < 0 || lace > size) return Step::kFail;
         total += lace;
+        if (total > size) return Step::kFail;
       }
     } else if ((size - h) % laces != 0) {  // fixed
       return Step::kFail;

@@ -358,6 +358,35 @@ def test_repeated_timestamps_are_refused_naming_the_file(synth, tmp_path):
         vidlake.VideoReader(str(p))
 
 
+def _huge_ebml_laces(kids) -> bytes:
+    """The cluster's first SimpleBlock claims EBML lacing with 40 laces of about 2^56 bytes each."""
+    out = bytearray()
+    for eid, whole, payload in kids:
+        if eid == 0xA3 and not _huge_ebml_laces.done:
+            _huge_ebml_laces.done = True
+            tl = 8 - payload[0].bit_length() + 1
+            laces = bytes([39]) + b"\x01\xff\xff\xff\xff\xff\xff\xfe" * 39
+            out += _el(0xA3, payload[:tl + 2] + bytes([payload[tl + 2] | 0x06]) + laces + payload[tl + 3:])
+        else:
+            out += whole
+    return bytes(out)
+
+
+_huge_ebml_laces.done = False  # type: ignore[attr-defined]
+
+
+def test_lace_sizes_larger_than_the_block(synth, tmp_path):
+    """EBML lace sizes near 2^56 (issue 19): the scan refuses the block on the first lace larger
+    than the block instead of summing them into a signed overflow (undefined behaviour that
+    UBSan reports under make test-asan-core; fuzz/regressions-container replays it in make fuzz)."""
+    p = tmp_path / "laces.mkv"
+    _huge_ebml_laces.done = False  # type: ignore[attr-defined]
+    _rewrite_clusters(synth["live.mkv"], p, _huge_ebml_laces)
+    with pytest.raises(vidlake.UnsupportedFormatError, match=r"laces\.mkv.*container tables"):
+        _core.Index.build(str(p), -1, str(p), "tables")
+    assert _core.Index.build(str(p), -1, str(p), "auto").built_from == "demux"  # FFmpeg's own rules
+
+
 def _header_bytes(data: bytes) -> list[int]:
     """Offsets of the element headers (and the first block-header bytes) of a Matroska file."""
     out: list[int] = []
