@@ -387,6 +387,24 @@ def test_lace_sizes_larger_than_the_block(synth, tmp_path):
     assert _core.Index.build(str(p), -1, str(p), "auto").built_from == "demux"  # FFmpeg's own rules
 
 
+def test_frame_size_beyond_what_the_loader_accepts(tmp_path):
+    """A Matroska PixelHeight of 16432 (found by fuzz/container_fuzzer.cpp on a VP9 WebM): every
+    mode raises UnsupportedFormatError naming the file and the size, rather than build an index
+    the loader refuses (frames are at most 16384 x 16384, docs/DESIGN.md "Threat model")."""
+    src = tmp_path / "src.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x256:r=10", "-frames:v", "3", *X264, "-an", str(src))
+    data = bytearray(src.read_bytes())
+    at = data.find(bytes([0xBA, 0x82, 0x01, 0x00]))  # PixelHeight 256
+    assert at > 0
+    data[at + 2:at + 4] = (16432).to_bytes(2, "big")
+    p = tmp_path / "tall.mkv"
+    p.write_bytes(bytes(data))
+    why = r"tall\.mkv: the container gives the video a frame size of 64x16432, larger than vidlake reads"
+    for mode in ("demux", "tables", "auto", "checked"):
+        with pytest.raises(vidlake.UnsupportedFormatError, match=why):
+            _core.Index.build(str(p), -1, str(p), mode)
+
+
 def _header_bytes(data: bytes) -> list[int]:
     """Offsets of the element headers (and the first block-header bytes) of a Matroska file."""
     out: list[int] = []
