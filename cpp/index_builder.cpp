@@ -421,6 +421,7 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, int64_t& packet
                            ", larger than vidlake reads (at most " + std::to_string(kIndexMaxSide) + " x " +
                            std::to_string(kIndexMaxSide) + ")");
   }
+  check_built_stream(idx.info, source.name());  // every other field the loader checks
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
   if (tables != nullptr) {
     const std::string container = fmt->iformat->name;

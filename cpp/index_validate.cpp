@@ -54,8 +54,11 @@ bool eight_bit_family(AVCodecID id) {
   }
 }
 
+constexpr const char* kRefusedField = "packet index field ";
+constexpr const char* kRefusedWhy = " (damaged or crafted index)";
+
 [[noreturn]] void refuse(const std::string& field, const std::string& why) {
-  throw IndexFormatError("packet index field '" + field + "' " + why + " (damaged or crafted index)");
+  throw IndexFormatError(kRefusedField + ("'" + field + "' ") + why + kRefusedWhy);
 }
 
 void check_range(const std::string& field, int64_t v, int64_t lo, int64_t hi) {
@@ -69,12 +72,19 @@ void check_time(const std::string& field, int64_t v, int64_t unknown) {
   if (v != unknown) check_range(field, v, -kIndexMaxValue, kIndexMaxValue);
 }
 
+void check_stream_values(const StreamInfo& s);
+
 void check_stream_info(const StreamInfo& s) {
   if (!index_codec_allowed(s.codec_id)) {
     const AVCodecDescriptor* d = avcodec_descriptor_get(static_cast<AVCodecID>(s.codec_id));
     refuse("codec_id", "is " + std::to_string(s.codec_id) + (d ? std::string(" (") + d->name + ")" : std::string()) +
                            ", not a video codec vidlake reads from a stored index");
   }
+  check_stream_values(s);
+}
+
+// Every stream field but the codec (a file of another codec is still read from the file).
+void check_stream_values(const StreamInfo& s) {
   const AVCodecID id = static_cast<AVCodecID>(s.codec_id);
   check_range("num_streams", s.num_streams, 1, 65536);
   check_range("stream_index", s.stream_index, 0, s.num_streams - 1);
@@ -142,6 +152,21 @@ void check_stream_info(const StreamInfo& s) {
 }
 
 }  // namespace
+
+void check_built_stream(const StreamInfo& info, const std::string& source_name) {
+  try {
+    check_stream_values(info);
+  } catch (const IndexFormatError& e) {
+    std::string why = e.what();  // kRefusedField 'name' ... kRefusedWhy
+    const std::string prefix = kRefusedField, suffix = kRefusedWhy;
+    if (why.compare(0, prefix.size(), prefix) == 0) why.erase(0, prefix.size());
+    if (why.size() >= suffix.size() && why.compare(why.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      why.resize(why.size() - suffix.size());
+    }
+    throw UnsupportedError(source_name + ": the container describes the video stream with a value vidlake does " +
+                           "not index (stream field " + why + ")");
+  }
+}
 
 bool index_codec_allowed(int32_t codec_id) {
   for (AVCodecID id : kAllowedCodecs) {

@@ -26,6 +26,12 @@ void validate_index(const PacketIndex& index);
 // a source of `source_size` bytes (a sample shorter than its index).
 void check_index_fits(const PacketIndex& index, int64_t source_size, const std::string& source_name);
 
+// Throws UnsupportedError naming the source and the field when the builder read a stream
+// description (frame size, depth, colour, rates, ...) that validate_index would refuse once
+// stored, so no index is built that cannot be loaded again. The codec is not checked: a video
+// of another codec is still read from its file.
+void check_built_stream(const StreamInfo& info, const std::string& source_name);
+
 // True for the codecs whose streams an index may describe (see the .cpp).
 bool index_codec_allowed(int32_t codec_id);
 

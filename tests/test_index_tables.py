@@ -290,3 +290,24 @@ def test_damaged_headers_never_crash(tmp_path, asset_path):
         r = vidlake.VideoReader(str(p), index=idx)
         with contextlib.suppress(vidlake.VideoDecodeError, IndexError, ValueError):
             r.get_frames([0, len(r) - 1])
+
+
+def test_sample_entry_depth_the_loader_refuses(tmp_path):
+    """A QuickTime sample entry whose depth is 10794 (found by fuzz/container_fuzzer.cpp): the
+    demuxer reports it as bits_per_coded_sample, which a stored index may not hold (at most 64);
+    every mode raises UnsupportedFormatError naming the file and the field, rather than build an
+    index Index.from_bytes then refuses as damaged."""
+    src = tmp_path / "src.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10", "-frames:v", "3", "-c:v", "libx264", str(src))
+    data = bytearray(src.read_bytes())
+    entry = data.find(b"avc1", data.find(b"stsd")) - 4  # the sample entry box
+    assert entry > 0
+    depth = entry + 8 + 6 + 2 + 16 + 4 + 8 + 4 + 2 + 32
+    assert data[depth:depth + 2] == b"\x00\x18"  # 24 bits
+    data[depth:depth + 2] = (10794).to_bytes(2, "big")
+    p = tmp_path / "deep.mp4"
+    p.write_bytes(bytes(data))
+    why = r"deep\.mp4: the container describes the video stream .* 'bits_per_coded_sample' is 10794, outside \[0, 64\]"
+    for mode in ("demux", "tables", "auto", "checked"):
+        with pytest.raises(vidlake.UnsupportedFormatError, match=why):
+            _core.Index.build(str(p), -1, str(p), mode)
