@@ -590,19 +590,6 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, int64_t& packet
     idx.frame_pts = fill_missing_timestamps(idx, order.timestamps);
   }
   if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
-  // Frames are numbered in presentation order and told apart by their timestamps (the loader
-  // refuses an index whose frame timestamps do not strictly increase, index_validate.cpp). Pts
-  // that repeat (e.g. Matroska clusters that all restart at 0) leave the order to the decode
-  // above, and best-effort timestamps that then repeat or go backwards number nothing.
-  for (size_t f = 1; f < idx.frame_pts.size(); ++f) {
-    if (idx.frame_pts[f] <= idx.frame_pts[f - 1]) {
-      throw DecodeError(source.name() + ": frame timestamps repeat or go backwards (frame " + std::to_string(f) +
-                        " at pts " + std::to_string(idx.frame_pts[f]) + " after " +
-                        std::to_string(idx.frame_pts[f - 1]) + ", time base " + std::to_string(idx.info.tb_num) +
-                        "/" + std::to_string(idx.info.tb_den) +
-                        "): the container's timestamps are damaged, so its frames have no presentation order");
-    }
-  }
   idx.finalize();
   if (!demuxer.probed() || idx.info.pix_fmt < 0) {
     int from_sps = -1;

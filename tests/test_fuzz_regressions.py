@@ -113,9 +113,11 @@ _CONTAINER_CHILD = textwrap.dedent("""
         stage = "build"
         try:
             idx = _core.Index.build(src, -1, "input", mode)
+            stage = "store"  # may refuse, naming the cause (an index the loader would refuse)
+            stored = idx.to_bytes()
             stage = "reload"
-            again = _core.Index.from_bytes(idx.to_bytes(), "input")
-            assert again.to_bytes() == idx.to_bytes(), "the index changed when loaded again"
+            again = _core.Index.from_bytes(stored, "input")
+            assert again.to_bytes() == stored, "the index changed when loaded again"
             stage = "read"
             r = vidlake.VideoReader(src, index=idx, threads=1)
             r.get_frames([0, len(r) - 1], size=(16, 16))

@@ -344,18 +344,24 @@ def _restart_timestamps(kids) -> bytes:
     return b"".join(_el(0xE7, b"\x00") if eid == 0xE7 else whole for eid, whole, _ in kids)
 
 
-def test_repeated_timestamps_are_refused_naming_the_file(synth, tmp_path):
+def test_repeated_timestamps_read_but_are_not_stored(synth, tmp_path):
     """Clusters that all restart at pts 0 (found by fuzz/container_fuzzer.cpp: a cluster copied
-    after another) give frames no presentation order: every mode raises VideoDecodeError naming
-    the file and the cause, rather than build an index the loader refuses as damaged."""
+    after another): the frame order comes from a decode whose timestamps repeat. The video reads
+    from its file in every mode, but its index cannot be stored: to_bytes and an append raise
+    VideoDecodeError / SampleAppendError naming the cause, never an index the loader refuses."""
     p = tmp_path / "restarts.mkv"
     _rewrite_clusters(synth["small_clusters.mkv"], p, _restart_timestamps)
-    why = r"restarts\.mkv: frame timestamps repeat or go backwards \(frame \d+ at pts \d+ after \d+"
+    why = r"frame timestamps repeat or go backwards \(frame \d+ at pts -?\d+ after -?\d+, time base 1/1000\)"
     for mode in ("demux", "tables", "auto", "checked"):
-        with pytest.raises(vidlake.VideoDecodeError, match=why):
-            _core.Index.build(str(p), -1, str(p), mode)
-    with pytest.raises(vidlake.VideoDecodeError, match=why):
-        vidlake.VideoReader(str(p))
+        idx = _core.Index.build(str(p), -1, str(p), mode)
+        with pytest.raises(vidlake.VideoDecodeError, match=why + ": the video reads from its file"):
+            idx.to_bytes()
+    r = vidlake.VideoReader(str(p))
+    assert r.get_frames([0, len(r) - 1]).shape[0] == 2
+    ds = vidlake.empty(str(tmp_path / "ds"))
+    ds.create_tensor("videos", htype="video", sample_compression="mkv")
+    with pytest.raises(vidlake.SampleAppendError, match=r"restarts\.mkv.*" + why):
+        ds.videos.append(vidlake.read(str(p)))
 
 
 def _huge_ebml_laces(kids) -> bytes:

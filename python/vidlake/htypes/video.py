@@ -183,7 +183,11 @@ def _prepare_file(data: Any, filename: str | None, compression: str, tensor: str
     except StorageError as e:
         raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
     info, extra = video_facts(index, bytes(head), filename, compression, tensor)
-    return PreparedSample(data=data, info=info, index=bytes(index.to_bytes()), extra=extra)
+    try:
+        stored = bytes(index.to_bytes())
+    except VideoDecodeError as e:  # e.g. frame timestamps that repeat: readable, not storable
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
+    return PreparedSample(data=data, info=info, index=stored, extra=extra)
 
 
 def video_facts(index: Any, head: bytes, filename: str | None, compression: str | None,
