@@ -246,20 +246,6 @@ InbandState read_inband_section(Reader& r, size_t num_packets) {
 }  // namespace
 
 std::string PacketIndex::serialize() const {
-  // The loader refuses frame timestamps that do not strictly increase (index_validate.cpp). The
-  // builder can produce them where the container's pts repeat or are missing (Matroska clusters
-  // that all restart at 0, laced frames) and the frame order comes from a decode: such a video
-  // reads from its file, but its index cannot be stored and loaded again, so it is refused here,
-  // when it is stored, rather than as a damaged index when it is loaded.
-  for (size_t f = 1; f < frame_pts.size(); ++f) {
-    if (frame_pts[f] <= frame_pts[f - 1]) {
-      throw DecodeError(std::string(info.container.empty() ? "video" : info.container) +
-                        " stream: frame timestamps repeat or go backwards (frame " + std::to_string(f) + " at pts " +
-                        std::to_string(frame_pts[f]) + " after " + std::to_string(frame_pts[f - 1]) + ", time base " +
-                        std::to_string(info.tb_num) + "/" + std::to_string(info.tb_den) +
-                        "): the video reads from its file, but its index cannot be stored");
-    }
-  }
   Writer w;
   w.raw("VLIX", 4);
   w.u16(kIndexFormatMajor);

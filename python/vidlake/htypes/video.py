@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import HtypeError, SampleAppendError, StorageError, VideoDecodeError, VideoEncodeError
+from ..errors import (
+    HtypeError,
+    IndexFormatError,
+    SampleAppendError,
+    StorageError,
+    VideoDecodeError,
+    VideoEncodeError,
+)
 from ..format.records import sample_index
 from ..sources import Sample
 from ..storage.provider import FileRange
@@ -183,10 +190,16 @@ def _prepare_file(data: Any, filename: str | None, compression: str, tensor: str
     except StorageError as e:
         raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
     info, extra = video_facts(index, bytes(head), filename, compression, tensor)
+    stored = bytes(index.to_bytes())
     try:
-        stored = bytes(index.to_bytes())
-    except VideoDecodeError as e:  # e.g. frame timestamps that repeat: readable, not storable
-        raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
+        # An index the loader would refuse is not stored. The builder checks the stream fields
+        # as the loader does; what it still lets through is frame timestamps that repeat or go
+        # backwards (the order from a decode: pts that restart or are missing), which read
+        # from the file but cannot be loaded again.
+        Index.from_bytes(stored, filename or "")
+    except IndexFormatError as e:
+        raise SampleAppendError(f"cannot append {what} to {tensor!r}: its packet index could not be loaded "
+                                f"again ({e}); read it from its file with vidlake.VideoReader") from None
     return PreparedSample(data=data, info=info, index=stored, extra=extra)
 
 
