@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import DatasetError
 from ..htypes import common_shape
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SampleTable", "check_summary", "segment_shape"]
 
 Entry = dict[str, Any]
+T = TypeVar("T")
 
 
 def segment_shape(rows: Sequence[Entry]) -> list[int | None]:
@@ -130,11 +131,12 @@ class SampleTable:
         if got is None:
             if self._load_list is None:  # pragma: no cover -- a table without storage has no lists
                 raise DatasetError(f"segment list {desc['id']} is not loaded and there is no storage to read it from")
-            with self._lock:
-                got = self._nodes.get(desc["id"])
-                if got is None:
-                    entries = self._load_list(desc)
-                    got = self._nodes[desc["id"]] = (entries, [int(e["start"]) for e in entries])
+            load_list = self._load_list
+
+            def read() -> tuple[list[dict[str, Any]], list[int]]:
+                entries = load_list(desc)
+                return entries, [int(e["start"]) for e in entries]
+            got = self._read_once(self._nodes, desc["id"], read)
         return got[0]
 
     def remember_list(self, desc: dict[str, Any], entries: list[dict[str, Any]]) -> None:
@@ -158,12 +160,18 @@ class SampleTable:
         if rows is None:
             if self._load is None:  # pragma: no cover -- a table without storage has no segments
                 raise DatasetError(f"segment {seg['id']} is not loaded and there is no storage to read it from")
-            with self._lock:
-                rows = self._rows.get(seg["id"])
-                if rows is None:
-                    rows = self._load(seg)
-                    self._rows[seg["id"]] = rows
+            load = self._load
+            rows = self._read_once(self._rows, seg["id"], lambda: load(seg))
         return rows
+
+    def _read_once(self, cache: dict[str, T], key: str, read: Callable[[], T]) -> T:
+        """``cache[key]``, read under the table's lock if no other thread has read it meanwhile
+        (so concurrent first touches of one segment or list read it once)."""
+        with self._lock:
+            got = cache.get(key)
+            if got is None:
+                got = cache[key] = read()
+        return got
 
     def rows_of(self, k: int) -> list[Entry]:
         """The entries of directly listed segment ``k`` (read and checked on first use)."""
