@@ -60,3 +60,11 @@ def tables_indexes_of_damaged(src: bytes, damage: Callable[[bytearray, int, np.r
             assert p.name in message, f"the error does not name the file {p.name}: {message}"
             continue
         yield p, idx
+
+
+def assert_every_index_mode_refuses(path: Path, error: type[Exception], why: str) -> None:
+    """Each index build mode (demux, tables, auto, checked) raises ``error`` matching ``why`` on
+    the file ``path``, rather than build an index the loader refuses."""
+    for mode in ("demux", "tables", "auto", "checked"):
+        with pytest.raises(error, match=why):
+            _core.Index.build(str(path), -1, str(path), mode)

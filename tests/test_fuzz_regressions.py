@@ -22,16 +22,20 @@ import pytest
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
 TIMEOUT = 300
 
-_CHILD = textwrap.dedent("""
-    import json, sys, vidlake
-    videos, inputs = json.loads(sys.stdin.read())
-    data = {p: open(p, "rb").read() for p in videos}
-
-    class Ranges:  # like a dataset's ChunkRangeSource
+# the range source both children read through: a dataset's ChunkRangeSource (local) or a remote
+# object, over bytes in memory
+_RANGES = textwrap.dedent("""
+    class Ranges:
         def __init__(self, b, local):
             self.b, self.size, self.local, self.name = b, len(b), local, "ranges"
         def fetch(self, ranges):
             return [self.b[a:e] for a, e in ranges]
+""")
+
+_CHILD = _RANGES + textwrap.dedent("""
+    import json, sys, vidlake
+    videos, inputs = json.loads(sys.stdin.read())
+    data = {p: open(p, "rb").read() for p in videos}
 
     out = []
     for path in inputs:
@@ -90,16 +94,10 @@ def test_fuzz_inputs_replay_without_crash_or_foreign_errors():
 # byte (index mode: auto, tables, checked, demux; source: file bytes, a local or a remote range
 # source) followed by the bytes of a video file. Each is built, reloaded and read as the harness
 # does; each must now be refused with a VidlakeError, or give an index that loads again unchanged.
-_CONTAINER_CHILD = textwrap.dedent("""
+_CONTAINER_CHILD = _RANGES + textwrap.dedent("""
     import json, sys, vidlake
     from vidlake import _core
     inputs = json.loads(sys.stdin.read())
-
-    class Ranges:  # a dataset's ChunkRangeSource (local) or a remote object
-        def __init__(self, b, local):
-            self.b, self.size, self.local, self.name = b, len(b), local, "ranges"
-        def fetch(self, ranges):
-            return [self.b[a:e] for a, e in ranges]
 
     out = []
     for path in inputs:

@@ -13,7 +13,7 @@ from pathlib import Path
 import assets
 import numpy as np
 import pytest
-from helpers import tables_indexes_of_damaged
+from helpers import assert_every_index_mode_refuses, tables_indexes_of_damaged
 from remote_fixtures import HOST, CountingProxy
 
 import vidlake
@@ -406,9 +406,7 @@ def test_frame_size_beyond_what_the_loader_accepts(tmp_path):
     p = tmp_path / "tall.mkv"
     p.write_bytes(bytes(data))
     why = r"tall\.mkv: the container gives the video a frame size of 64x16432, larger than vidlake reads"
-    for mode in ("demux", "tables", "auto", "checked"):
-        with pytest.raises(vidlake.UnsupportedFormatError, match=why):
-            _core.Index.build(str(p), -1, str(p), mode)
+    assert_every_index_mode_refuses(p, vidlake.UnsupportedFormatError, why)
 
 
 def _header_bytes(data: bytes) -> list[int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import assets
 import numpy as np
 import pytest
-from helpers import tables_indexes_of_damaged
+from helpers import assert_every_index_mode_refuses, tables_indexes_of_damaged
 from remote_fixtures import HOST, CountingProxy
 
 import vidlake
@@ -308,6 +308,4 @@ def test_sample_entry_depth_the_loader_refuses(tmp_path):
     p = tmp_path / "deep.mp4"
     p.write_bytes(bytes(data))
     why = r"deep\.mp4: the container describes the video stream .* 'bits_per_coded_sample' is 10794, outside \[0, 64\]"
-    for mode in ("demux", "tables", "auto", "checked"):
-        with pytest.raises(vidlake.UnsupportedFormatError, match=why):
-            _core.Index.build(str(p), -1, str(p), mode)
+    assert_every_index_mode_refuses(p, vidlake.UnsupportedFormatError, why)
