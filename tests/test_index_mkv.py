@@ -348,7 +348,8 @@ def test_repeated_timestamps_read_but_are_not_stored(synth, tmp_path):
     """Clusters that all restart at pts 0 (found by fuzz/container_fuzzer.cpp: a cluster copied
     after another): the frame order comes from a decode whose timestamps repeat. The video reads
     from its file in every mode, but the loader refuses its index (frame timestamps must strictly
-    increase), so an append refuses it naming the file instead of storing an unloadable index."""
+    increase), so an append (or a link) refuses it naming the file instead of storing an
+    unloadable index."""
     p = tmp_path / "restarts.mkv"
     _rewrite_clusters(synth["small_clusters.mkv"], p, _restart_timestamps)
     for mode in ("demux", "tables", "auto", "checked"):
@@ -362,6 +363,11 @@ def test_repeated_timestamps_read_but_are_not_stored(synth, tmp_path):
     with pytest.raises(vidlake.SampleAppendError, match=r"restarts\.mkv.*packet index could not be loaded again"):
         ds.videos.append(vidlake.read(str(p)))
     assert len(ds.videos) == 0
+    # a link[video] to it is refused the same way (its index is stored in the dataset too)
+    ds.create_tensor("links", htype="link[video]")
+    with pytest.raises(vidlake.SampleAppendError, match=r"cannot link .*restarts\.mkv.*packet index could not be loaded again"):
+        ds.links.append(vidlake.link(str(p)))
+    assert len(ds.links) == 0
 
 
 def _huge_ebml_laces(kids) -> bytes:

@@ -49,7 +49,7 @@ from ..video.images import current_image_decoder
 from . import register
 from .base import Htype, PreparedSample, SampleContext, WriteContext
 from .image import stored_image_decoder
-from .video import VIDEO_COMPRESSIONS, video_facts
+from .video import VIDEO_COMPRESSIONS, storable_index, video_facts
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping
@@ -164,7 +164,8 @@ def prepare_link(htype: str, sample: Any, tensor: str, meta: Mapping[str, Any],
     try:
         if htype == "link[video]":
             index, info, extra = _index_video(ctx, sample, tensor, comp)
-            return PreparedSample(b"", info, index=bytes(index.to_bytes()), extra=extra, link=entry_link)
+            stored = storable_index(index, f"cannot link {what} to {tensor!r}", redact(sample.url))
+            return PreparedSample(b"", info, index=stored, extra=extra, link=entry_link)
         data = _whole_file(ctx, entry_link)
         return PreparedSample(b"", _image_facts(data, sample.url, tensor, comp), link=entry_link)
     except (FileNotFoundError, KeyError):

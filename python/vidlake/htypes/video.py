@@ -33,7 +33,7 @@ from .base import Htype, PreparedSample, SampleContext, WriteContext
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["CONTAINER_FAMILIES", "VIDEO_COMPRESSIONS", "VideoHtype", "container_format", "video_facts"]
+__all__ = ["CONTAINER_FAMILIES", "VIDEO_COMPRESSIONS", "VideoHtype", "container_format", "storable_index", "video_facts"]
 
 #: accepted ``sample_compression`` values of video tensors (``mpg`` is ``mpeg``)
 VIDEO_COMPRESSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpeg", "mpg", "ts", "ivf", "hevc", "h264")
@@ -190,17 +190,24 @@ def _prepare_file(data: Any, filename: str | None, compression: str, tensor: str
     except StorageError as e:
         raise SampleAppendError(f"cannot append {what} to {tensor!r}: {e}") from None
     info, extra = video_facts(index, bytes(head), filename, compression, tensor)
+    stored = storable_index(index, f"cannot append {what} to {tensor!r}", filename or "")
+    return PreparedSample(data=data, info=info, index=stored, extra=extra)
+
+
+def storable_index(index: Index, cannot: str, filename: str) -> bytes:
+    """The bytes of ``index`` to store with a video or link[video] sample; ``SampleAppendError``
+    (``cannot``: "cannot append 'x.mkv' to 'videos'") if the loader would refuse them.
+
+    The builder checks the stream fields as the loader does; what it still lets through is frame
+    timestamps that repeat or go backwards (the order from a decode: pts that restart or are
+    missing), which read from the file but cannot be loaded again, so they are not stored."""
     stored = bytes(index.to_bytes())
     try:
-        # An index the loader would refuse is not stored. The builder checks the stream fields
-        # as the loader does; what it still lets through is frame timestamps that repeat or go
-        # backwards (the order from a decode: pts that restart or are missing), which read
-        # from the file but cannot be loaded again.
-        Index.from_bytes(stored, filename or "")
+        Index.from_bytes(stored, filename)
     except IndexFormatError as e:
-        raise SampleAppendError(f"cannot append {what} to {tensor!r}: its packet index could not be loaded "
-                                f"again ({e}); read it from its file with vidlake.VideoReader") from None
-    return PreparedSample(data=data, info=info, index=stored, extra=extra)
+        raise SampleAppendError(f"{cannot}: its packet index could not be loaded again ({e}); read it "
+                                "from its file with vidlake.VideoReader") from None
+    return stored
 
 
 def video_facts(index: Any, head: bytes, filename: str | None, compression: str | None,
