@@ -9,8 +9,10 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 namespace vidlake {
 
@@ -49,6 +51,22 @@ using PacketPtr = std::unique_ptr<AVPacket, PacketFreer>;
 using SwsContextPtr = std::unique_ptr<SwsContext, SwsContextFreer>;
 using CodecParametersPtr = std::unique_ptr<AVCodecParameters, CodecParametersFreer>;
 using IoContextPtr = std::unique_ptr<AVIOContext, IoContextFreer>;
+
+// Note [Enum fields from FFmpeg]: an FFmpeg enum field can hold a number no
+// enumerator of that enum has. MPEG-2's and MPEG-4's decoders copy the
+// colour bytes of a sequence header unchecked into AVCodecContext (a fuzzed
+// file gave colorspace 200, which then reached AVCodecParameters), and a
+// newer FFmpeg's enumerators are unknown to the headers built against.
+// Loading such a value as the enum type is undefined behaviour in C++
+// (UBSan: "not a valid value for type 'enum AVColorSpace'"), so the core
+// reads these fields as the int they are stored as.
+template <class E>
+int enum_value(const E& field) {
+  static_assert(std::is_enum_v<E> && sizeof(E) == sizeof(int), "an FFmpeg enum stored as an int");
+  int v = 0;
+  std::memcpy(&v, &field, sizeof v);
+  return v;
+}
 
 inline FramePtr make_frame() { return FramePtr(av_frame_alloc()); }
 inline PacketPtr make_packet() { return PacketPtr(av_packet_alloc()); }

@@ -21,8 +21,11 @@ SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst
   // then with BT.601, then the next with the stream's gave 15 levels off on a full-range BT.709
   // stream), and malloc may hand a new context the old one's address.
   const std::array<int, 6> key = {frame->width, frame->height, frame->format, dst_w, dst_h, static_cast<int>(dst_fmt)};
-  const int colorspace = stream_colors ? frame->colorspace : -1;
-  const int range = stream_colors ? frame->color_range : -1;
+  // Note [Enum fields from FFmpeg] (ffmpeg_util.h): read as ints, never loaded as the enums.
+  const int frame_colorspace = enum_value(frame->colorspace);
+  const int frame_range = enum_value(frame->color_range);
+  const int colorspace = stream_colors ? frame_colorspace : -1;
+  const int range = stream_colors ? frame_range : -1;
   if (sws_ && key == made_for_ && colorspace == applied_colorspace_ && range == applied_range_) return sws_.get();
   sws_.reset(sws_getContext(frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), dst_w, dst_h,
                             dst_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
@@ -41,8 +44,8 @@ SwsContext* FrameConverter::context_for(const AVFrame* frame, int dst_w, int dst
     int src_range = 0, dst_range = 0, brightness = 0, contrast = 0, saturation = 0;
     sws_getColorspaceDetails(ctx, &inv_table, &src_range, &table, &dst_range, &brightness, &contrast, &saturation);
     const int* src_coeffs = inv_table;
-    if (frame->colorspace != AVCOL_SPC_UNSPECIFIED) src_coeffs = sws_getCoefficients(frame->colorspace);
-    if (frame->color_range != AVCOL_RANGE_UNSPECIFIED) src_range = frame->color_range == AVCOL_RANGE_JPEG;
+    if (frame_colorspace != AVCOL_SPC_UNSPECIFIED) src_coeffs = sws_getCoefficients(frame_colorspace);
+    if (frame_range != AVCOL_RANGE_UNSPECIFIED) src_range = frame_range == AVCOL_RANGE_JPEG;
     sws_setColorspaceDetails(ctx, src_coeffs, src_range, table, dst_range, brightness, contrast, saturation);
   }
   return ctx;

@@ -48,6 +48,38 @@ double display_rotation(const AVStream* st) {
   return std::isnan(r) ? 0.0 : r;
 }
 
+enum class ColourField { kRange, kSpace, kPrimaries, kTransfer, kChromaLocation, kFieldOrder };
+
+// Note [Enum fields from FFmpeg] (ffmpeg_util.h): a colour field whose value
+// this FFmpeg does not name is stored as unspecified, as FFmpeg's H.264 and
+// HEVC parsers do with such a value in a VUI. The index then passes
+// check_built_stream, and the frames convert as those of a stream that says
+// nothing about its colours.
+int known_or_unspecified(int v, ColourField field) {
+  switch (field) {
+    case ColourField::kRange:
+      return v >= 0 && v < AVCOL_RANGE_NB ? v : AVCOL_RANGE_UNSPECIFIED;
+    case ColourField::kSpace:
+      return v >= 0 && v < AVCOL_SPC_NB && av_color_space_name(static_cast<AVColorSpace>(v)) != nullptr
+                 ? v
+                 : AVCOL_SPC_UNSPECIFIED;
+    case ColourField::kPrimaries:
+      return v >= 0 && v < AVCOL_PRI_NB && av_color_primaries_name(static_cast<AVColorPrimaries>(v)) != nullptr
+                 ? v
+                 : AVCOL_PRI_UNSPECIFIED;
+    case ColourField::kTransfer:
+      return v >= 0 && v < AVCOL_TRC_NB &&
+                     av_color_transfer_name(static_cast<AVColorTransferCharacteristic>(v)) != nullptr
+                 ? v
+                 : AVCOL_TRC_UNSPECIFIED;
+    case ColourField::kChromaLocation:
+      return v >= 0 && v < AVCHROMA_LOC_NB ? v : AVCHROMA_LOC_UNSPECIFIED;
+    case ColourField::kFieldOrder:
+      return v >= AV_FIELD_UNKNOWN && v <= AV_FIELD_BT ? v : AV_FIELD_UNKNOWN;
+  }
+  return v;
+}
+
 StreamInfo stream_info(const AVFormatContext* fmt, const AVStream* st, int64_t source_size) {
   const AVCodecParameters* par = st->codecpar;
   StreamInfo s;
@@ -64,12 +96,12 @@ StreamInfo stream_info(const AVFormatContext* fmt, const AVStream* st, int64_t s
   s.level = par->level;
   s.bits_per_coded_sample = par->bits_per_coded_sample;
   s.bits_per_raw_sample = par->bits_per_raw_sample;
-  s.color_range = par->color_range;
-  s.color_space = par->color_space;
-  s.color_primaries = par->color_primaries;
-  s.color_trc = par->color_trc;
-  s.chroma_location = par->chroma_location;
-  s.field_order = par->field_order;
+  s.color_range = known_or_unspecified(enum_value(par->color_range), ColourField::kRange);
+  s.color_space = known_or_unspecified(enum_value(par->color_space), ColourField::kSpace);
+  s.color_primaries = known_or_unspecified(enum_value(par->color_primaries), ColourField::kPrimaries);
+  s.color_trc = known_or_unspecified(enum_value(par->color_trc), ColourField::kTransfer);
+  s.chroma_location = known_or_unspecified(enum_value(par->chroma_location), ColourField::kChromaLocation);
+  s.field_order = known_or_unspecified(enum_value(par->field_order), ColourField::kFieldOrder);
   s.video_delay = par->video_delay;
   s.sar_num = par->sample_aspect_ratio.num;
   s.sar_den = par->sample_aspect_ratio.den;

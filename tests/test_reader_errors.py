@@ -127,3 +127,43 @@ def test_reader_still_works_after_errors(reader):
     frames = reader.get_frames([0, len(reader) - 1])
     assert frames.shape == (2, 240, 320, 3)
     assert np.array_equal(frames[0], reader[0])
+
+
+def _mpeg2_with_colour_bytes(path, primaries: int, transfer: int, matrix: int) -> None:
+    """An MPEG-2 stream whose sequence display extension carries the given colour bytes."""
+    import shutil
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=25", "-frames:v", "12", "-c:v", "mpeg2video", "-g", "6",
+                    "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+                    str(path)], check=True, timeout=TIMEOUT)
+    data = bytearray(path.read_bytes())
+    # 00 00 01 B5, then extension id 2 (sequence display) in the high nibble, video_format and
+    # colour_description_flag = 1 in the low one, then primaries, transfer and matrix bytes.
+    at = data.find(b"\x00\x00\x01\xb5\x2b")
+    assert at >= 0, "ffmpeg wrote no sequence display extension"
+    data[at + 5:at + 8] = bytes([primaries, transfer, matrix])
+    path.write_bytes(bytes(data))
+
+
+def test_colour_values_ffmpeg_does_not_name_read_as_unspecified(tmp_path):
+    # A fuzzed file (CI, container_fuzzer) had colour matrix 200 in an MPEG-2 sequence header:
+    # FFmpeg's MPEG-2 decoder copies it unchecked, and reading it as the C++ enum was undefined
+    # behaviour (UBSan in the ASan suite). Now such a value is "unspecified", as FFmpeg's H.264
+    # and HEVC parsers make it, and the frames are those of a sequential decode.
+    import oracle
+    path = tmp_path / "colour200.m2v"
+    _mpeg2_with_colour_bytes(path, 201, 202, 200)
+    report = run_child(str(path))
+    assert report["type"] is None, report
+    r = vidlake.VideoReader(str(path))
+    md = r.metadata
+    # "unknown" is FFmpeg's name of the unspecified value (ffprobe prints the same).
+    assert (md["color_space"], md["color_primaries"], md["color_transfer"]) == ("unknown",) * 3, md
+    n = len(r)
+    assert n == report["len"] == oracle.info(str(path)).num_frames
+    got = r.get_frames(list(range(n)))
+    ref = oracle.frames(str(path), range(n))
+    for i in range(n):
+        np.testing.assert_array_equal(got[i], ref[i], err_msg=f"frame {i}")
