@@ -444,16 +444,7 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, int64_t& packet
 
   PacketIndex idx;
   idx.info = stream_info(fmt, st, source.size());
-  // The loader refuses larger frames (index_validate.cpp): so does the builder, by name, rather
-  // than build an index no dataset could load again (a Matroska PixelHeight of 16432 did).
-  if (idx.info.width < 0 || idx.info.height < 0 || idx.info.width > kIndexMaxSide ||
-      idx.info.height > kIndexMaxSide) {
-    throw UnsupportedError(source.name() + ": the container gives the video a frame size of " +
-                           std::to_string(idx.info.width) + "x" + std::to_string(idx.info.height) +
-                           ", larger than vidlake reads (at most " + std::to_string(kIndexMaxSide) + " x " +
-                           std::to_string(kIndexMaxSide) + ")");
-  }
-  check_built_stream(idx.info, source.name());  // every other field the loader checks
+  check_built_stream(idx.info, source.name());  // every field the loader checks, by name
   FrameFilter filter(st->codecpar->codec_id, idx.info.extradata);
   if (tables != nullptr) {
     const std::string container = fmt->iformat->name;

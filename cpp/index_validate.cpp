@@ -154,6 +154,14 @@ void check_stream_values(const StreamInfo& s) {
 }  // namespace
 
 void check_built_stream(const StreamInfo& info, const std::string& source_name) {
+  // The loader refuses larger frames: so does the builder, by name, rather than build an index
+  // no dataset could load again (a Matroska PixelHeight of 16432 did).
+  if (info.width < 0 || info.height < 0 || info.width > kIndexMaxSide || info.height > kIndexMaxSide) {
+    throw UnsupportedError(source_name + ": the container gives the video a frame size of " +
+                           std::to_string(info.width) + "x" + std::to_string(info.height) +
+                           ", larger than vidlake reads (at most " + std::to_string(kIndexMaxSide) + " x " +
+                           std::to_string(kIndexMaxSide) + ")");
+  }
   try {
     check_stream_values(info);
   } catch (const IndexFormatError& e) {
