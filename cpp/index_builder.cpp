@@ -721,8 +721,10 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
   // file or buffer is demuxed (GB/s, and the full demux also sees damaged payloads).
   const auto* cb = dynamic_cast<const CallbackSource*>(&source);
   const bool remote = cb != nullptr && !cb->local();
+  bool scanned = false;  // scan_mp4_layout read every moof (and checked it)
   if (mode == IndexMode::kTables || mode == IndexMode::kChecked || (mode == IndexMode::kAuto && remote)) {
     std::optional<TablesLayout> layout = scan_mp4_layout(source);
+    scanned = layout.has_value();
     std::optional<MkvLayout> mkv;
     // Note [Checked tables] walks MP4 samples at their offsets; Matroska stays on the demux there.
     if (!layout && mode != IndexMode::kChecked &&
@@ -779,6 +781,7 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
                              "docs/REMOTE.md)");
     }
   }
+  if (!scanned) check_mp4_fragments(source);  // Note [Fragment sample counts] (the scan checks its own)
   PacketIndex idx = *build(source, stream, packets, Pass::kDemux, nullptr);
   idx.build_bytes = source.bytes_read() - before;
   idx.build_packets = packets;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "errors.h"
+
 namespace vidlake {
 
 namespace {
@@ -38,7 +40,90 @@ bool is_first_box(const uint8_t* t) {
   return false;
 }
 
+// A box header at `p` (`avail` bytes readable, `left` bytes to the end of the enclosing box):
+// its total size and header size, or false when it does not fit.
+bool box_header(const uint8_t* p, int64_t avail, int64_t left, int64_t& box, int64_t& header) {
+  if (avail < 8) return false;
+  box = be32(p);
+  header = 8;
+  if (box == 1) {
+    if (avail < 16) return false;
+    box = (static_cast<int64_t>(be32(p + 8)) << 32) | be32(p + 12);
+    header = 16;
+  } else if (box == 0) {
+    box = left;
+  }
+  return box >= header && box <= left;
+}
+
+// trun flags with a 4-byte field per sample: duration, size, flags, composition offset.
+constexpr uint32_t kTrunPerSampleFields[] = {0x100, 0x200, 0x400, 0x800};
+
+void check_trun(const uint8_t* body, int64_t len, int64_t trun_pos, int64_t after_moof, const std::string& name) {
+  if (len < 8) return;  // libavformat reads past it into the next box; nothing is sized from it
+  const uint32_t flags = be32(body) & 0xffffff;
+  const int64_t count = be32(body + 4);
+  int64_t fixed = 8 + ((flags & 0x1) ? 4 : 0) + ((flags & 0x4) ? 4 : 0);
+  int64_t per_sample = 0;
+  for (uint32_t f : kTrunPerSampleFields) per_sample += (flags & f) ? 4 : 0;
+  const int64_t most = per_sample > 0 ? std::max<int64_t>(len - fixed, 0) / per_sample : after_moof;
+  if (count > most) {
+    throw DecodeError(name + ": damaged MP4: the trun box at offset " + std::to_string(trun_pos) + " lists " +
+                      std::to_string(count) + " samples, more than " +
+                      (per_sample > 0 ? "its " + std::to_string(len) + " bytes hold (" + std::to_string(most) + ")"
+                                      : "the " + std::to_string(after_moof) +
+                                            " bytes after its moof could carry") +
+                      "; a damaged file");
+  }
+}
+
+// Calls f(type, body, body_len, body_offset_in_parent) for each child box of [p, p + len).
+template <class F>
+void for_each_box(const uint8_t* p, int64_t len, F&& f) {
+  int64_t at = 0;
+  while (at < len) {
+    int64_t box = 0, header = 0;
+    if (!box_header(p + at, len - at, len - at, box, header)) return;
+    f(p + at + 4, p + at + header, box - header, at + header);
+    at += box;
+  }
+}
+
 }  // namespace
+
+void check_moof_sample_counts(const uint8_t* moof, int64_t len, int64_t pos, int64_t file_size,
+                              const std::string& name) {
+  int64_t box = 0, header = 0;
+  if (!box_header(moof, len, len, box, header)) return;
+  const int64_t after_moof = std::max<int64_t>(file_size - (pos + box), 0);
+  for_each_box(moof + header, box - header, [&](const uint8_t* type, const uint8_t* traf, int64_t traf_len,
+                                                int64_t traf_at) {
+    if (!type_is(type, "traf")) return;
+    for_each_box(traf, traf_len, [&](const uint8_t* t, const uint8_t* body, int64_t body_len, int64_t body_at) {
+      if (type_is(t, "trun")) check_trun(body, body_len, pos + header + traf_at + body_at, after_moof, name);
+    });
+  });
+}
+
+void check_mp4_fragments(ByteSource& source) {
+  const int64_t size = source.size();
+  uint8_t h[16];
+  int64_t pos = 0;
+  for (int boxes = 0; pos < size; ++boxes) {
+    const int64_t got = source.read_at(pos, h, std::min<int64_t>(16, size - pos));
+    int64_t box = 0, header = 0;
+    if (got < 8 || !printable_type(h + 4) || (boxes == 0 && !is_first_box(h + 4)) ||
+        !box_header(h, got, size - pos, box, header)) {
+      return;  // not ISO-BMFF, or not a layout this walk follows: the demuxer's answer stands
+    }
+    if (type_is(h + 4, "moof") && box <= kMaxOtherBox) {
+      std::string moof(static_cast<size_t>(box), '\0');
+      if (source.read_at(pos, reinterpret_cast<uint8_t*>(&moof[0]), box) != box) return;
+      check_moof_sample_counts(reinterpret_cast<const uint8_t*>(moof.data()), box, pos, size, source.name());
+    }
+    pos += box;
+  }
+}
 
 std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
   const int64_t size = source.size();
@@ -83,6 +168,10 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
       if (!have(pos, box)) fetch(pos, box);
       if (!have(pos, box)) return std::nullopt;
       layout.prefetched[pos] = buf.substr(static_cast<size_t>(pos - buf_start), static_cast<size_t>(box));
+      if (type_is(h + 4, "moof")) {
+        const std::string& kept = layout.prefetched[pos];
+        check_moof_sample_counts(reinterpret_cast<const uint8_t*>(kept.data()), box, pos, size, source.name());
+      }
     }
     pos += box;
   }

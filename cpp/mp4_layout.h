@@ -49,6 +49,26 @@ struct TablesLayout {
 // non-mdat box whole (moov, moof, ...), each with one ranged read.
 std::optional<TablesLayout> scan_mp4_layout(ByteSource& source);
 
+// Note [Fragment sample counts]: libavformat's mov demuxer sizes its index for
+// the sample count a trun box states before it reads the entries (index entries,
+// 24 bytes each, and composition offsets), and reads entries until the end of
+// the file, not of the box. A 5 KB fragmented file whose trun said 83,886,085
+// samples took 2.7 GB of memory and 6 s to open (container_fuzzer). Every trun
+// is checked before libavformat reads it: with per-sample fields the entries must
+// fit in the box; without them (all samples take tfhd's defaults) each sample
+// still needs one byte of the file after its moof. A trun that fails is a damaged
+// file (DecodeError naming the file, the offset and the counts).
+//
+// Throws DecodeError when the moof box `moof` (`len` bytes at file offset `pos`
+// of a file of `file_size` bytes) holds a trun that fails the rule.
+void check_moof_sample_counts(const uint8_t* moof, int64_t len, int64_t pos, int64_t file_size,
+                              const std::string& name);
+
+// The same for every top-level moof of `source` when it is an ISO-BMFF file (box
+// headers and each moof read; anything else, or a layout the walk cannot follow,
+// is left to the demuxer). scan_mp4_layout checks the moofs it reads itself.
+void check_mp4_fragments(ByteSource& source);
+
 // `inner` with every payload range (mdat body, Matroska frame data) read as zeros
 // (Note [Index from the container's tables]).
 class TablesOnlySource : public ByteSource {

@@ -167,3 +167,48 @@ def test_colour_values_ffmpeg_does_not_name_read_as_unspecified(tmp_path):
     ref = oracle.frames(str(path), range(n))
     for i in range(n):
         np.testing.assert_array_equal(got[i], ref[i], err_msg=f"frame {i}")
+
+
+def _fragmented_mp4_with_trun_count(path, count: int) -> None:
+    """A fragmented MP4 (ffmpeg CLI) whose second trun box says `count` samples."""
+    import shutil
+    import struct
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=25", "-frames:v", "20", "-c:v", "libx264", "-g", "5",
+                    "-movflags", "frag_keyframe+empty_moov", str(path)], check=True, timeout=TIMEOUT)
+    data = bytearray(path.read_bytes())
+    truns = [i - 4 for i in range(len(data)) if data[i:i + 4] == b"trun"]
+    assert len(truns) >= 2, "ffmpeg wrote fewer than two fragments"
+    # size(4) 'trun'(4) version+flags(4) sample_count(4)
+    struct.pack_into(">I", data, truns[1] + 12, count)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("mode", ["auto", "tables", "checked", "demux"])
+def test_trun_sample_count_beyond_its_box_is_refused_before_libavformat(tmp_path, mode):
+    # libavformat sizes its index for a trun's sample count before reading the entries: a 5 KB
+    # fuzzed file saying 83,886,085 samples took 2.7 GB and 6 s to open. vidlake checks every
+    # trun first (Note [Fragment sample counts]) and names the box.
+    from vidlake import _core
+    path = tmp_path / "frag.mp4"
+    _fragmented_mp4_with_trun_count(path, 0x05000005)
+    with pytest.raises(vidlake.VideoDecodeError, match=r"frag\.mp4: damaged MP4: the trun box at offset \d+ "
+                                                        r"lists 83886085 samples, more than its \d+ bytes hold"):
+        _core.Index.build(str(path), -1, str(path), mode)
+    report = run_child(str(path))
+    assert report["is_vde"], report
+    assert "trun box" in report["msg"], report
+
+
+def test_trun_sample_counts_that_fit_still_read(tmp_path):
+    # The check refuses only counts the box cannot hold: the same file unpatched reads exactly.
+    import oracle
+    path = tmp_path / "frag.mp4"
+    _fragmented_mp4_with_trun_count(path, 5)   # what ffmpeg wrote (-g 5): unchanged
+    r = vidlake.VideoReader(str(path))
+    assert len(r) == oracle.info(str(path)).num_frames == 20
+    ref = oracle.frames(str(path), [0, 7, 19])
+    for i in (0, 7, 19):
+        np.testing.assert_array_equal(r[i], ref[i], err_msg=f"frame {i}")
