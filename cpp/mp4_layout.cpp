@@ -145,7 +145,7 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
   while (pos < size) {
     if (!have(pos, 16)) fetch(pos, std::min(kSpeculativeRead, size - pos));
     if (!have(pos, 8)) return std::nullopt;  // a truncated box header
-    const auto* h = reinterpret_cast<const uint8_t*>(buf.data() + (pos - buf_start));
+    const uint8_t* h = reinterpret_cast<const uint8_t*>(buf.data() + (pos - buf_start));
     if (!printable_type(h + 4) || (layout.boxes == 0 && !is_first_box(h + 4))) return std::nullopt;
     int64_t box = be32(h);
     int64_t header = 8;
@@ -163,12 +163,14 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
     if (type_is(h + 4, "mdat") || (is_padding(h + 4) && box > kSpeculativeRead)) {
       if (box > header) layout.payload.push_back(ByteRange{pos + header, pos + box});
     } else {
-      const bool tables = type_is(h + 4, "moov") || type_is(h + 4, "moof");
+      const bool moof = type_is(h + 4, "moof");
+      const bool tables = moof || type_is(h + 4, "moov");
       if (box > (tables ? kMaxTableBox : kMaxOtherBox)) return std::nullopt;
+      h = nullptr;  // fetch() replaces buf
       if (!have(pos, box)) fetch(pos, box);
       if (!have(pos, box)) return std::nullopt;
       layout.prefetched[pos] = buf.substr(static_cast<size_t>(pos - buf_start), static_cast<size_t>(box));
-      if (type_is(h + 4, "moof")) {
+      if (moof) {
         const std::string& kept = layout.prefetched[pos];
         check_moof_sample_counts(reinterpret_cast<const uint8_t*>(kept.data()), box, pos, size, source.name());
       }
