@@ -48,6 +48,24 @@ double display_rotation(const AVStream* st) {
   return std::isnan(r) ? 0.0 : r;
 }
 
+// The loader keeps timestamps and durations within +-2^53 (index_validate.cpp): a container
+// whose timestamps leave that range is refused by name here, rather than built into an index no
+// dataset could load again (container_fuzzer: a pts of -44666559216426240).
+void check_built_times(const PacketIndex& idx, const std::string& name) {
+  auto check = [&](const char* what, size_t i, int64_t v, bool may_be_unknown) {
+    if ((may_be_unknown && v == AV_NOPTS_VALUE) || (v >= -kIndexMaxValue && v <= kIndexMaxValue)) return;
+    throw DecodeError(name + ": the container gives " + what + " " + std::to_string(i) + " a timestamp of " +
+                      std::to_string(v) + ", outside what vidlake stores (at most 2^53 in magnitude)");
+  };
+  for (size_t i = 0; i < idx.packets.size(); ++i) {
+    const PacketRecord& r = idx.packets[i];
+    check("packet", i, r.pts, true);
+    check("packet", i, r.dts, true);
+    check("packet", i, r.duration, false);
+  }
+  for (size_t f = 0; f < idx.frame_pts.size(); ++f) check("frame", f, idx.frame_pts[f], false);
+}
+
 enum class ColourField { kRange, kSpace, kPrimaries, kTransfer, kChromaLocation, kFieldOrder };
 
 // Note [Enum fields from FFmpeg] (ffmpeg_util.h): a colour field whose value
@@ -613,6 +631,7 @@ std::optional<PacketIndex> build(ByteSource& source, int stream, int64_t& packet
     idx.frame_pts = fill_missing_timestamps(idx, order.timestamps);
   }
   if (idx.frame_packet.empty()) throw DecodeError(source.name() + ": the video stream has no decodable frames");
+  check_built_times(idx, source.name());
   idx.finalize();
   if (!demuxer.probed() || idx.info.pix_fmt < 0) {
     int from_sps = -1;
