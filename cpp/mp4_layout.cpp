@@ -63,7 +63,7 @@ void check_trun(const uint8_t* body, int64_t len, int64_t trun_pos, int64_t afte
   if (len < 8) return;  // libavformat reads past it into the next box; nothing is sized from it
   const uint32_t flags = be32(body) & 0xffffff;
   const int64_t count = be32(body + 4);
-  int64_t fixed = 8 + ((flags & 0x1) ? 4 : 0) + ((flags & 0x4) ? 4 : 0);
+  const int64_t fixed = 8 + ((flags & 0x1) ? 4 : 0) + ((flags & 0x4) ? 4 : 0);  // data offset, first flags
   int64_t per_sample = 0;
   for (uint32_t f : kTrunPerSampleFields) per_sample += (flags & f) ? 4 : 0;
   const int64_t most = per_sample > 0 ? std::max<int64_t>(len - fixed, 0) / per_sample : after_moof;
@@ -72,8 +72,7 @@ void check_trun(const uint8_t* body, int64_t len, int64_t trun_pos, int64_t afte
                       std::to_string(count) + " samples, more than " +
                       (per_sample > 0 ? "its " + std::to_string(len) + " bytes hold (" + std::to_string(most) + ")"
                                       : "the " + std::to_string(after_moof) +
-                                            " bytes after its moof could carry") +
-                      "; a damaged file");
+                                            " bytes after its moof could carry"));
   }
 }
 
@@ -147,16 +146,9 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
     if (!have(pos, 8)) return std::nullopt;  // a truncated box header
     const uint8_t* h = reinterpret_cast<const uint8_t*>(buf.data() + (pos - buf_start));
     if (!printable_type(h + 4) || (layout.boxes == 0 && !is_first_box(h + 4))) return std::nullopt;
-    int64_t box = be32(h);
-    int64_t header = 8;
-    if (box == 1) {
-      if (!have(pos, 16)) return std::nullopt;
-      box = (static_cast<int64_t>(be32(h + 8)) << 32) | be32(h + 12);
-      header = 16;
-    } else if (box == 0) {
-      box = size - pos;  // to the end of the file
-    }
-    if (box < header || box > size - pos) return std::nullopt;  // boxes must tile the file
+    int64_t box = 0, header = 0;
+    const int64_t avail = buf_start + static_cast<int64_t>(buf.size()) - pos;
+    if (!box_header(h, avail, size - pos, box, header)) return std::nullopt;  // boxes must tile the file
     ++layout.boxes;
     if (type_is(h + 4, "moov")) moov = true;
     if (type_is(h + 4, "moof")) layout.fragmented = true;
