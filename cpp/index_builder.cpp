@@ -740,7 +740,7 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
   // file or buffer is demuxed (GB/s, and the full demux also sees damaged payloads).
   const auto* cb = dynamic_cast<const CallbackSource*>(&source);
   const bool remote = cb != nullptr && !cb->local();
-  bool scanned = false;  // scan_mp4_layout read every moof (and checked it)
+  bool scanned = false;  // scan_mp4_layout read every table box (and checked it)
   if (mode == IndexMode::kTables || mode == IndexMode::kChecked || (mode == IndexMode::kAuto && remote)) {
     std::optional<TablesLayout> layout = scan_mp4_layout(source);
     scanned = layout.has_value();
@@ -800,7 +800,7 @@ PacketIndex build_index(ByteSource& source, int stream, IndexMode mode) {
                              "docs/REMOTE.md)");
     }
   }
-  if (!scanned) check_mp4_fragments(source);  // Note [Fragment sample counts] (the scan checks its own)
+  if (!scanned) check_mp4_tables(source);  // Note [Table entry counts] (the scan checks its own)
   PacketIndex idx = *build(source, stream, packets, Pass::kDemux, nullptr);
   idx.build_bytes = source.bytes_read() - before;
   idx.build_packets = packets;

@@ -59,66 +59,300 @@ bool box_header(const uint8_t* p, int64_t avail, int64_t left, int64_t& box, int
 // trun flags with a 4-byte field per sample: duration, size, flags, composition offset.
 constexpr uint32_t kTrunPerSampleFields[] = {0x100, 0x200, 0x400, 0x800};
 
-void check_trun(const uint8_t* body, int64_t len, int64_t trun_pos, int64_t after_moof, const std::string& name) {
-  if (len < 8) return;  // libavformat reads past it into the next box; nothing is sized from it
-  const uint32_t flags = be32(body) & 0xffffff;
-  const int64_t count = be32(body + 4);
-  const int64_t fixed = 8 + ((flags & 0x1) ? 4 : 0) + ((flags & 0x4) ? 4 : 0);  // data offset, first flags
-  int64_t per_sample = 0;
-  for (uint32_t f : kTrunPerSampleFields) per_sample += (flags & f) ? 4 : 0;
-  const int64_t most = per_sample > 0 ? std::max<int64_t>(len - fixed, 0) / per_sample : after_moof;
+// Note [Table entry counts]: what a walk of one top-level box knows.
+struct TableWalk {
+  int64_t file_size;
+  int64_t after_box;  // bytes of the file after the top-level box (a trun's samples live there)
+  const std::string& name;
+  uint32_t handler = 0;  // the last hdlr's handler type: how stsd entries are laid out
+};
+
+constexpr uint32_t fourcc(const char* t) {
+  return (static_cast<uint32_t>(static_cast<uint8_t>(t[0])) << 24) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(t[1])) << 16) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(t[2])) << 8) | static_cast<uint32_t>(static_cast<uint8_t>(t[3]));
+}
+
+std::string type_name(uint32_t t) {
+  std::string s(4, '?');
+  for (int i = 0; i < 4; ++i) {
+    const char c = static_cast<char>((t >> (24 - 8 * i)) & 0xff);
+    if (c >= 0x20 && c <= 0x7e) s[static_cast<size_t>(i)] = c;
+  }
+  return s;
+}
+
+[[noreturn]] void refuse_table(const TableWalk& w, uint32_t type, int64_t pos, const std::string& what) {
+  throw DecodeError(w.name + ": damaged MP4: the " + type_name(type) + " box at offset " + std::to_string(pos) + " " +
+                    what);
+}
+
+// `count` entries of `entry` bytes each, starting `at` bytes into a body of `len` bytes.
+void check_entries(const TableWalk& w, uint32_t type, int64_t pos, int64_t len, int64_t at, int64_t count,
+                   int64_t entry, const char* what = "entries") {
+  const int64_t most = std::max<int64_t>(len - at, 0) / entry;
   if (count > most) {
-    throw DecodeError(name + ": damaged MP4: the trun box at offset " + std::to_string(trun_pos) + " lists " +
-                      std::to_string(count) + " samples, more than " +
-                      (per_sample > 0 ? "its " + std::to_string(len) + " bytes hold (" + std::to_string(most) + ")"
-                                      : "the " + std::to_string(after_moof) +
-                                            " bytes after its moof could carry"));
+    refuse_table(w, type, pos,
+                 "lists " + std::to_string(count) + " " + what + ", more than its " + std::to_string(len) + " bytes hold (" +
+                     std::to_string(most) + ")");
   }
 }
 
-// Calls f(type, body, body_len, body_offset_in_parent) for each child box of [p, p + len).
-template <class F>
-void for_each_box(const uint8_t* p, int64_t len, F&& f) {
-  int64_t at = 0;
-  while (at < len) {
-    int64_t box = 0, header = 0;
-    if (!box_header(p + at, len - at, len - at, box, header)) return;
-    f(p + at + 4, p + at + header, box - header, at + header);
-    at += box;
+// A table box's body (`len` bytes; `pos` is the box's file offset).
+void check_table(const TableWalk& w, uint32_t type, const uint8_t* b, int64_t len, int64_t pos) {
+  auto need = [&](int64_t fixed) {
+    if (len < fixed) {
+      refuse_table(w, type, pos, "has " + std::to_string(len) + " bytes, fewer than its " + std::to_string(fixed) +
+                                     "-byte header");
+    }
+  };
+  switch (type) {
+    case fourcc("stts"):
+    case fourcc("ctts"):
+    case fourcc("co64"):
+      need(8);
+      check_entries(w, type, pos, len, 8, be32(b + 4), 8);
+      break;
+    case fourcc("stss"):
+    case fourcc("stps"):
+    case fourcc("stco"):
+      need(8);
+      check_entries(w, type, pos, len, 8, be32(b + 4), 4);
+      break;
+    case fourcc("stsc"):
+      need(8);
+      check_entries(w, type, pos, len, 8, be32(b + 4), 12);
+      break;
+    case fourcc("elst"):
+      need(8);
+      check_entries(w, type, pos, len, 8, be32(b + 4), b[0] == 1 ? 20 : 12);
+      break;
+    case fourcc("stsz"): {
+      need(12);
+      const int64_t sample_size = be32(b + 4), count = be32(b + 8);
+      if (sample_size == 0) {
+        check_entries(w, type, pos, len, 12, count, 4, "samples");
+      } else if (count > w.file_size / sample_size) {
+        refuse_table(w, type, pos,
+                     "lists " + std::to_string(count) + " samples of " + std::to_string(sample_size) +
+                         " bytes, more than the file's " + std::to_string(w.file_size) + " bytes hold");
+      }
+      break;
+    }
+    case fourcc("stz2"): {
+      need(12);
+      const int64_t field_bits = b[7], count = be32(b + 8);
+      if (field_bits > 0 && count > std::max<int64_t>(len - 12, 0) * 8 / field_bits) {
+        refuse_table(w, type, pos,
+                     "lists " + std::to_string(count) + " samples of " + std::to_string(field_bits) +
+                         " bits, more than its " + std::to_string(len) + " bytes hold");
+      }
+      break;
+    }
+    case fourcc("sbgp"): {
+      const int64_t at = b[0] == 1 ? 12 : 8;
+      need(at + 4);
+      check_entries(w, type, pos, len, at + 4, be32(b + at), 8);
+      break;
+    }
+    case fourcc("tfra"): {
+      need(16);
+      const uint32_t sizes = be32(b + 8);
+      const int64_t entry = (b[0] == 1 ? 16 : 8) + ((sizes >> 4) & 3) + 1 + ((sizes >> 2) & 3) + 1 + (sizes & 3) + 1;
+      check_entries(w, type, pos, len, 16, be32(b + 12), entry);
+      break;
+    }
+    case fourcc("trun"): {
+      need(8);
+      const uint32_t flags = be32(b) & 0xffffff;
+      const int64_t count = be32(b + 4);
+      const int64_t fixed = 8 + ((flags & 0x1) ? 4 : 0) + ((flags & 0x4) ? 4 : 0);  // data offset, first flags
+      int64_t per_sample = 0;
+      for (uint32_t f : kTrunPerSampleFields) per_sample += (flags & f) ? 4 : 0;
+      if (per_sample > 0) {
+        check_entries(w, type, pos, len, fixed, count, per_sample, "samples");
+      } else if (count > w.after_box) {
+        refuse_table(w, type, pos,
+                     "lists " + std::to_string(count) + " samples, more than the " + std::to_string(w.after_box) +
+                         " bytes after its moof could carry");
+      }
+      break;
+    }
+    default:
+      break;
   }
+}
+
+void walk_children(TableWalk& w, const uint8_t* p, int64_t len, int64_t pos, int depth);
+
+// The child boxes of the stsd entries (video and audio sample entries; the demuxer parses the
+// bytes after an entry's fixed fields as boxes).
+void walk_sample_entries(TableWalk& w, const uint8_t* b, int64_t len, int64_t pos, int depth) {
+  if (len < 8) return;
+  int64_t at = 8;  // version and flags, entry count
+  while (at + 8 <= len) {
+    const int64_t size = be32(b + at);
+    if (size < 8) return;
+    const int64_t entry = std::min(size, len - at);
+    const uint8_t* e = b + at;
+    int64_t fixed = 0;  // bytes from the entry's start to its child boxes
+    if (w.handler == fourcc("vide") && entry >= 86) {
+      fixed = 86;
+      const int depth_bits = (e[82] << 8) | e[83], color_table = (e[84] << 8) | e[85];
+      const int bits = depth_bits & 0x1f;
+      if (color_table == 0 && (bits == 1 || bits == 2 || bits == 4 || bits == 8) && (depth_bits & 0x20) == 0) {
+        if (entry < 94) return;  // a palette the walk cannot place: the demuxer reads past the entry
+        const int64_t start = be32(e + 86), end = (e[92] << 8) | e[93];
+        fixed = 94 + (start <= 255 && end <= 255 && end >= start ? (end - start + 1) * 8 : 0);
+      }
+    } else if (w.handler == fourcc("soun") && entry >= 36) {
+      // The demuxer reads version 1 and 2 fields in QuickTime files only: walk from both places.
+      const int version = (e[16] << 8) | e[17];
+      const int64_t extended = version == 1 ? 52 : version == 2 ? 72 : 0;
+      if (extended > 0 && extended < entry) {
+        walk_children(w, e + extended, entry - extended, pos + at + extended, depth + 1);
+      }
+      fixed = 36;
+    }
+    if (fixed > 0 && fixed < entry) walk_children(w, e + fixed, entry - fixed, pos + at + fixed, depth + 1);
+    at += entry;
+  }
+}
+
+bool is_container(uint32_t t) {
+  switch (t) {
+    case fourcc("moov"):
+    case fourcc("hoov"):
+    case fourcc("trak"):
+    case fourcc("mdia"):
+    case fourcc("minf"):
+    case fourcc("stbl"):
+    case fourcc("edts"):
+    case fourcc("dinf"):
+    case fourcc("udta"):
+    case fourcc("mvex"):
+    case fourcc("moof"):
+    case fourcc("traf"):
+    case fourcc("mfra"):
+    case fourcc("sinf"):
+    case fourcc("schi"):
+    case fourcc("wave"):
+    case fourcc("ilst"):
+    case fourcc("tref"):
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_table(uint32_t t) {
+  switch (t) {
+    case fourcc("stts"):
+    case fourcc("ctts"):
+    case fourcc("co64"):
+    case fourcc("stss"):
+    case fourcc("stps"):
+    case fourcc("stco"):
+    case fourcc("stsc"):
+    case fourcc("elst"):
+    case fourcc("stsz"):
+    case fourcc("stz2"):
+    case fourcc("sbgp"):
+    case fourcc("tfra"):
+    case fourcc("trun"):
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One box: its body `b` of `len` bytes at file offset `at`; `pos` is the box's file offset.
+void walk_box(TableWalk& w, uint32_t type, const uint8_t* b, int64_t len, int64_t pos, int64_t at, int depth) {
+  if (depth > 64) return;  // deeper than any file; the demuxer's own limit is lower
+  if (type == fourcc("cmov")) {
+    refuse_table(w, type, pos, "holds a compressed movie header, which vidlake does not read");
+  }
+  if (type == fourcc("hdlr") && len >= 12) {
+    w.handler = be32(b + 8);
+  } else if (type == fourcc("stsd")) {
+    walk_sample_entries(w, b, len, at, depth);
+  } else if (type == fourcc("meta")) {
+    // The demuxer looks for the hdlr tag four bytes at a time and parses boxes from its header.
+    for (int64_t i = 4; i + 4 <= len; i += 4) {
+      if (be32(b + i) == fourcc("hdlr")) {
+        walk_children(w, b + i - 4, len - (i - 4), at + i - 4, depth + 1);
+        break;
+      }
+    }
+  } else if (is_container(type)) {
+    walk_children(w, b, len, at, depth + 1);
+  } else {
+    check_table(w, type, b, len, pos);
+  }
+}
+
+// The boxes tiling [p, p + len) (file offset `pos`), cut at its end as the demuxer cuts them.
+void walk_children(TableWalk& w, const uint8_t* p, int64_t len, int64_t pos, int depth) {
+  int64_t at = 0;
+  while (at + 8 <= len) {
+    int64_t size = be32(p + at), header = 8;
+    if (size == 1) {
+      if (at + 16 > len) return;
+      const uint64_t big = (static_cast<uint64_t>(be32(p + at + 8)) << 32) | be32(p + at + 12);
+      if (big > static_cast<uint64_t>(INT64_MAX)) return;
+      size = static_cast<int64_t>(big);
+      header = 16;
+    } else if (size == 0) {
+      size = len - at;
+    }
+    if (size < header) return;
+    size = std::min(size, len - at);
+    walk_box(w, be32(p + at + 4), p + at + header, size - header, pos + at, pos + at + header, depth);
+    at += size;
+  }
+}
+
+// A top-level box of type `type` (body `b` of `len` bytes, the box at `pos`, ending at `end`).
+void walk_top(uint32_t type, const uint8_t* b, int64_t len, int64_t pos, int64_t end, int64_t file_size,
+              const std::string& name) {
+  TableWalk w{file_size, std::max<int64_t>(file_size - end, 0), name};
+  walk_box(w, type, b, len, pos, end - len, 0);
 }
 
 }  // namespace
 
-void check_moof_sample_counts(const uint8_t* moof, int64_t len, int64_t pos, int64_t file_size,
-                              const std::string& name) {
-  int64_t box = 0, header = 0;
-  if (!box_header(moof, len, len, box, header)) return;
-  const int64_t after_moof = std::max<int64_t>(file_size - (pos + box), 0);
-  for_each_box(moof + header, box - header, [&](const uint8_t* type, const uint8_t* traf, int64_t traf_len,
-                                                int64_t traf_at) {
-    if (!type_is(type, "traf")) return;
-    for_each_box(traf, traf_len, [&](const uint8_t* t, const uint8_t* body, int64_t body_len, int64_t body_at) {
-      if (type_is(t, "trun")) check_trun(body, body_len, pos + header + traf_at + body_at, after_moof, name);
-    });
-  });
+void check_box_tables(const uint8_t* box, int64_t len, int64_t pos, int64_t file_size, const std::string& name) {
+  int64_t size = 0, header = 0;
+  if (!box_header(box, len, len, size, header)) return;
+  walk_top(be32(box + 4), box + header, size - header, pos, pos + size, file_size, name);
 }
 
-void check_mp4_fragments(ByteSource& source) {
+void check_mp4_tables(ByteSource& source) {
   const int64_t size = source.size();
   uint8_t h[16];
   int64_t pos = 0;
-  for (int boxes = 0; pos < size; ++boxes) {
+  for (int boxes = 0; pos + 8 <= size; ++boxes) {
     const int64_t got = source.read_at(pos, h, std::min<int64_t>(16, size - pos));
-    int64_t box = 0, header = 0;
-    if (got < 8 || !printable_type(h + 4) || (boxes == 0 && !is_first_box(h + 4)) ||
-        !box_header(h, got, size - pos, box, header)) {
-      return;  // not ISO-BMFF, or not a layout this walk follows: the demuxer's answer stands
+    if (got < 8 || (boxes == 0 && !is_first_box(h + 4))) return;  // not ISO-BMFF: the demuxer's answer stands
+    int64_t box = be32(h), header = 8;
+    if (box == 1) {
+      if (got < 16) return;
+      const uint64_t big = (static_cast<uint64_t>(be32(h + 8)) << 32) | be32(h + 12);
+      if (big > static_cast<uint64_t>(INT64_MAX)) return;
+      box = static_cast<int64_t>(big);
+      header = 16;
+    } else if (box == 0) {
+      box = size - pos;
     }
-    if (type_is(h + 4, "moof") && box <= kMaxOtherBox) {
-      std::string moof(static_cast<size_t>(box), '\0');
-      if (source.read_at(pos, reinterpret_cast<uint8_t*>(&moof[0]), box) != box) return;
-      check_moof_sample_counts(reinterpret_cast<const uint8_t*>(moof.data()), box, pos, size, source.name());
+    if (box < header) return;         // where the demuxer stops too
+    box = std::min(box, size - pos);  // a box that overruns the file is cut at its end, as the demuxer cuts it
+    const uint32_t type = be32(h + 4);
+    const bool walked = is_container(type) || is_table(type) || type == fourcc("meta") || type == fourcc("cmov");
+    if (walked && box <= kMaxTableBox) {
+      std::string body(static_cast<size_t>(box - header), '\0');
+      if (source.read_at(pos + header, reinterpret_cast<uint8_t*>(&body[0]), box - header) != box - header) return;
+      walk_top(type, reinterpret_cast<const uint8_t*>(body.data()), box - header, pos, pos + box, size,
+               source.name());
     }
     pos += box;
   }
@@ -162,10 +396,8 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source) {
       if (!have(pos, box)) fetch(pos, box);
       if (!have(pos, box)) return std::nullopt;
       layout.prefetched[pos] = buf.substr(static_cast<size_t>(pos - buf_start), static_cast<size_t>(box));
-      if (moof) {
-        const std::string& kept = layout.prefetched[pos];
-        check_moof_sample_counts(reinterpret_cast<const uint8_t*>(kept.data()), box, pos, size, source.name());
-      }
+      const std::string& kept = layout.prefetched[pos];
+      check_box_tables(reinterpret_cast<const uint8_t*>(kept.data()), box, pos, size, source.name());
     }
     pos += box;
   }

@@ -49,25 +49,37 @@ struct TablesLayout {
 // non-mdat box whole (moov, moof, ...), each with one ranged read.
 std::optional<TablesLayout> scan_mp4_layout(ByteSource& source);
 
-// Note [Fragment sample counts]: libavformat's mov demuxer sizes its index for
-// the sample count a trun box states before it reads the entries (index entries,
-// 24 bytes each, and composition offsets), and reads entries until the end of
-// the file, not of the box. A 5 KB fragmented file whose trun said 83,886,085
-// samples took 2.7 GB of memory and 6 s to open (container_fuzzer). Every trun
-// is checked before libavformat reads it: with per-sample fields the entries must
-// fit in the box; without them (all samples take tfhd's defaults) each sample
-// still needs one byte of the file after its moof. A trun that fails is a damaged
-// file (DecodeError naming the file, the offset and the counts).
+// Note [Table entry counts]: libavformat's mov demuxer sizes its arrays for the
+// entry count a table box states before it reads the entries, and reads entries
+// until the end of the file, not of the box: composition offsets (ctts, 8 bytes an
+// entry), chunk offsets, sample-to-chunk, sync samples, sample groups, fragment
+// runs (trun: index entries of 24 bytes and composition offsets), and from a
+// constant sample size in stsz the index of every sample. A 5 KB fragmented file
+// whose trun said 83,886,085 samples took 2.7 GB of memory and 6 s to open; a
+// 1.6 KB file whose ctts said 134,217,731 entries asked for 1.1 GB, and three such
+// arrays took 2.9 GB in CI (container_fuzzer, FFmpeg 5.1). So before libavformat
+// opens an ISO-BMFF file every table box it would parse is checked: the entries
+// must fit in the box; a trun without per-sample fields (all samples take tfhd's
+// defaults) and a constant-size stsz need one byte (stsz: the sample size) per
+// sample in the file. The walk follows the demuxer's own rules: boxes tile their
+// parent and a child that overruns it is cut at the parent's end; it enters every
+// box the demuxer parses children of (moov, trak, mdia, minf, stbl, edts, dinf,
+// udta, mvex, moof, traf, mfra, sinf, schi, wave, hoov, meta after its hdlr, and
+// the child boxes of video and audio sample entries in stsd), wherever they sit,
+// since the demuxer applies a table box to the last track whatever its parent.
+// A compressed movie header (cmov) would hide its tables from the walk and is
+// refused. A box that fails is a damaged file (DecodeError naming the file, the
+// box, its offset and the counts).
 //
-// Throws DecodeError when the moof box `moof` (`len` bytes at file offset `pos`
-// of a file of `file_size` bytes) holds a trun that fails the rule.
-void check_moof_sample_counts(const uint8_t* moof, int64_t len, int64_t pos, int64_t file_size,
-                              const std::string& name);
+// Throws DecodeError when the top-level box `box` (`len` bytes read at file offset
+// `pos`, of a file of `file_size` bytes) is, or holds, a table box that fails.
+void check_box_tables(const uint8_t* box, int64_t len, int64_t pos, int64_t file_size, const std::string& name);
 
-// The same for every top-level moof of `source` when it is an ISO-BMFF file (box
-// headers and each moof read; anything else, or a layout the walk cannot follow,
-// is left to the demuxer). scan_mp4_layout checks the moofs it reads itself.
-void check_mp4_fragments(ByteSource& source);
+// The same for every top-level box of `source` the demuxer would parse tables
+// from, when `source` is an ISO-BMFF file (box headers read, and each such box
+// whole; anything else is left to the demuxer). scan_mp4_layout checks the boxes
+// it reads itself.
+void check_mp4_tables(ByteSource& source);
 
 // `inner` with every payload range (mdat body, Matroska frame data) read as zeros
 // (Note [Index from the container's tables]).

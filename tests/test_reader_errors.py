@@ -190,7 +190,7 @@ def _fragmented_mp4_with_trun_count(path, count: int) -> None:
 def test_trun_sample_count_beyond_its_box_is_refused_before_libavformat(tmp_path, mode):
     # libavformat sizes its index for a trun's sample count before reading the entries: a 5 KB
     # fuzzed file saying 83,886,085 samples took 2.7 GB and 6 s to open. vidlake checks every
-    # trun first (Note [Fragment sample counts]) and names the box.
+    # trun first (Note [Table entry counts]) and names the box.
     from vidlake import _core
     path = tmp_path / "frag.mp4"
     _fragmented_mp4_with_trun_count(path, 0x05000005)
@@ -200,6 +200,154 @@ def test_trun_sample_count_beyond_its_box_is_refused_before_libavformat(tmp_path
     report = run_child(str(path))
     assert report["is_vde"], report
     assert "trun box" in report["msg"], report
+
+
+def _boxes(data, start: int, end: int):
+    """(offset, size, type) of the boxes tiling data[start:end] (32-bit sizes, as ffmpeg writes)."""
+    import struct
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        yield at, size, kind
+        at += size
+
+
+def _box_path(data, path: list[bytes]) -> list[tuple[int, int]]:
+    """(offset, size) of each box along `path` from the top level (the first match at each)."""
+    found = []
+    start, end = 0, len(data)
+    for name in path:
+        for at, size, kind in _boxes(data, start, end):
+            if kind == name:
+                found.append((at, size))
+                start, end = at + 8, at + size
+                break
+        else:
+            raise AssertionError(f"no {name!r} box on the way to {path}")
+    return found
+
+
+def _insert_into(data: bytearray, path: list[bytes], at: int, box: bytes) -> None:
+    """Inserts `box` `at` bytes into the body of the last box of `path`, growing every box on it."""
+    import struct
+    chain = _box_path(data, path)
+    data[chain[-1][0] + 8 + at:chain[-1][0] + 8 + at] = box
+    for offset, size in chain:
+        struct.pack_into(">I", data, offset, size + len(box))
+
+
+_STBL = [b"moov", b"trak", b"mdia", b"minf", b"stbl"]
+
+
+def _mp4_with_b_frames(path) -> bytearray:
+    """A 20-frame H.264 MP4 with B-frames (ctts) and its moov after the mdat (ffmpeg CLI)."""
+    import shutil
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=25", "-frames:v", "20", "-c:v", "libx264", "-g", "5",
+                    "-bf", "2", str(path)], check=True, timeout=TIMEOUT)
+    data = bytearray(path.read_bytes())
+    assert [k for _, _, k in _boxes(data, 0, len(data))][-1] == b"moov", "ffmpeg wrote the moov first"
+    return data
+
+
+def _patch_count(data: bytearray, table: bytes, count: int, field: int = 4) -> None:
+    """Sets the entry count (`field` bytes into the body) of the stbl's `table` box."""
+    import struct
+    stbl_at, stbl_size = _box_path(data, _STBL)[-1]
+    for at, _, kind in _boxes(data, stbl_at + 8, stbl_at + stbl_size):
+        if kind == table:
+            struct.pack_into(">I", data, at + 8 + field, count)
+            return
+    raise AssertionError(f"no {table!r} in the stbl")
+
+
+# (box, the count's place in its body, the count, what the message says)
+_HOSTILE_TABLES = [
+    (b"ctts", 4, 0x08000003, r"lists 134217731 entries, more than its \d+ bytes hold"),
+    (b"stsc", 4, 0x10000000, r"lists 268435456 entries, more than its \d+ bytes hold"),
+    (b"stco", 4, 0x20000000, r"lists 536870912 entries, more than its \d+ bytes hold"),
+    (b"stss", 4, 0x20000000, r"lists 536870912 entries, more than its \d+ bytes hold"),
+    (b"stts", 4, 0x08000000, r"lists 134217728 entries, more than its \d+ bytes hold"),
+    (b"stsz", 8, 0x10000000, r"lists 268435456 samples, more than its \d+ bytes hold"),
+]
+
+
+@pytest.mark.parametrize("mode", ["auto", "tables", "checked", "demux"])
+@pytest.mark.parametrize(("table", "field", "count", "message"), _HOSTILE_TABLES, ids=[t[0].decode() for t in _HOSTILE_TABLES])
+def test_table_entry_count_beyond_its_box_is_refused_before_libavformat(tmp_path, mode, table, field, count,
+                                                                       message):
+    # libavformat (5.1) sizes its arrays for a table's entry count before reading the entries: a
+    # 1.6 KB fuzzed file whose ctts said 134,217,731 entries asked for 1.1 GB, and three such
+    # arrays took 2.9 GB in CI. vidlake checks every table box first (Note [Table entry counts]).
+    from vidlake import _core
+    path = tmp_path / "tables.mp4"
+    data = _mp4_with_b_frames(path)
+    _patch_count(data, table, count, field)
+    path.write_bytes(bytes(data))
+    pattern = rf"tables\.mp4: damaged MP4: the {table.decode()} box at offset \d+ {message}"
+    with pytest.raises(vidlake.VideoDecodeError, match=pattern):
+        _core.Index.build(str(path), -1, str(path), mode)
+    report = run_child(str(path))
+    assert report["is_vde"], report
+    assert f"{table.decode()} box" in report["msg"], report
+
+
+def _hostile_ctts() -> bytes:
+    import struct
+    return struct.pack(">I4sII", 24, b"ctts", 0, 0x08000003) + bytes(8)
+
+
+@pytest.mark.parametrize("place", ["top level", "udta in moov", "sample entry"])
+def test_table_box_outside_its_stbl_is_checked_where_libavformat_parses_it(tmp_path, place):
+    # The demuxer applies a table box to the last track wherever it sits in a box it parses
+    # children of, the child boxes of a sample entry and the top level included; so the walk
+    # enters those too. The offset named is the hostile box's own.
+    import struct
+
+    from vidlake import _core
+    path = tmp_path / "placed.mp4"
+    data = _mp4_with_b_frames(path)
+    ctts = _hostile_ctts()
+    if place == "top level":
+        where = len(data)
+        data += ctts
+    elif place == "udta in moov":
+        moov_at, moov_size = _box_path(data, [b"moov"])[0]
+        where = moov_at + moov_size
+        _insert_into(data, [b"moov"], moov_size - 8, struct.pack(">I4s", 8 + len(ctts), b"udta") + ctts)
+        where += 8  # the ctts inside the new udta
+    else:
+        entry_at = _box_path(data, [*_STBL, b"stsd"])[-1][0]
+        avc1_at = entry_at + 16      # stsd: header, version and flags, entry count
+        assert data[avc1_at + 4:avc1_at + 8] == b"avc1"
+        avc1_size = struct.unpack_from(">I", data, avc1_at)[0]
+        where = avc1_at + avc1_size  # after the avcC (and any other child) of the entry
+        _insert_into(data, [*_STBL, b"stsd"], avc1_at + avc1_size - (entry_at + 8), ctts)
+        struct.pack_into(">I", data, avc1_at, avc1_size + len(ctts))
+    path.write_bytes(bytes(data))
+    with pytest.raises(vidlake.VideoDecodeError, match=rf"the ctts box at offset {where} lists 134217731 entries"):
+        _core.Index.build(str(path), -1, str(path), "demux")
+    with pytest.raises(vidlake.VideoDecodeError, match=rf"the ctts box at offset {where} lists 134217731 entries"):
+        _core.Index.build(str(path), -1, str(path), "tables")
+
+
+def test_tables_that_fit_still_read(tmp_path):
+    # Nothing above refuses a file whose tables fit: the unpatched file reads exactly, by every mode.
+    import oracle
+
+    from vidlake import _core
+    path = tmp_path / "tables.mp4"
+    path.write_bytes(bytes(_mp4_with_b_frames(path)))
+    for mode in ("auto", "tables", "checked", "demux"):
+        assert len(_core.Index.build(str(path), -1, str(path), mode)) == 20, mode
+    r = vidlake.VideoReader(str(path))
+    assert len(r) == oracle.info(str(path)).num_frames == 20
+    ref = oracle.frames(str(path), range(20))
+    got = r.get_frames(list(range(20)))
+    for i in range(20):
+        np.testing.assert_array_equal(got[i], ref[i], err_msg=f"frame {i}")
 
 
 def test_trun_sample_counts_that_fit_still_read(tmp_path):
