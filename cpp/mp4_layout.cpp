@@ -15,6 +15,9 @@ constexpr int64_t kSpeculativeRead = 4096;  // one read: a box header, and a sma
 // to the full demux instead of a huge allocation and transfer.
 constexpr int64_t kMaxTableBox = int64_t{1} << 30;
 constexpr int64_t kMaxOtherBox = int64_t{64} << 20;
+// check_mp4_tables walks at most this many top-level boxes (a fragmented file has two per
+// fragment: a 10-hour one with 2-second fragments, 36,000).
+constexpr int64_t kMaxTopLevelBoxes = int64_t{1} << 20;
 
 bool type_is(const uint8_t* t, const char* name) { return std::memcmp(t, name, 4) == 0; }
 
@@ -331,9 +334,12 @@ void check_mp4_tables(ByteSource& source) {
   const int64_t size = source.size();
   uint8_t h[16];
   int64_t pos = 0;
-  for (int boxes = 0; pos + 8 <= size; ++boxes) {
+  // Any file: libavformat's mov probe takes a file whose first box is not one it knows (a damaged
+  // ftyp) when a later one is. Elsewhere the walk ends at once (sizes below 8) or soon (a box
+  // running past the end is its last), and reads only boxes of the types it checks.
+  for (int64_t boxes = 0; pos + 8 <= size && boxes < kMaxTopLevelBoxes; ++boxes) {
     const int64_t got = source.read_at(pos, h, std::min<int64_t>(16, size - pos));
-    if (got < 8 || (boxes == 0 && !is_first_box(h + 4))) return;  // not ISO-BMFF: the demuxer's answer stands
+    if (got < 8) return;
     int64_t box = be32(h), header = 8;
     if (box == 1) {
       if (got < 16) return;

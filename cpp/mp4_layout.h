@@ -76,9 +76,9 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source);
 void check_box_tables(const uint8_t* box, int64_t len, int64_t pos, int64_t file_size, const std::string& name);
 
 // The same for every top-level box of `source` the demuxer would parse tables
-// from, when `source` is an ISO-BMFF file (box headers read, and each such box
-// whole; anything else is left to the demuxer). scan_mp4_layout checks the boxes
-// it reads itself.
+// from (box headers read, and each such box whole), whatever the file's first box
+// says: the demuxer's probe accepts a damaged ftyp. scan_mp4_layout checks the
+// boxes it reads itself.
 void check_mp4_tables(ByteSource& source);
 
 // `inner` with every payload range (mdat body, Matroska frame data) read as zeros

@@ -333,6 +333,24 @@ def test_table_box_outside_its_stbl_is_checked_where_libavformat_parses_it(tmp_p
         _core.Index.build(str(path), -1, str(path), "tables")
 
 
+@pytest.mark.parametrize("mode", ["auto", "demux"])
+def test_table_counts_are_checked_when_the_first_box_is_damaged_too(tmp_path, mode):
+    # libavformat's probe takes a file whose ftyp type is damaged when later boxes are MP4 ones
+    # (container_fuzzer: the ctts input again with the ftyp's type bytes changed); the check does
+    # not depend on the first box either.
+    from vidlake import _core
+    path = tmp_path / "noftyp.mp4"
+    data = _mp4_with_b_frames(path)
+    assert data[4:8] == b"ftyp"
+    data[4:8] = b"\x9b\x8byp"
+    path.write_bytes(bytes(data))
+    assert len(_core.Index.build(str(path), -1, str(path), mode)) == 20  # still an MP4 to libavformat
+    _patch_count(data, b"ctts", 0x08000003)
+    path.write_bytes(bytes(data))
+    with pytest.raises(vidlake.VideoDecodeError, match=r"the ctts box at offset \d+ lists 134217731 entries"):
+        _core.Index.build(str(path), -1, str(path), mode)
+
+
 def test_tables_that_fit_still_read(tmp_path):
     # Nothing above refuses a file whose tables fit: the unpatched file reads exactly, by every mode.
     import oracle
