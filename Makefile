@@ -44,7 +44,7 @@ bench-core: bench-setup
 ASAN_TESTS ?= tests
 ASAN_CORE_TESTS ?= tests/test_hostile_index.py tests/test_damaged_dataset.py tests/test_fuzz_regressions.py \
 	tests/test_reader_errors.py tests/test_reference_frames.py tests/test_output_cache.py tests/test_index_tables.py \
-	tests/test_index_mkv.py
+	tests/test_index_mkv.py tests/test_decoder_memory.py
 ASAN_ENV = LD_PRELOAD="$$(cat build-asan/preload)" PYTHONPATH=build-asan/site \
 	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan: setup

@@ -89,6 +89,7 @@ PEERS = ["pyav", "decord", "opencv", "deeplake3", *TORCHCODEC]
 # The loader and many-file rows give every reader 1 codec thread, so the torchcodec variants
 # that differ only in threads would repeat each other there: only the default-thread ones run.
 ONE_THREAD_ROWS_SKIP = {"torchcodec", "torchcodec_approx"}
+MANY_TOTAL_BUDGET = 256 << 20  # many_videos: vidlake readers again under set_total_decoder_memory_budget
 MANY_FRAMES = {"quick": 100, "full": 1000}  # many_videos: random frames across the 50 videos
 SHORT_FILES = {"quick": 20, "full": 50}  # short_files: files opened in the timed loop
 # --quick keeps the many-file rows to the libraries that say something new there (5 minutes)
@@ -899,6 +900,15 @@ def run_many_step(what: str, results: dict, libs: list, threads: int, mode: str,
         else:
             c = many.run_many_videos(key, threads, files, oracle, MANY_FRAMES[mode], WRONG_MAD)
         entry["cells"][key] = c
+        if what == "many_videos" and key == "vidlake" and budget.left() > 0:
+            # the same readers under a cap on their parked decoders together
+            capped = many.run_many_videos(key, threads, files, oracle, MANY_FRAMES[mode], WRONG_MAD,
+                                          total_budget=MANY_TOTAL_BUDGET)
+            entry["cells"][f"vidlake_total_{MANY_TOTAL_BUDGET >> 20}mb"] = capped
+            if capped["status"] == "ok":
+                log(f"    many_videos  vidlake, total budget {MANY_TOTAL_BUDGET >> 20} MB: {capped['wall']:.2f} s "
+                    f"(median {fmt_ms(capped['median'])} ms) peak {capped['peak_mb']:.0f} MB  "
+                    f"wrong={capped['check']['wrong']}")
         if c["status"] != "ok":
             log(f"    {what:12s} {key:11s} {c['status']}: {c.get('reason', '')[:120]}")
         elif what == "short_files":

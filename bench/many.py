@@ -195,6 +195,9 @@ key, threads, files, req = spec["key"], spec["threads"], spec["files"], spec["re
 dump = open(spec["dump"], "wb")
 multi = key in ("vidlake_ds", "deeplake3")
 A.ADAPTERS[key].unavailable()  # imports the library: the RSS below grows with readers, not imports
+if spec.get("total_budget") is not None:  # vidlake's cap on every reader's parked decoders together
+    import vidlake
+    vidlake.set_total_decoder_memory_budget(spec["total_budget"])
 base = rss()
 t_start = time.perf_counter()
 if multi:
@@ -243,15 +246,16 @@ def requests_many(files: list[str], oracle: DigestOracle, n: int) -> list[tuple[
 
 
 def run_many_videos(key: str, threads: int, files: list[str], oracle: DigestOracle, n: int,
-                    wrong_mad: float) -> dict:
-    """``n`` random frames across ``files`` in a child process (RSS is per process)."""
+                    wrong_mad: float, total_budget: int | None = None) -> dict:
+    """``n`` random frames across ``files`` in a child process (RSS is per process); vidlake with
+    ``total_budget`` runs under ``vidlake.set_total_decoder_memory_budget(total_budget)``."""
     req = requests_many(files, oracle, n)
     want = [oracle.md5[oracle.key[files[j]]][i] for j, i in req]
     tmp = Path(tempfile.mkdtemp(prefix="many-", dir=str(A.CACHE)))
     spec = tmp / "spec.json"
     dump = tmp / "dump.bin"
     spec.write_text(json.dumps({"key": key, "threads": threads, "files": files, "requests": req,
-                                "oracle": want, "dump": str(dump)}))
+                                "oracle": want, "dump": str(dump), "total_budget": total_budget}))
     err = ""
     try:
         r = subprocess.run([sys.executable, "-c", MANY_CHILD, str(HERE), str(spec)], capture_output=True,

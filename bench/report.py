@@ -58,6 +58,8 @@ def label_of(results, key):
         return f"limit ({t} thread{'s' if t > 1 else ''})"
     if key in libs:
         return libs[key]["label"]
+    if key.startswith("vidlake_total_"):  # many_videos: readers under a total decoder budget
+        return f"vidlake (reader), total budget {key[len('vidlake_total_'):-2]} MB"
     return key
 
 

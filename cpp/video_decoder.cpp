@@ -5,7 +5,11 @@
 #ifdef VIDLAKE_HAVE_MALLOC_TRIM
 #include <malloc.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
 #include <unordered_map>
+#include <utility>
 #include <unordered_set>
 
 #include "codec_open.h"
@@ -77,6 +81,150 @@ struct VideoDecoder::Pool {
     return s;
   }
 };
+
+// Note [The process's parked decoders]
+//
+// Each decoder keeps its parked states within its own budget (Note [Parked
+// decoders]); a process holding many readers at once (50 open videos read in
+// turn: 1.7 GB in bench/many_videos.py) can still hold many budgets' worth. The
+// ledger knows every decoder's parked bytes, as each reported them after its last
+// read, trim or construction, and in what order they were last read. With a total
+// budget set, a report that puts the total over it makes the least recently read
+// decoders close their parked states (oldest first) until it fits, and then, if
+// still over, the reporting decoder its own oldest. A decoder whose pool is busy
+// (a read in another thread) is skipped: nothing waits. Lock order: a pool lock is
+// never held while the ledger's is taken; the ledger's lock is held while another
+// decoder's pool is try-locked and while the states it gave up are closed, so
+// that decoder cannot be destroyed meanwhile (its destructor takes the ledger's
+// lock to leave it). Held across fork; a forked child starts an empty ledger (its
+// inherited decoders' states are set aside, Note [Objects inherited through fork]).
+// Closing a state may log: the ledger's lock is taken before the log buffer's,
+// never after (the log buffer's atfork handler is registered first, at import).
+namespace {
+
+struct LedgerEntry {
+  int64_t bytes = 0;
+  int64_t states = 0;
+  uint64_t tick = 0;
+};
+
+struct Ledger {
+  std::mutex mutex;
+  uint64_t generation = 0;
+  std::unordered_map<const VideoDecoder*, LedgerEntry> entries;
+  int64_t bytes = 0, states = 0, shed = 0;
+  uint64_t tick = 0;
+  std::atomic<int64_t> budget{-1};
+  // With the mutex held: a forked child forgets its parent's decoders' states.
+  void sync() {
+    const uint64_t gen = fork_generation();
+    if (gen == generation) return;
+    entries.clear();
+    bytes = states = 0;
+    generation = gen;
+  }
+};
+
+Ledger& ledger() {
+  static Ledger* const l = [] {
+    auto* made = new Ledger();  // never destroyed: decoders may outlive static destruction
+    made->generation = fork_generation();
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork([] { ledger().mutex.lock(); }, [] { ledger().mutex.unlock(); },
+                   [] { ledger().mutex.unlock(); });
+#endif
+    return made;
+  }();
+  return *l;
+}
+
+}  // namespace
+
+void set_total_decoder_memory_budget(int64_t bytes) { ledger().budget = bytes < 0 ? -1 : bytes; }
+int64_t total_decoder_memory_budget() { return ledger().budget.load(); }
+
+ParkedTotals parked_decoder_totals() {
+  Ledger& l = ledger();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  l.sync();
+  ParkedTotals t;
+  t.decoders = static_cast<int64_t>(l.entries.size());
+  t.parked_decoders = l.states;
+  t.parked_bytes = l.bytes;
+  t.shed_decoders = l.shed;
+  return t;
+}
+
+int64_t VideoDecoder::shed(int64_t excess, std::vector<std::unique_ptr<State>>& closed) {
+  Pool& p = pool();
+  int64_t freed = 0;
+  {
+    std::unique_lock<std::mutex> lock(p.mutex, std::try_to_lock);
+    if (!lock.owns_lock()) return 0;  // a read is taking or parking a state: not now
+    while (!p.idle.empty() && freed < excess) {
+      closed.push_back(p.take(0));
+      freed += closed.back()->bytes;
+      --p.live;
+    }
+  }
+  p.cv.notify_all();
+  return freed;
+}
+
+void VideoDecoder::report_parked() {
+  Pool& p = pool();
+  int64_t bytes = 0, states = 0;
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    bytes = p.idle_bytes;
+    states = static_cast<int64_t>(p.idle.size());
+  }
+  Ledger& l = ledger();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  l.sync();
+  LedgerEntry& mine = l.entries[this];
+  l.bytes += bytes - mine.bytes;
+  l.states += states - mine.states;
+  mine.bytes = bytes;
+  mine.states = states;
+  mine.tick = ++l.tick;
+  const int64_t budget = l.budget.load();
+  if (budget < 0 || l.bytes <= budget) return;
+  std::vector<std::pair<uint64_t, const VideoDecoder*>> order;  // least recently read first, this one last
+  for (const auto& [d, e] : l.entries) {
+    if (e.bytes > 0) order.emplace_back(d == this ? UINT64_MAX : e.tick, d);
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<std::unique_ptr<State>> closed;
+  for (const auto& [tick, d] : order) {
+    if (l.bytes <= budget) break;
+    const size_t before = closed.size();
+    const int64_t freed = const_cast<VideoDecoder*>(d)->shed(l.bytes - budget, closed);
+    LedgerEntry& e = l.entries[d];
+    const auto n = static_cast<int64_t>(closed.size() - before);
+    e.bytes -= freed;
+    e.states -= n;
+    l.bytes -= freed;
+    l.states -= n;
+    l.shed += n;
+  }
+  if (closed.empty()) return;
+  closed.clear();  // the ledger's lock keeps their decoders alive while they close
+#ifdef VIDLAKE_HAVE_MALLOC_TRIM
+  malloc_trim(0);  // as trim() does: their pictures were large blocks in the middle of the heap
+#endif
+}
+
+void VideoDecoder::forget_parked() {
+  Ledger& l = ledger();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  l.sync();
+  auto it = l.entries.find(this);
+  if (it == l.entries.end()) return;
+  l.bytes -= it->second.bytes;
+  l.states -= it->second.states;
+  l.entries.erase(it);
+}
 
 namespace {
 
@@ -174,6 +322,7 @@ VideoDecoder::VideoDecoder(std::shared_ptr<ByteSource> source, std::shared_ptr<c
     p.idle_bytes = 0;
     p.live = 0;
   }
+  report_parked();
 }
 
 int64_t VideoDecoder::state_bytes(int threads) const {
@@ -187,6 +336,7 @@ int64_t VideoDecoder::memory_budget(bool* keep_one) const {
 }
 
 VideoDecoder::~VideoDecoder() {
+  forget_parked();
   Pool* p = pool_.load();
   // Note [Objects inherited through fork]: a parent's pool is never closed here.
   if (p != nullptr && p->generation == fork_generation()) delete p;
@@ -290,6 +440,7 @@ void VideoDecoder::trim(int keep) {
   p.cv.notify_all();
   if (dropped.empty()) return;
   dropped.clear();
+  report_parked();
 #ifdef VIDLAKE_HAVE_MALLOC_TRIM
   // The closed states' pictures were large blocks in the middle of the heap
   // (and of codec threads' arenas); give the free pages back to the system now.
@@ -318,6 +469,8 @@ void VideoDecoder::release(std::unique_ptr<State> state) {
     }
   }
   p.cv.notify_one();
+  dropped.clear();
+  report_parked();
 }
 
 namespace {

@@ -38,6 +38,21 @@ void set_default_decoder_memory_budget(int64_t bytes);
 int64_t default_decoder_memory_budget();  // -1: the built-in one
 constexpr int64_t kDefaultParkBytes = 160LL * 1024 * 1024;
 
+// Note [The process's parked decoders]: a budget in bytes for the parked states of
+// every decoder of the process together (-1: none, the default; 0: park nothing).
+// Over it, after a read, the least recently read decoders give back their parked
+// states first, then the reader itself its oldest ones. Each decoder's own budget
+// still applies.
+void set_total_decoder_memory_budget(int64_t bytes);
+int64_t total_decoder_memory_budget();  // -1: none
+struct ParkedTotals {
+  int64_t decoders = 0;         // decoders (readers) alive in this process
+  int64_t parked_decoders = 0;  // their parked states
+  int64_t parked_bytes = 0;     // and the states' estimated memory
+  int64_t shed_decoders = 0;    // states closed for the total budget since the process started
+};
+ParkedTotals parked_decoder_totals();
+
 struct DecodeStats {
   int64_t packets_decoded = 0;   // packets sent to the decoder
   int64_t frames_decoded = 0;    // frames the decoder emitted
@@ -83,12 +98,20 @@ class VideoDecoder {
   int64_t memory_budget(bool* keep_one = nullptr) const;
   // Estimated memory of one state: its reference pictures and one per thread.
   int64_t state_bytes(int threads) const;
+  // Note [The process's parked decoders]: closes this decoder's parked states
+  // (the least recently used first) until `excess` bytes are freed, without
+  // waiting for a read in progress (its pool busy: nothing is closed). Returns
+  // the states closed (moved to `closed`, for the caller to destroy unlocked).
+  struct State;
+  int64_t shed(int64_t excess, std::vector<std::unique_ptr<State>>& closed);
   const PacketIndex& index() const { return *index_; }
   const std::string& name() const { return source_->name(); }
 
-  struct State;
-
  private:
+  // Tells the process's ledger this decoder's parked bytes and enforces the total
+  // budget (call with no pool lock held).
+  void report_parked();
+  void forget_parked();  // leaves the ledger (the destructor)
   std::unique_ptr<State> acquire(const Span& first_span, bool light);
   // Counts a new state and opens it with the pool lock released.
   std::unique_ptr<State> open_state(std::unique_lock<std::mutex>& lock, bool slice, bool light);

@@ -155,3 +155,108 @@ def test_bad_budgets_are_refused(clip, bad, default_budget):
         vidlake.VideoReader(clip, decoder_memory_budget=bad)
     with pytest.raises(ValueError, match="nbytes must be"):
         vidlake.set_decoder_memory_budget(bad)
+
+
+# ---- the process's parked decoders together (docs/DESIGN.md, "The process's parked decoders")
+
+@pytest.fixture
+def no_total_budget():
+    """Restores the total budget a test changes."""
+    before = vidlake.total_decoder_memory_budget()
+    yield
+    vidlake.set_total_decoder_memory_budget(before)
+
+
+def test_totals_count_every_reader_and_go_when_they_close(clip):
+    import gc
+    gc.collect()
+    before = vidlake.parked_decoder_memory()
+    readers = [vidlake.VideoReader(clip, threads=1) for _ in range(3)]
+    for r in readers:
+        r.get_frames([10, 200])
+    now = vidlake.parked_decoder_memory()
+    assert now["decoders"] == before["decoders"] + 3, (before, now)
+    mine = sum(r.stats["parked_bytes"] for r in readers)
+    assert mine > 0
+    assert now["parked_bytes"] == before["parked_bytes"] + mine, (before, now)
+    assert now["parked_decoders"] == before["parked_decoders"] + sum(r.stats["parked_decoders"] for r in readers)
+    del readers, r
+    gc.collect()
+    after = vidlake.parked_decoder_memory()
+    assert (after["decoders"], after["parked_bytes"]) == (before["decoders"], before["parked_bytes"]), after
+
+
+@pytest.mark.parametrize("states", [0, 2])
+def test_a_total_budget_is_never_exceeded_and_the_least_recently_read_give_back_first(clip, states,
+                                                                                       no_total_budget):
+    one = state_bytes(clip, threads=1)
+    budget = states * one
+    vidlake.set_total_decoder_memory_budget(budget)
+    assert vidlake.total_decoder_memory_budget() == budget
+    assert vidlake.parked_decoder_memory()["budget"] == budget
+    readers = [vidlake.VideoReader(clip, threads=1) for _ in range(4)]
+    assert vidlake.parked_decoder_memory()["parked_bytes"] <= budget
+    shed_before = vidlake.parked_decoder_memory()["shed_decoders"]
+    rng = np.random.default_rng(7)
+    for step in range(12):
+        i = step % 4
+        t = int(rng.integers(0, NUM_FRAMES))
+        oracle.assert_frames_equal(readers[i][t], oracle.frame(clip, t), f"reader {i} frame {t}")
+        totals = vidlake.parked_decoder_memory()
+        assert totals["parked_bytes"] <= budget, (step, totals)
+        parked = [r.stats["parked_decoders"] for r in readers]
+        if states == 0:
+            assert parked == [0, 0, 0, 0], parked
+        elif step >= 1:
+            # the two most recently read keep their one state each; the others gave theirs back
+            recent = {i, (i - 1) % 4}
+            assert parked == [1 if j in recent else 0 for j in range(4)], (step, parked)
+    assert vidlake.parked_decoder_memory()["shed_decoders"] > shed_before
+
+
+def test_without_a_total_budget_readers_keep_their_own(clip, no_total_budget):
+    vidlake.set_total_decoder_memory_budget(None)
+    assert vidlake.total_decoder_memory_budget() is None
+    readers = [vidlake.VideoReader(clip, threads=1) for _ in range(4)]
+    for r in readers:
+        r.get_frames([3, 150])
+    assert all(r.stats["parked_decoders"] >= 1 for r in readers), [r.stats for r in readers]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
+def test_bad_total_budgets_are_refused(bad, no_total_budget):
+    with pytest.raises(ValueError, match="nbytes must be a non-negative int"):
+        vidlake.set_total_decoder_memory_budget(bad)
+
+
+def test_a_forked_child_starts_its_own_totals(clip, no_total_budget):
+    import multiprocessing as mp
+    one = state_bytes(clip, threads=1)
+    vidlake.set_total_decoder_memory_budget(one)
+    import gc
+    r = vidlake.VideoReader(clip, threads=1)
+    r.get_frames([4])
+    want = oracle.frame(clip, 60)   # here: PyAV objects collected in a forked child can hang it
+    gc.collect()                    # (README, "fork is safe"), so the child decodes with vidlake only
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_totals, args=(r, want, q))
+    p.start()
+    try:
+        got = q.get(timeout=120)
+    finally:
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+    assert p.exitcode == 0, got
+    first, after_read, ok = got
+    assert first["parked_bytes"] == 0, first   # the parent's states are not the child's
+    assert 0 < after_read["parked_bytes"] <= one, after_read
+    assert ok
+    assert r.stats["parked_decoders"] == 1   # the parent's reader kept its own
+
+
+def _child_totals(r, want, q):
+    first = vidlake.parked_decoder_memory()
+    frame = r[60]
+    q.put((first, vidlake.parked_decoder_memory(), bool(np.array_equal(frame, want))))

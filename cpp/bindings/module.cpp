@@ -480,6 +480,20 @@ PYBIND11_MODULE(_core, m) {
         "Process-wide budget for each reader's parked decoder states (-1: the built-in one)");
   m.def("decoder_memory_budget", &default_decoder_memory_budget,
         "The process-wide budget set by set_decoder_memory_budget (-1: the built-in one)");
+  m.def("set_total_decoder_memory_budget", &set_total_decoder_memory_budget, py::arg("nbytes"),
+        "Budget for the parked decoder states of every reader together (-1: none; Note [The process's parked "
+        "decoders])");
+  m.def("total_decoder_memory_budget", &total_decoder_memory_budget,
+        "The budget set by set_total_decoder_memory_budget (-1: none)");
+  m.def("parked_decoder_totals", [] {
+    const ParkedTotals t = parked_decoder_totals();
+    py::dict d;
+    d["decoders"] = t.decoders;
+    d["parked_decoders"] = t.parked_decoders;
+    d["parked_bytes"] = t.parked_bytes;
+    d["shed_decoders"] = t.shed_decoders;
+    return d;
+  }, "Decoders alive, their parked states and bytes, and states closed for the total budget");
 
   m.def(
       "decode_image",

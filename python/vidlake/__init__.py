@@ -44,9 +44,12 @@ from .video import (  # noqa: F401
     clear_output_cache,
     decoder_memory_budget,
     output_cache_info,
+    parked_decoder_memory,
     set_decoder_memory_budget,
     set_ffmpeg_log_level,
     set_output_cache,
+    set_total_decoder_memory_budget,
+    total_decoder_memory_budget,
 )
 from .video.encode import Frames, VideoWriter, encode, frames, reencode_bytes  # noqa: F401
 from .viewer import Viewer  # noqa: F401  (ds.visualize(), ds.videos[i].play(): vidlake/viewer/)

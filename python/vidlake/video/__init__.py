@@ -28,8 +28,11 @@ from .memory import (
     clear_output_cache,
     decoder_memory_budget,
     output_cache_info,
+    parked_decoder_memory,
     set_decoder_memory_budget,
     set_output_cache,
+    set_total_decoder_memory_budget,
+    total_decoder_memory_budget,
 )
 from .prefetch import ClipPrefetcher
 from .reader import VideoReader
@@ -48,8 +51,11 @@ __all__ = [
     "forward_ffmpeg_log",
     "image_header",
     "output_cache_info",
+    "parked_decoder_memory",
     "set_decoder_memory_budget",
     "set_ffmpeg_log_level",
     "set_output_cache",
+    "set_total_decoder_memory_budget",
+    "total_decoder_memory_budget",
     "using_image_decoder",
 ]

@@ -20,6 +20,15 @@ reader without a ``decoder_memory_budget=`` of its own.
 
     >>> vidlake.set_decoder_memory_budget(64 << 20)   # 64 MB of parked decoders per reader
     >>> vidlake.set_decoder_memory_budget(None)       # the built-in 160 MB again
+
+A process that keeps many readers open at once can also cap all of them together: over
+``vidlake.set_total_decoder_memory_budget(nbytes)``, the least recently read readers give back
+their parked states first (docs/DESIGN.md, "The process's parked decoders").
+
+    >>> vidlake.set_total_decoder_memory_budget(512 << 20)   # every reader together
+    >>> vidlake.parked_decoder_memory()["parked_bytes"] <= 512 << 20
+    True
+    >>> vidlake.set_total_decoder_memory_budget(None)        # no cap again (the default)
 """
 from __future__ import annotations
 
@@ -76,3 +85,32 @@ def decoder_memory_budget() -> int | None:
     """The budget :func:`set_decoder_memory_budget` set, or ``None`` for the built-in one (160 MB)."""
     b = int(_core.decoder_memory_budget())
     return None if b < 0 else b
+
+
+def set_total_decoder_memory_budget(nbytes: int | None) -> None:
+    """Cap, in bytes, the decoder states parked by every :class:`~vidlake.VideoReader` of this
+    process together (dataset tensors' readers included); ``None`` (the default) sets no cap
+    beyond each reader's own budget, ``0`` parks none.
+
+    After a read, trim or open that puts the total over the cap, the readers read least recently
+    close their parked states first (oldest first), then, if still over, the reader that read
+    last its own oldest ones; a reader busy reading in another thread is skipped, never waited
+    for. Frames are the same either way: a reader without a parked state opens a decoder and
+    seeks. :func:`parked_decoder_memory` reports the totals."""
+    _core.set_total_decoder_memory_budget(_check_budget(nbytes, "nbytes"))
+
+
+def total_decoder_memory_budget() -> int | None:
+    """The cap :func:`set_total_decoder_memory_budget` set, or ``None`` for none."""
+    b = int(_core.total_decoder_memory_budget())
+    return None if b < 0 else b
+
+
+def parked_decoder_memory() -> dict:
+    """This process's decoders together: ``decoders`` (readers alive), ``parked_decoders`` and
+    ``parked_bytes`` (their parked states and estimated memory, as of each reader's last read),
+    ``shed_decoders`` (states closed to keep to the total budget so far) and ``budget``
+    (:func:`total_decoder_memory_budget`)."""
+    d = dict(_core.parked_decoder_totals())
+    d["budget"] = total_decoder_memory_budget()
+    return d
