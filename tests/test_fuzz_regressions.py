@@ -116,9 +116,14 @@ _CONTAINER_CHILD = _RANGES + textwrap.dedent("""
             try:
                 again = _core.Index.from_bytes(stored, "input")
             except vidlake.IndexFormatError as e:
-                # The one refusal left to the store (an append refuses it by name): frame
-                # timestamps from a decode that repeat; the video still reads from its file.
-                if "pts' does not follow the previous frame's" not in str(e) or idx.metadata.get("pts_from_container"):
+                # The two refusals left to the store (an append refuses them by name): frame
+                # timestamps from a decode that repeat, and a codec outside the stored-index list
+                # (msrle); the video still reads from its file.
+                decode_order = ("pts' does not follow the previous frame's" in str(e)
+                                and not idx.metadata.get("pts_from_container"))
+                file_only = (f"({idx.metadata.get('codec')}), not a video codec vidlake reads from a stored index"
+                             in str(e))
+                if not (decode_order or file_only):
                     raise
                 again = None
             assert again is None or again.to_bytes() == stored, "the index changed when loaded again"

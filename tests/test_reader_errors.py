@@ -378,3 +378,31 @@ def test_trun_sample_counts_that_fit_still_read(tmp_path):
     ref = oracle.frames(str(path), [0, 7, 19])
     for i in (0, 7, 19):
         np.testing.assert_array_equal(r[i], ref[i], err_msg=f"frame {i}")
+
+
+def test_a_codec_outside_the_stored_index_list_reads_from_its_file_and_is_not_stored(tmp_path):
+    # container_fuzzer found an msrle stream: the builder indexes any video codec FFmpeg decodes
+    # (VideoReader reads it from its file), a stored index names only the codecs of
+    # index_validate.cpp, so a dataset refuses the append by name and stays as it was.
+    import shutil
+
+    import oracle
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI")
+    path = tmp_path / "video1.avi"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=10", "-frames:v", "10", "-c:v", "msvideo1",
+                    "-pix_fmt", "rgb555le", str(path)], check=True, timeout=TIMEOUT)
+    r = vidlake.VideoReader(str(path))
+    assert r.metadata["codec"] == "msvideo1"
+    assert len(r) == oracle.info(str(path)).num_frames == 10
+    got = r.get_frames(list(range(10)))
+    ref = oracle.frames(str(path), range(10))
+    for i in range(10):
+        np.testing.assert_array_equal(got[i], ref[i], err_msg=f"frame {i}")
+    ds = vidlake.empty(f"mem://codec-outside-{os.getpid()}")
+    ds.create_tensor("videos", htype="video", sample_compression="avi")
+    with pytest.raises(vidlake.SampleAppendError, match=r"cannot append '.*video1\.avi' to 'videos'.*"
+                                                         r"'codec_id' is \d+ \(msvideo1\)"):
+        ds.videos.append(vidlake.read(str(path)))
+    assert len(ds.videos) == 0
