@@ -60,7 +60,7 @@ test-asan-core: asan
 # (index_fuzzer: stored index bytes; container_fuzzer: video file bytes through the index builder)
 # sharing FUZZ_SECONDS, then the dataset-metadata property test with FUZZ_EXAMPLES fresh examples.
 # A developer's longer run: make fuzz FUZZ_SECONDS=3600 FUZZ_EXAMPLES=5000 (FUZZ_JOBS=N workers).
-# FUZZ_RUNS=N FUZZ_SEED=S (CI): a fixed number of inputs from fixed seeds, the same answer anywhere
+# FUZZ_RUNS=N FUZZ_SEED=S (CI): a fixed number of inputs from fixed seeds, as long on any machine
 # (N - N/5 for index_fuzzer, N/5 for container_fuzzer).
 FUZZ_SECONDS ?= 60
 FUZZ_EXAMPLES ?= 200

@@ -62,8 +62,10 @@ if [ "$budget" -gt 0 ]; then
   jobs=${FUZZ_JOBS:-1}
   extra=()
   [ "$jobs" -gt 1 ] && extra=(-jobs="$jobs" -workers="$jobs")
-  # FUZZ_RUNS=N (CI): a fixed number of inputs from a fixed seed, so a run gives the same answer
-  # on every machine; otherwise fuzz for $budget seconds from a random seed. Either way the
+  # FUZZ_RUNS=N (CI): a fixed number of inputs from a fixed seed, so a run's length does not
+  # depend on the machine's speed (its inputs still can: the container seeds are encoded at run
+  # time, and CI's run found an input a local one of the same seed did not); otherwise fuzz for
+  # $budget seconds from a random seed. Either way the
   # budget is shared: the container harness gets a fifth of the inputs (an input costs it about
   # ten times as long: a demux and a decode), or half of the time.
   if [ -n "${FUZZ_RUNS:-}" ]; then
