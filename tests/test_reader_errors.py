@@ -169,16 +169,21 @@ def test_colour_values_ffmpeg_does_not_name_read_as_unspecified(tmp_path):
         np.testing.assert_array_equal(got[i], ref[i], err_msg=f"frame {i}")
 
 
-def _fragmented_mp4_with_trun_count(path, count: int) -> None:
-    """A fragmented MP4 (ffmpeg CLI) whose second trun box says `count` samples."""
+def _small_h264_mp4(path, *flags: str) -> bytearray:
+    """The bytes of a 20-frame 64x48 H.264 MP4 (GOP 5) the ffmpeg CLI writes to `path` with `flags`."""
     import shutil
-    import struct
     if shutil.which("ffmpeg") is None:
         pytest.skip("needs the ffmpeg CLI")
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "testsrc=size=64x48:rate=25", "-frames:v", "20", "-c:v", "libx264", "-g", "5",
-                    "-movflags", "frag_keyframe+empty_moov", str(path)], check=True, timeout=TIMEOUT)
-    data = bytearray(path.read_bytes())
+                    *flags, str(path)], check=True, timeout=TIMEOUT)
+    return bytearray(path.read_bytes())
+
+
+def _fragmented_mp4_with_trun_count(path, count: int) -> None:
+    """A fragmented MP4 (ffmpeg CLI) whose second trun box says `count` samples."""
+    import struct
+    data = _small_h264_mp4(path, "-movflags", "frag_keyframe+empty_moov")
     truns = [i - 4 for i in range(len(data)) if data[i:i + 4] == b"trun"]
     assert len(truns) >= 2, "ffmpeg wrote fewer than two fragments"
     # size(4) 'trun'(4) version+flags(4) sample_count(4)
@@ -241,13 +246,7 @@ _STBL = [b"moov", b"trak", b"mdia", b"minf", b"stbl"]
 
 def _mp4_with_b_frames(path) -> bytearray:
     """A 20-frame H.264 MP4 with B-frames (ctts) and its moov after the mdat (ffmpeg CLI)."""
-    import shutil
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("needs the ffmpeg CLI")
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=25", "-frames:v", "20", "-c:v", "libx264", "-g", "5",
-                    "-bf", "2", str(path)], check=True, timeout=TIMEOUT)
-    data = bytearray(path.read_bytes())
+    data = _small_h264_mp4(path, "-bf", "2")
     assert [k for _, _, k in _boxes(data, 0, len(data))][-1] == b"moov", "ffmpeg wrote the moov first"
     return data
 
