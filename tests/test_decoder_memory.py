@@ -260,3 +260,37 @@ def _child_totals(r, want, q):
     first = vidlake.parked_decoder_memory()
     frame = r[60]
     q.put((first, vidlake.parked_decoder_memory(), bool(np.array_equal(frame, want))))
+
+
+def test_a_total_budget_under_concurrent_reads_of_shared_readers(clip, no_total_budget):
+    # Threads read the same readers at once while the ledger closes other readers' parked states
+    # (a busy pool is skipped, never waited for): no deadlock, the cap holds once they are done,
+    # every frame exact.
+    import threading
+    one = state_bytes(clip, threads=1)
+    vidlake.set_total_decoder_memory_budget(one)
+    readers = [vidlake.VideoReader(clip, threads=1) for _ in range(3)]
+    wanted = [int(t) for t in np.random.default_rng(11).integers(0, NUM_FRAMES, 8)]
+    want = {t: oracle.frame(clip, t) for t in wanted}
+    errors: list[str] = []
+
+    def work(k):
+        rng = np.random.default_rng(k)
+        try:
+            for _ in range(12):
+                i = int(rng.integers(0, len(readers)))
+                t = wanted[int(rng.integers(0, len(wanted)))]
+                if not np.array_equal(readers[i][t], want[t]):
+                    errors.append(f"thread {k}: reader {i} frame {t} differs")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"thread {k}: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads), "a reading thread did not finish (deadlock?)"
+    assert not errors, errors
+    readers[0][wanted[0]]   # a last read with no other in flight settles the ledger
+    assert vidlake.parked_decoder_memory()["parked_bytes"] <= one
