@@ -92,8 +92,9 @@ struct VideoDecoder::Pool {
 // budget set, a report that puts the total over it makes the least recently read
 // decoders close their parked states (oldest first) until it fits, and then, if
 // still over, the reporting decoder its own oldest. A decoder whose pool is busy
-// (a read in another thread) is skipped: nothing waits. Lock order: a pool lock is
-// never held while the ledger's is taken; the ledger's lock is held while another
+// (a read in another thread) is skipped: nothing waits. Lock order: the ledger's,
+// then a pool's (a pool lock is never held while the ledger's is taken). The
+// ledger's lock is held while a report reads its own pool's figures, while another
 // decoder's pool is try-locked and while the states it gave up are closed, so
 // that decoder cannot be destroyed meanwhile (its destructor takes the ledger's
 // lock to leave it). Held across fork; a forked child starts an empty ledger (its
@@ -173,15 +174,18 @@ int64_t VideoDecoder::shed(int64_t excess, std::vector<std::unique_ptr<State>>& 
 
 void VideoDecoder::report_parked() {
   Pool& p = pool();
-  int64_t bytes = 0, states = 0;
-  {
-    std::lock_guard<std::mutex> lock(p.mutex);
-    bytes = p.idle_bytes;
-    states = static_cast<int64_t>(p.idle.size());
-  }
   Ledger& l = ledger();
   std::lock_guard<std::mutex> lock(l.mutex);
   l.sync();
+  int64_t bytes = 0, states = 0;
+  {
+    // Read under the ledger's lock, so two reports of this decoder (two threads' reads) or a
+    // shed by another decoder's report cannot leave an older figure in the ledger. Taking a
+    // pool's lock after the ledger's is the one order used (no code takes them the other way).
+    std::lock_guard<std::mutex> pool_lock(p.mutex);
+    bytes = p.idle_bytes;
+    states = static_cast<int64_t>(p.idle.size());
+  }
   LedgerEntry& mine = l.entries[this];
   l.bytes += bytes - mine.bytes;
   l.states += states - mine.states;
