@@ -196,7 +196,14 @@ void walk_sample_entries(TableWalk& w, const uint8_t* b, int64_t len, int64_t po
   while (at + 8 <= len) {
     const int64_t size = be32(b + at);
     if (size < 8) return;
-    const int64_t entry = std::min(size, len - at);
+    if (size > len - at) {
+      // The demuxer bounds an entry's child boxes by the entry's own size, not by the stsd's:
+      // an avcC in an entry saying 4 GB could ask for 700 MB of extradata from a 1.5 KB file.
+      refuse_table(w, be32(b + at + 4), pos + at,
+                   "(a sample entry) says " + std::to_string(size) + " bytes, more than the " +
+                       std::to_string(len - at) + " left in its stsd");
+    }
+    const int64_t entry = size;
     const uint8_t* e = b + at;
     int64_t fixed = 0;  // bytes from the entry's start to its child boxes
     if (w.handler == fourcc("vide") && entry >= 86) {
@@ -350,10 +357,17 @@ void check_mp4_tables(ByteSource& source) {
     } else if (box == 0) {
       box = size - pos;
     }
-    if (box < header) return;         // where the demuxer stops too
-    box = std::min(box, size - pos);  // a box that overruns the file is cut at its end, as the demuxer cuts it
+    if (box < header) return;  // where the demuxer stops too
     const uint32_t type = be32(h + 4);
     const bool walked = is_container(type) || is_table(type) || type == fourcc("meta") || type == fourcc("cmov");
+    if (walked && box > size - pos) {
+      // The demuxer does not cut a top-level box at the end of the file: the boxes inside one
+      // that says more could claim as much (an avcC's extradata is allocated before it is read).
+      throw DecodeError(source.name() + ": truncated or damaged MP4: the " + type_name(type) +
+                        " box at offset " + std::to_string(pos) + " says " + std::to_string(box) +
+                        " bytes, but the file ends " + std::to_string(size - pos) + " bytes after its start");
+    }
+    box = std::min(box, size - pos);
     if (walked && box <= kMaxTableBox) {
       std::string body(static_cast<size_t>(box - header), '\0');
       if (source.read_at(pos + header, reinterpret_cast<uint8_t*>(&body[0]), box - header) != box - header) return;

@@ -68,7 +68,11 @@ std::optional<TablesLayout> scan_mp4_layout(ByteSource& source);
 // the child boxes of video and audio sample entries in stsd), wherever they sit,
 // since the demuxer applies a table box to the last track whatever its parent.
 // A compressed movie header (cmov) would hide its tables from the walk and is
-// refused. A box that fails is a damaged file (DecodeError naming the file, the
+// refused. Two boxes the demuxer does not cut are refused when they overrun: a
+// sample entry larger than the rest of its stsd, and a top-level box the walk
+// reads that runs past the end of the file (the boxes inside either are bounded
+// only by its own size: a 1.5 KB file's avc1 entry saying 4 GB made libavformat
+// ask for 707 MB of avcC extradata). A box that fails is a damaged file (DecodeError naming the file, the
 // box, its offset and the counts).
 //
 // Throws DecodeError when the top-level box `box` (`len` bytes read at file offset

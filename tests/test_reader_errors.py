@@ -350,6 +350,40 @@ def test_table_counts_are_checked_when_the_first_box_is_damaged_too(tmp_path, mo
         _core.Index.build(str(path), -1, str(path), mode)
 
 
+@pytest.mark.parametrize("mode", ["auto", "tables", "demux"])
+def test_a_sample_entry_larger_than_its_stsd_is_refused(tmp_path, mode):
+    # The demuxer bounds an entry's child boxes by the entry's own size: a fuzzed 1.5 KB file
+    # whose avc1 entry said 4 GB made libavformat ask for 707 MB of avcC extradata.
+    import struct
+
+    from vidlake import _core
+    path = tmp_path / "entry.mp4"
+    data = _mp4_with_b_frames(path)
+    avc1_at = _box_path(data, [*_STBL, b"stsd"])[-1][0] + 16
+    assert data[avc1_at + 4:avc1_at + 8] == b"avc1"
+    struct.pack_into(">I", data, avc1_at, 0xF5000088)
+    path.write_bytes(bytes(data))
+    with pytest.raises(vidlake.VideoDecodeError, match=rf"the avc1 box at offset {avc1_at} \(a sample entry\) says "
+                                                        r"4110418056 bytes, more than the \d+ left in its stsd"):
+        _core.Index.build(str(path), -1, str(path), mode)
+
+
+@pytest.mark.parametrize("mode", ["auto", "demux"])
+def test_a_moov_cut_by_the_end_of_the_file_is_refused_by_name(tmp_path, mode):
+    # The demuxer does not cut a top-level box at the end of the file, so the boxes inside a moov
+    # that says more than the file holds could claim as much; a file cut inside its moov (at the
+    # end) is refused, naming the box and the bytes there are.
+    from vidlake import _core
+    path = tmp_path / "cut.mp4"
+    data = _mp4_with_b_frames(path)
+    moov_at, moov_size = _box_path(data, [b"moov"])[0]
+    path.write_bytes(bytes(data[:moov_at + moov_size // 2]))
+    with pytest.raises(vidlake.VideoDecodeError, match=rf"cut\.mp4: truncated or damaged MP4: the moov box at offset "
+                                                        rf"{moov_at} says {moov_size} bytes, but the file ends "
+                                                        rf"{moov_size // 2} bytes after its start"):
+        _core.Index.build(str(path), -1, str(path), mode)
+
+
 def test_tables_that_fit_still_read(tmp_path):
     # Nothing above refuses a file whose tables fit: the unpatched file reads exactly, by every mode.
     import oracle
