@@ -44,19 +44,27 @@ bool is_first_box(const uint8_t* t) {
 }
 
 // A box header at `p` (`avail` bytes readable, `left` bytes to the end of the enclosing box):
-// its total size and header size, or false when it does not fit.
-bool box_header(const uint8_t* p, int64_t avail, int64_t left, int64_t& box, int64_t& header) {
+// the total size it declares (size 0: to the end of the enclosing box) and its header size, or
+// false when the header is not all readable or the size is below the header's (or beyond int64).
+bool declared_box(const uint8_t* p, int64_t avail, int64_t left, int64_t& box, int64_t& header) {
   if (avail < 8) return false;
   box = be32(p);
   header = 8;
   if (box == 1) {
     if (avail < 16) return false;
-    box = (static_cast<int64_t>(be32(p + 8)) << 32) | be32(p + 12);
+    const uint64_t big = (static_cast<uint64_t>(be32(p + 8)) << 32) | be32(p + 12);
+    if (big > static_cast<uint64_t>(INT64_MAX)) return false;
+    box = static_cast<int64_t>(big);
     header = 16;
   } else if (box == 0) {
     box = left;
   }
-  return box >= header && box <= left;
+  return box >= header;
+}
+
+// The same, and false too when the box does not fit in the enclosing one.
+bool box_header(const uint8_t* p, int64_t avail, int64_t left, int64_t& box, int64_t& header) {
+  return declared_box(p, avail, left, box, header) && box <= left;
 }
 
 // trun flags with a 4-byte field per sample: duration, size, flags, composition offset.
@@ -305,17 +313,8 @@ void walk_box(TableWalk& w, uint32_t type, const uint8_t* b, int64_t len, int64_
 void walk_children(TableWalk& w, const uint8_t* p, int64_t len, int64_t pos, int depth) {
   int64_t at = 0;
   while (at + 8 <= len) {
-    int64_t size = be32(p + at), header = 8;
-    if (size == 1) {
-      if (at + 16 > len) return;
-      const uint64_t big = (static_cast<uint64_t>(be32(p + at + 8)) << 32) | be32(p + at + 12);
-      if (big > static_cast<uint64_t>(INT64_MAX)) return;
-      size = static_cast<int64_t>(big);
-      header = 16;
-    } else if (size == 0) {
-      size = len - at;
-    }
-    if (size < header) return;
+    int64_t size = 0, header = 0;
+    if (!declared_box(p + at, len - at, len - at, size, header)) return;
     size = std::min(size, len - at);
     walk_box(w, be32(p + at + 4), p + at + header, size - header, pos + at, pos + at + header, depth);
     at += size;
@@ -346,18 +345,8 @@ void check_mp4_tables(ByteSource& source) {
   // running past the end is its last), and reads only boxes of the types it checks.
   for (int64_t boxes = 0; pos + 8 <= size && boxes < kMaxTopLevelBoxes; ++boxes) {
     const int64_t got = source.read_at(pos, h, std::min<int64_t>(16, size - pos));
-    if (got < 8) return;
-    int64_t box = be32(h), header = 8;
-    if (box == 1) {
-      if (got < 16) return;
-      const uint64_t big = (static_cast<uint64_t>(be32(h + 8)) << 32) | be32(h + 12);
-      if (big > static_cast<uint64_t>(INT64_MAX)) return;
-      box = static_cast<int64_t>(big);
-      header = 16;
-    } else if (box == 0) {
-      box = size - pos;
-    }
-    if (box < header) return;  // where the demuxer stops too
+    int64_t box = 0, header = 0;
+    if (!declared_box(h, got, size - pos, box, header)) return;  // where the demuxer stops too
     const uint32_t type = be32(h + 4);
     const bool walked = is_container(type) || is_table(type) || type == fourcc("meta") || type == fourcc("cmov");
     if (walked && box > size - pos) {
